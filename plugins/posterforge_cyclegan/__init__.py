@@ -1,0 +1,78 @@
+"""First-party plugin: CycleGAN ResNet translators, their importers, and the `vintage` weights.
+
+Discovered through the ``posterforge`` entry-point group like any third-party plugin. This module
+must stay cheap to import (no torch): the networks live in :mod:`posterforge_cyclegan.network`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from posterforge import Translator, hookimpl
+from posterforge.weights import Importer, WeightSource
+from posterforge_cyclegan import importers
+
+if TYPE_CHECKING:
+    import torch
+
+    from posterforge.weights import Weights
+
+VINTAGIFY_FILE = "resources/G_A2B_epoch33.pth"
+VINTAGIFY_SHA256 = "c502cd44ca720d004f89775f593fc403acc6b36d27d65390cbe2f476f771e560"
+
+
+class CycleGANResnet(Translator):
+    name = importers.ARCH
+    aliases = ("cyclegan",)
+    description = "CycleGAN ResNet generator (instance norm, reflection padding)"
+    multiple = 4  # two stride-2 downsamplings
+
+    @classmethod
+    def build(cls, weights: Weights | None) -> torch.nn.Module:
+        from posterforge_cyclegan.network import ResnetGenerator, UnitRange
+
+        if weights is None:
+            raise ValueError(f"{cls.name} needs weights")
+        net = ResnetGenerator(**weights.config)
+        net.load_state_dict(weights.tensors)
+        return UnitRange(net, cls.multiple).eval()
+
+
+def locate_vintagify() -> Path | None:
+    """The checkpoint inside the installed vintagify package, found without importing it."""
+    spec = importlib.util.find_spec("vintagify")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / VINTAGIFY_FILE
+    return path if path.is_file() else None
+
+
+@hookimpl
+def register_translators(register):
+    register(CycleGANResnet)
+
+
+@hookimpl
+def register_importers(register):
+    register(Importer("reference", "junyanz/pytorch-CycleGAN-and-pix2pix ResnetGenerator "
+                      "(latest_net_G_A.pth, resnet_6blocks/resnet_9blocks)",
+                      importers.detect_reference, importers.convert_reference))
+    register(Importer("vintagify", "vintagify's ResnetGenerator (affine instance norm)",
+                      importers.detect_vintagify, importers.convert_vintagify))
+
+
+@hookimpl
+def register_weight_sources(register):
+    register(WeightSource(
+        name="vintage",
+        description="Modern photo to a faded vintage look",
+        locate=locate_vintagify,
+        importer="vintagify",
+        sha256=VINTAGIFY_SHA256,
+        licence="MIT",
+        provenance={"package": "vintagify", "file": VINTAGIFY_FILE,
+                    "authors": "Yusong Zhao, Fangyi Wang"},
+        how_to_get="pip install vintagify",
+    ))

@@ -1,0 +1,85 @@
+"""The CycleGAN ResNet generator (Zhu et al. 2017; Johnson et al. 2016), with readable names.
+
+reflection pad + 7x7 conv -> two stride-2 convs -> N residual blocks -> two stride-2 transposed
+convs -> reflection pad + 7x7 conv -> tanh; instance norm (affine or not) after every conv but
+the last. Weights are stored under the names below; importers map foreign layouts onto them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _norm(channels: int, affine: bool) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=affine, track_running_stats=False)
+
+
+class ConvNormReLU(nn.Module):
+    def __init__(self, cin: int, cout: int, *, kernel: int, stride: int, affine: bool,
+                 transposed: bool = False, reflect: int = 0):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(reflect) if reflect else nn.Identity()
+        if transposed:
+            self.conv: nn.Module = nn.ConvTranspose2d(
+                cin, cout, kernel, stride=stride, padding=1, output_padding=1
+            )
+        else:
+            self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=0 if reflect else 1)
+        self.norm = _norm(cout, affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.norm(self.conv(self.pad(x))))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, affine: bool):
+        super().__init__()
+        self.pad1, self.conv1 = nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3)
+        self.norm1 = _norm(channels, affine)
+        self.pad2, self.conv2 = nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3)
+        self.norm2 = _norm(channels, affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.norm1(self.conv1(self.pad1(x))))
+        return x + self.norm2(self.conv2(self.pad2(y)))
+
+
+class ResnetGenerator(nn.Module):
+    """Maps ``(B, 3, H, W)`` in ``[-1, 1]`` to the same; H and W must be multiples of 4."""
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, affine: bool = False,
+                 in_channels: int = 3, out_channels: int = 3):
+        super().__init__()
+        self.config: dict[str, Any] = dict(
+            ngf=ngf, n_blocks=n_blocks, affine=affine,
+            in_channels=in_channels, out_channels=out_channels,
+        )
+        self.stem = ConvNormReLU(in_channels, ngf, kernel=7, stride=1, affine=affine, reflect=3)
+        self.down = nn.Sequential(
+            ConvNormReLU(ngf, ngf * 2, kernel=3, stride=2, affine=affine),
+            ConvNormReLU(ngf * 2, ngf * 4, kernel=3, stride=2, affine=affine),
+        )
+        self.blocks = nn.Sequential(*(ResidualBlock(ngf * 4, affine) for _ in range(n_blocks)))
+        self.up = nn.Sequential(
+            ConvNormReLU(ngf * 4, ngf * 2, kernel=3, stride=2, affine=affine, transposed=True),
+            ConvNormReLU(ngf * 2, ngf, kernel=3, stride=2, affine=affine, transposed=True),
+        )
+        self.head_pad, self.head = nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.up(self.blocks(self.down(self.stem(x))))
+        return torch.tanh(self.head(self.head_pad(x)))
+
+
+class UnitRange(nn.Module):
+    """Adapts a ``[-1, 1]`` network to the translator boundary: ``[0, 1]`` in and out."""
+
+    def __init__(self, net: nn.Module, multiple: int):
+        super().__init__()
+        self.net, self.multiple = net, multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1).add(1).mul(0.5)

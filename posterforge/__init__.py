@@ -1,0 +1,30 @@
+"""posterforge: GAN image translation and generation, extensible through plugins.
+
+The Python API lives in :mod:`posterforge.api`; its functions are importable from here without
+importing torch until they are called.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from posterforge.hookspecs import hookimpl
+from posterforge.models import Generator, Translator
+
+try:
+    __version__ = metadata.version("posterforge")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+_API = ("list_styles", "list_generators", "import_weights", "weights_path")
+
+__all__ = ["Generator", "Translator", "__version__", "hookimpl", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from posterforge import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'posterforge' has no attribute {name!r}")

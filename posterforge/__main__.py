@@ -1,0 +1,3 @@
+from posterforge.cli import main
+
+main()

@@ -1,0 +1,215 @@
+"""What can run: styles and generators, and where their weights come from.
+
+Weight resolution order: an explicit file path, then the store, then a source that a plugin
+declares (installed into the store once, sha256-checked). Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from posterforge import presets
+from posterforge.errors import PosterforgeError, UnknownNameError, WeightsError
+from posterforge.models import Generator, Translator
+from posterforge.plugins import PluginHost
+from posterforge.store import Store
+from posterforge.weights import WeightSource, convert_foreign, read_header, sha256_file
+
+READY, IMPORTABLE, MISSING, BUILTIN = "ready", "importable", "missing", "no weights needed"
+
+
+def looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.endswith((".safetensors", ".pth", ".pt"))
+
+
+def import_checkpoint(
+    path: Path,
+    name: str,
+    host: PluginHost,
+    store: Store,
+    *,
+    fmt: str = "auto",
+    overwrite: bool = False,
+    expected_sha256: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Convert a foreign checkpoint into our format, into the store under ``name``."""
+    path = Path(path)
+    if expected_sha256 is not None and path.is_file():
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise WeightsError(
+                f"{path}: sha256 mismatch (expected {expected_sha256[:12]}…, found {actual[:12]}…)"
+            )
+    tensors, header, used = convert_foreign(path, host.importers, fmt)
+    source_sha = expected_sha256 or sha256_file(path)
+    header.setdefault("provenance", {}).update(
+        {"imported_from": path.name, "importer": used, "source_sha256": source_sha}
+    )
+    header.update(extra or {})
+    return store.put(name, tensors, header, overwrite=overwrite)
+
+
+def install_source(source: WeightSource, host: PluginHost, store: Store) -> Path:
+    found = source.locate()
+    if found is None or not Path(found).is_file():
+        raise WeightsError(f"weights {source.name!r} are not installed: {source.how_to_get}")
+    return import_checkpoint(
+        Path(found),
+        source.name,
+        host,
+        store,
+        fmt=source.importer,
+        expected_sha256=source.sha256,
+        extra={"licence": source.licence, "description": source.description}
+        | ({"provenance": {**source.provenance}} if source.provenance else {}),
+    )
+
+
+def resolve_weights(spec: str, host: PluginHost, store: Store) -> Path:
+    """Turn a weight name or path into a verified file path (see module docstring)."""
+    if looks_like_path(spec):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"{path}: weight file not found")
+        if path.suffix != ".safetensors":
+            raise WeightsError(
+                f"{path}: not in our format; import it first: "
+                f"posterforge weights import {path} --name NAME"
+            )
+        return path
+    if store.has(spec):
+        return store.verified_path(spec)
+    if spec in host.weight_sources:
+        return install_source(host.weight_sources[spec], host, store)
+    raise UnknownNameError("weights", spec, [*store.names(), *host.weight_sources])
+
+
+# --- styles --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    name: str
+    translator: str | None
+    status: str
+    description: str
+    origin: str
+    how_to_get: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _weights_status(name: str, host: PluginHost, store: Store) -> str:
+    if store.has(name):
+        return READY
+    source = host.weight_sources.get(name)
+    if source is not None and source.locate() is not None:
+        return IMPORTABLE
+    return MISSING
+
+
+def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
+    """Every style a user can name: presets, weightless translators, and translator weights in the
+    store (trained or imported by the user)."""
+    styles: dict[str, StyleInfo] = {}
+    for name in presets.names("styles"):
+        p = presets.load("styles", name)
+        weights = p.get("weights", name)
+        styles[name] = StyleInfo(
+            name,
+            p.get("translator"),
+            _weights_status(weights, host, store),
+            p.get("description", ""),
+            "preset",
+            p.get("how_to_get", ""),
+        )
+    for entry in host.translators:
+        if not entry.cls.needs_weights and entry.name not in styles:
+            styles[entry.name] = StyleInfo(
+                entry.name, entry.name, BUILTIN, entry.cls.description, f"plugin:{entry.plugin}"
+            )
+    for item in store.entries():
+        if item.header.get("kind") == "translator" and item.name not in styles:
+            styles[item.name] = StyleInfo(
+                item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
+            )
+    return sorted(styles.values(), key=lambda s: s.name)
+
+
+@dataclass(frozen=True)
+class ResolvedStyle:
+    name: str
+    translator: type[Translator]
+    weights: Path | None
+
+
+def resolve_style(spec: str, host: PluginHost, store: Store) -> ResolvedStyle:
+    """Find the translator class and weight file for ``--style`` (a name or a weight file)."""
+    if looks_like_path(spec):
+        path = resolve_weights(spec, host, store)
+        return ResolvedStyle(path.stem, _translator_for(path, host), path)
+    preset = presets.load("styles", spec) if spec in presets.names("styles") else None
+    if preset is None and spec in host.translators:
+        cls = host.translators.get(spec)
+        if not cls.needs_weights:
+            return ResolvedStyle(spec, cls, None)
+    weights_name = preset.get("weights", spec) if preset else spec
+    try:
+        path = resolve_weights(weights_name, host, store)
+    except UnknownNameError:
+        if preset is not None:
+            raise WeightsError(
+                f"style {spec!r} has no weights yet; {preset.get('how_to_get', '')}".rstrip("; ")
+            ) from None
+        known = [s.name for s in list_styles(host, store)]
+        raise UnknownNameError("style", spec, known) from None
+    return ResolvedStyle(spec, _translator_for(path, host), path)
+
+
+def _translator_for(path: Path, host: PluginHost) -> type[Translator]:
+    header = read_header(path)
+    if header.get("kind") != "translator":
+        raise WeightsError(f"{path}: holds a {header.get('kind')}, not a translator")
+    return host.translators.get(header["arch"])
+
+
+# --- generators ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    name: str
+    arch: str
+    status: str
+    description: str
+    origin: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
+    """Generator models that can run: weights in the store or plugin-declared sources."""
+    out: dict[str, GeneratorInfo] = {}
+    for item in store.entries():
+        if item.header.get("kind") == "generator":
+            out[item.name] = GeneratorInfo(
+                item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
+            )
+    for name, source in host.weight_sources.items():
+        if name not in out and source.kind == "generator":
+            status = IMPORTABLE if source.locate() is not None else MISSING
+            out[name] = GeneratorInfo(name, "", status, source.description, "plugin")
+    return sorted(out.values(), key=lambda g: g.name)
+
+
+def resolve_generator(spec: str, host: PluginHost, store: Store) -> tuple[type[Generator], Path]:
+    path = resolve_weights(spec, host, store)
+    header = read_header(path)
+    if header.get("kind") != "generator":
+        raise PosterforgeError(f"{path}: holds a {header.get('kind')}, not a generator")
+    return host.generators.get(header["arch"]), path

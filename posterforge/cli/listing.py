@@ -1,0 +1,59 @@
+"""``posterforge plugins``, ``styles`` and ``generators``: what is installed and what can run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from posterforge.cli.output import print_json, print_table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def plugins(as_json: JsonOpt = False) -> None:
+    """List the loaded plugins: name, version, hooks and load errors."""
+    from posterforge.plugins import get_host
+
+    infos = [p.as_dict() for p in get_host().plugins.values()]
+    if as_json:
+        print_json(infos)
+        return
+    rows = [
+        (p["name"], p["version"], ", ".join(p["hooks"]), "; ".join(p["errors"]) or "ok")
+        for p in infos
+    ]
+    print_table("Plugins", ("name", "version", "hooks", "status"), rows)
+
+
+def styles(as_json: JsonOpt = False) -> None:
+    """List the styles `translate` accepts and whether their weights are present."""
+    from posterforge.api import list_styles
+
+    items = list_styles()
+    if as_json:
+        print_json([s.as_dict() for s in items])
+        return
+    rows = [(s.name, s.translator, s.status, s.description) for s in items]
+    print_table("Styles", ("style", "translator", "weights", "description"), rows)
+
+
+def generators(as_json: JsonOpt = False) -> None:
+    """List the generator models `generate` accepts and whether their weights are present."""
+    from posterforge.api import list_generators
+    from posterforge.plugins import get_host
+
+    items = list_generators()
+    archs = [{"arch": e.name, "plugin": e.plugin} for e in get_host().generators]
+    if as_json:
+        print_json({"models": [g.as_dict() for g in items], "architectures": archs})
+        return
+    rows = [(g.name, g.arch, g.status, g.description) for g in items]
+    print_table("Generator models", ("model", "arch", "weights", "description"), rows)
+    print_table("Architectures", ("arch", "plugin"), [(a["arch"], a["plugin"]) for a in archs])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plugins")(plugins)
+    app.command("styles")(styles)
+    app.command("generators")(generators)

@@ -1,0 +1,66 @@
+"""``posterforge weights list|import|path``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posterforge.cli.output import print_json, print_table
+
+app = typer.Typer(help="Manage the weight store (list, import foreign checkpoints, locate).",
+                  no_args_is_help=True)
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the weight files in the store."""
+    from posterforge.store import Store
+
+    store = Store()
+    items = [
+        {
+            "name": e.name,
+            "kind": e.header.get("kind"),
+            "arch": e.header.get("arch"),
+            "size_mb": round(e.size / 1e6, 1),
+            "licence": e.header.get("licence", ""),
+            "path": str(e.path),
+        }
+        for e in store.entries()
+    ]
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        f"Weights in {store.weights_dir}",
+        ("name", "kind", "arch", "MB", "licence"),
+        [(i["name"], i["kind"], i["arch"], i["size_mb"], i["licence"]) for i in items],
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A .pth/.pt state dict to convert.")],
+    name: Annotated[str, typer.Option("--name", help="Name in the store, e.g. a style name.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="Checkpoint layout: auto, or an importer's name.")
+    ] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing weights.")
+    ] = False,
+) -> None:
+    """Import a foreign checkpoint into our format (read with weights_only=True)."""
+    from posterforge.api import import_weights
+
+    path = import_weights(file, name, fmt=fmt, overwrite=overwrite)
+    typer.echo(str(path))
+
+
+@app.command("path")
+def path(spec: Annotated[str, typer.Argument(help="A weight name or file.")]) -> None:
+    """Print the file that a weight name resolves to (importing a plugin source if needed)."""
+    from posterforge.api import weights_path
+
+    typer.echo(str(weights_path(spec)))

@@ -1,0 +1,114 @@
+"""The weight store: ``$POSTERFORGE_HOME/weights/NAME.safetensors`` plus ``NAME.sha256``.
+
+The sha256 sidecar is written with the file and checked when the file is used, so a truncated
+or altered file is an error rather than a silently wrong style.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from posterforge.errors import PosterforgeError, WeightsError
+from posterforge.weights import read_header, save_weights, sha256_file
+
+if TYPE_CHECKING:
+    import torch
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SUFFIX = ".safetensors"
+
+
+def home() -> Path:
+    """``$POSTERFORGE_HOME``, else ``$XDG_CACHE_HOME/posterforge``, else ~/.cache/posterforge."""
+    if env := os.environ.get("POSTERFORGE_HOME"):
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "posterforge"
+
+
+def check_name(name: str) -> str:
+    """Store names become file names: allow no separators, no leading dot, nothing exotic."""
+    if not NAME_RE.match(name) or ".." in name:
+        raise PosterforgeError(
+            f"invalid weight name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class StoredWeights:
+    name: str
+    path: Path
+    header: dict[str, Any]
+    size: int
+
+
+class Store:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else home()
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.root / "weights"
+
+    def path_for(self, name: str) -> Path:
+        return self.weights_dir / (check_name(name) + SUFFIX)
+
+    def has(self, name: str) -> bool:
+        return NAME_RE.match(name) is not None and self.path_for(name).is_file()
+
+    def names(self) -> list[str]:
+        if not self.weights_dir.is_dir():
+            return []
+        return sorted(p.name[: -len(SUFFIX)] for p in self.weights_dir.glob("*" + SUFFIX))
+
+    def entries(self) -> list[StoredWeights]:
+        out = []
+        for name in self.names():
+            path = self.path_for(name)
+            out.append(StoredWeights(name, path, read_header(path), path.stat().st_size))
+        return out
+
+    def put(
+        self,
+        name: str,
+        tensors: Mapping[str, torch.Tensor],
+        header: Mapping[str, Any],
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        path = self.path_for(name)
+        if path.exists() and not overwrite:
+            raise PosterforgeError(
+                f"{path}: weights named {name!r} exist already; pass --overwrite to replace them"
+            )
+        digest = save_weights(path, tensors, header)
+        _write_text_atomic(path.with_suffix(".sha256"), f"{digest}  {path.name}\n")
+        return path
+
+    def verified_path(self, name: str) -> Path:
+        """The path of ``name``, after checking it against its recorded sha256."""
+        path = self.path_for(name)
+        if not path.is_file():
+            raise WeightsError(f"no weights named {name!r} in {self.weights_dir}")
+        sidecar = path.with_suffix(".sha256")
+        if sidecar.is_file():
+            expected = sidecar.read_text().split()[0]
+            actual = sha256_file(path)
+            if actual != expected:
+                raise WeightsError(
+                    f"{path}: sha256 mismatch (expected {expected[:12]}…, found {actual[:12]}…); "
+                    "the file is damaged: delete it and import or train it again"
+                )
+        return path
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

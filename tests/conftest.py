@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from posterforge import plugins
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
+
+
+@pytest.fixture(autouse=True)
+def pf_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty weight store and a fresh plugin host."""
+    home = tmp_path_factory.mktemp("pfhome")
+    monkeypatch.setenv("POSTERFORGE_HOME", str(home))
+    monkeypatch.delenv("POSTERFORGE_LOAD_PLUGINS", raising=False)
+    plugins.reset()
+    yield home
+    plugins.reset()
+
+
+@pytest.fixture(scope="session")
+def test_plugins_dir(tmp_path_factory) -> Path:
+    """Really install the fixture plugin distributions (pip, entry points and all) into a folder
+    that tests put on the path: the venv itself stays untouched."""
+    target = tmp_path_factory.mktemp("site")
+    for dist in ("pf-hello", "pf-broken"):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(target),
+                str(FIXTURE_PLUGINS / dist),
+            ],
+            check=True,
+        )
+    return target
+
+
+@pytest.fixture
+def with_test_plugins(test_plugins_dir, monkeypatch) -> Path:
+    monkeypatch.syspath_prepend(str(test_plugins_dir))
+    plugins.reset()
+    return test_plugins_dir
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    extra_path: Path | None = None,
+    stdin: str | None = None,
+    timeout: float = 300,
+) -> Result:
+    """Run the real console entry point in a subprocess (as a user would)."""
+    full_env = {**os.environ, **(env or {})}
+    if extra_path is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(extra_path), full_env.get("PYTHONPATH", "")) if p
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "posterforge", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli

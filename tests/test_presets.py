@@ -1,0 +1,76 @@
+"""Presets are data that must survive a non-editable install (read from the built wheel)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from posterforge import presets
+from posterforge.errors import UnknownNameError
+
+from .conftest import ROOT
+
+
+def test_genres_are_the_twenty_imdb_genres():
+    genres = presets.genres()
+    assert len(genres) == 20 == len(set(genres))
+    assert {"horror", "comedy", "sci-fi", "western"} <= set(genres)
+
+
+def test_style_presets_name_a_translator():
+    assert {"vintage", "yourname", "spiritedaway"} <= set(presets.names("styles"))
+    for name in presets.names("styles"):
+        preset = presets.load("styles", name)
+        assert preset["translator"] and preset["description"], name
+
+
+def test_unknown_preset_suggests():
+    with pytest.raises(UnknownNameError, match="did you mean 'vintage'"):
+        presets.load("styles", "vintag")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(out), str(ROOT)],
+        check=True,
+    )
+    [whl] = out.glob("posterforge-*.whl")
+    return whl
+
+
+def test_wheel_carries_presets_and_plugins(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "posterforge/presets/genres.toml" in names
+    assert "posterforge/presets/styles/vintage.toml" in names
+    assert "posterforge_cyclegan/__init__.py" in names
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[posterforge]" in text and "cyclegan = posterforge_cyclegan" in text
+
+
+def test_presets_readable_after_non_editable_install(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         str(wheel)],
+        check=True,
+    )
+    code = (
+        "import posterforge, posterforge.presets as p;"
+        "print(posterforge.__file__); print(p.root());"
+        "print(p.load('styles', 'vintage')['weights'])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    # Run outside the checkout so that nothing can fall back to the source tree.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, check=True).stdout.splitlines()
+    assert out[0].startswith(str(target))
+    assert out[1].startswith(str(target / "posterforge" / "presets"))
+    assert out[2] == "vintage"

@@ -1,0 +1,235 @@
+"""Our weight format, the store, safe import of foreign checkpoints, and resolution order."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from posterforge import catalog, plugins
+from posterforge.errors import PosterforgeError, UnknownNameError, WeightsError
+from posterforge.store import Store
+from posterforge.weights import (
+    WeightSource,
+    load_foreign_state_dict,
+    load_weights,
+    make_header,
+    read_header,
+    save_weights,
+    sha256_file,
+)
+
+
+def _tensors() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(3, 5, generator=g)
+    return {
+        "conv.weight": torch.randn(8, 3, 3, 3, generator=g),
+        "half": base.half(),
+        "bf16": base.bfloat16(),
+        "steps": torch.arange(7, dtype=torch.int64),
+        "view": base.t(),  # non-contiguous: must be stored as is
+    }
+
+
+def test_round_trip_keeps_config_and_exact_tensors(tmp_path):
+    header = make_header(
+        "generator", "genre-cgan", {"z_dim": 100, "nested": {"a": [1, 2]}},
+        labels=["horror", "comedy"], licence="MIT", provenance={"steps": 3},
+    )
+    tensors = _tensors()
+    digest = save_weights(tmp_path / "w.safetensors", tensors, header)
+    assert digest == sha256_file(tmp_path / "w.safetensors")
+    loaded = load_weights(tmp_path / "w.safetensors")
+    assert loaded.header == header
+    assert (loaded.arch, loaded.labels, loaded.config["nested"]) == (
+        "genre-cgan", ["horror", "comedy"], {"a": [1, 2]})
+    assert loaded.tensors.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert loaded.tensors[k].dtype == v.dtype
+        assert torch.equal(loaded.tensors[k], v), k
+    assert read_header(tmp_path / "w.safetensors") == header
+
+
+def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_weights(tmp_path / "w.safetensors", _tensors(), make_header("translator", "x", {}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_header_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match=r"bad\.safetensors: not a safetensors weight file"):
+        read_header(bad)
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(WeightsError, match="without a posterforge header"):
+        read_header(tmp_path / "plain.safetensors")
+    with pytest.raises(WeightsError, match="weight file not found"):
+        read_header(tmp_path / "missing.safetensors")
+
+
+def test_store_put_list_verify(pf_home):
+    store = Store()
+    assert store.root == pf_home and store.names() == []
+    path = store.put("mine", _tensors(), make_header("translator", "cyclegan-resnet", {}))
+    assert path == pf_home / "weights" / "mine.safetensors"
+    assert store.names() == ["mine"] and store.has("mine")
+    assert store.verified_path("mine") == path
+    with pytest.raises(PosterforgeError, match="exist already; pass --overwrite"):
+        store.put("mine", _tensors(), make_header("translator", "cyclegan-resnet", {}))
+    store.put("mine", _tensors(), make_header("translator", "x", {}), overwrite=True)
+    assert store.entries()[0].header["arch"] == "x"
+
+
+def test_store_detects_a_damaged_file(pf_home):
+    store = Store()
+    path = store.put("mine", _tensors(), make_header("translator", "x", {}))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        store.verified_path("mine")
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", ".hidden", "", "x" * 65, "a..b"])
+def test_store_names_cannot_escape(name):
+    with pytest.raises(PosterforgeError, match="invalid weight name"):
+        Store().path_for(name)
+
+
+def test_home_falls_back_to_xdg_cache(monkeypatch, tmp_path):
+    from posterforge.store import home
+
+    monkeypatch.delenv("POSTERFORGE_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert home() == tmp_path / "posterforge"
+
+
+class _Evil:
+    """Pickles to a call of os.system: a classic malicious checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"model.1.weight": torch.zeros(1), "payload": _Evil(marker)}, evil)
+    with pytest.raises(WeightsError, match=r"evil\.pth: refused: the checkpoint holds Python"):
+        load_foreign_state_dict(evil)
+    assert not marker.exists()
+
+
+def test_import_refuses_evil_pickle_through_the_cli(cli, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save(_Evil(marker), evil)
+    r = cli("weights", "import", str(evil), "--name", "evil")
+    assert r.code == 2
+    assert r.err.count("\n") == 1 and "refused" in r.err
+    assert not marker.exists()
+
+
+def test_foreign_state_dict_unwraps_and_strips_module_prefix(tmp_path):
+    p = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": {"module.a": torch.ones(2)}, "epoch": 3}, p)
+    assert list(load_foreign_state_dict(p)) == ["a"]
+    torch.save([1, 2], p)
+    with pytest.raises(WeightsError, match="not a state dict of tensors"):
+        load_foreign_state_dict(p)
+
+
+# --- resolution order -----------------------------------------------------------------------------
+
+def _write(path: Path, arch: str = "cyclegan-resnet") -> Path:
+    save_weights(path, {"x": torch.zeros(1)}, make_header("translator", arch, {"tag": str(path)}))
+    return path
+
+
+def test_resolution_order_path_then_store_then_source(tmp_path, pf_home):
+    host, store = plugins.get_host(), Store()
+    explicit = _write(tmp_path / "vintage.safetensors")
+    assert catalog.resolve_weights(str(explicit), host, store) == explicit
+    # A plugin-declared source is used only when the store lacks the name...
+    calls = []
+    src_file = tmp_path / "src.pth"
+    torch.save({"k": torch.zeros(1)}, src_file)
+
+    def locate():
+        calls.append(1)
+        return src_file
+
+    from posterforge.weights import Importer
+
+    host.importers["fake"] = Importer(
+        "fake", "", lambda sd: "k" in sd,
+        lambda sd: ({"x": sd["k"]}, make_header("translator", "cyclegan-resnet", {})),
+    )
+    host.weight_sources["fromsrc"] = WeightSource("fromsrc", "d", locate, "fake")
+    path = catalog.resolve_weights("fromsrc", host, store)
+    assert path == store.path_for("fromsrc") and calls == [1]
+    header = read_header(path)
+    assert header["provenance"]["importer"] == "fake"
+    assert header["provenance"]["source_sha256"] == sha256_file(src_file)
+    # ... and once imported, the store answers without asking the source again.
+    assert catalog.resolve_weights("fromsrc", host, store) == path and calls == [1]
+    with pytest.raises(UnknownNameError, match="did you mean 'fromsrc'"):
+        catalog.resolve_weights("fromsrx", host, store)
+
+
+def test_source_with_wrong_sha256_is_refused(tmp_path):
+    host, store = plugins.get_host(), Store()
+    src = tmp_path / "src.pth"
+    torch.save({"k": torch.zeros(1)}, src)
+    host.weight_sources["s"] = WeightSource("s", "", lambda: src, "vintagify", sha256="0" * 64)
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        catalog.resolve_weights("s", host, store)
+    assert not store.has("s")
+
+
+def test_missing_style_weights_say_how_to_get_them():
+    with pytest.raises(WeightsError, match=r"style 'yourname' has no weights yet; train it"):
+        catalog.resolve_style("yourname", plugins.get_host(), Store())
+
+
+def test_unknown_style_suggests(pf_home):
+    with pytest.raises(UnknownNameError, match="unknown style 'vintge': did you mean 'vintage'"):
+        catalog.resolve_style("vintge", plugins.get_host(), Store())
+
+
+def test_style_from_a_weight_file_names_its_translator(tmp_path):
+    path = _write(tmp_path / "mine.safetensors")
+    resolved = catalog.resolve_style(str(path), plugins.get_host(), Store())
+    assert (resolved.name, resolved.translator.name, resolved.weights) == (
+        "mine", "cyclegan-resnet", path)
+    _write(tmp_path / "other.safetensors", arch="no-such-arch")
+    with pytest.raises(UnknownNameError, match="unknown translator 'no-such-arch'"):
+        catalog.resolve_style(str(tmp_path / "other.safetensors"), plugins.get_host(), Store())
+
+
+def test_weights_cli_list_and_path(cli, tmp_path, pf_home):
+    Store().put("mine", {"x": torch.zeros(1)}, make_header("translator", "cyclegan-resnet", {}))
+    r = cli("weights", "list", "--json")
+    assert r.code == 0
+    [item] = json.loads(r.out)
+    assert (item["name"], item["arch"]) == ("mine", "cyclegan-resnet")
+    r = cli("weights", "path", "mine")
+    assert (r.code, r.out.strip()) == (0, str(pf_home / "weights" / "mine.safetensors"))
+    r = cli("weights", "path", "nothing")
+    assert r.code == 2 and r.err.startswith("posterforge: error: unknown weights 'nothing'")
