@@ -1,0 +1,132 @@
+"""Find the images to process, map them to output paths and split them into shards. No torch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TextIO
+
+from posterforge.errors import PosterforgeError
+from posterforge.images import FORMATS, IMAGE_SUFFIXES, format_for, is_temp_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path  # the input as given or found; it may not exist (decode reports why)
+    rel: PurePosixPath  # output path relative to the output dir, still with the input's suffix
+
+
+class Collision(PosterforgeError):
+    """Two inputs would write the same output file."""
+
+
+def discover(inputs: Sequence[str | Path], *, stdin: TextIO | None = None) -> Iterator[Job]:
+    """Yield a Job per input file, lazily and in a deterministic order.
+
+    A file (or anything that is not a directory, even a missing path) gives one job named after it.
+    A directory gives every image below it, sorted, skipping hidden entries, temp files and
+    symlinked directories. The literal ``"-"`` reads one path per line from ``stdin``
+    (``sys.stdin`` when None); relative file paths read there keep their directories in ``rel``.
+    """
+    for item in inputs:
+        if isinstance(item, str) and item == "-":
+            for line in stdin if stdin is not None else sys.stdin:
+                text = line.rstrip("\r\n")
+                if text.strip():
+                    yield from _one(Path(text), mirror=True)
+        else:
+            yield from _one(Path(item), mirror=False)
+
+
+def _one(path: Path, *, mirror: bool) -> Iterator[Job]:
+    if os.path.isdir(path):  # unlike Path.is_dir, False on any OSError; decode says what is wrong
+        yield from _walk(path)
+        return
+    rel = PurePosixPath(path.as_posix())
+    # a listed tree is mirrored, but never above the output dir or rooted elsewhere
+    if not (mirror and not rel.is_absolute() and ".." not in rel.parts):
+        rel = PurePosixPath(path.name)
+    yield Job(path, rel)
+
+
+def _walk(top: Path) -> Iterator[Job]:
+    def warn(e: OSError) -> None:  # an unreadable subdirectory must not stop the run
+        log.warning("skipping unreadable directory %s: %s", e.filename, e.strerror)
+
+    # followlinks=False: a symlinked directory can loop or pull in a whole other tree
+    for dirpath, dirnames, filenames in os.walk(top, onerror=warn):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # also prunes the walk
+        base = PurePosixPath(Path(os.path.relpath(dirpath, top)).as_posix())
+        for name in sorted(filenames):
+            if name.startswith(".") or is_temp_file(name):
+                continue
+            # dangling symlinks are kept on purpose: decode then reports them as "dangling link"
+            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                yield Job(Path(dirpath, name), base / name)
+
+
+def output_path(job: Job, out_dir: str | Path, fmt: str | None = None) -> Path:
+    """``out_dir / job.rel``, with the suffix of ``fmt`` when given; never outside ``out_dir``."""
+    rel = job.rel
+    if rel.is_absolute() or ".." in rel.parts or not rel.name:
+        raise PosterforgeError(f"{job.src}: output path {rel} would escape {out_dir}")
+    if fmt is not None:
+        rel = rel.with_suffix(FORMATS[format_for(fmt)].suffix)
+    out = Path(out_dir).joinpath(*rel.parts)
+    # second, lexical line of defence, e.g. against a backslash part that Windows would split
+    base, target = Path(os.path.normpath(out_dir)), Path(os.path.normpath(out))
+    if target == base or not target.is_relative_to(base):
+        raise PosterforgeError(f"{job.src}: output path {rel} would escape {out_dir}")
+    return out
+
+
+def unique_outputs(
+    jobs: Iterable[Job], out_dir: str | Path, fmt: str | None = None
+) -> Iterator[tuple[Job, Path]]:
+    """Yield (job, output path) lazily; raise Collision when two jobs would write one file.
+
+    Paths are compared as exact strings: on a case-insensitive file system "A.png" and "a.png"
+    still collide undetected.
+    """
+    seen: dict[str, Path] = {}  # output -> the src that claimed it, to name both in the error
+    for job in jobs:
+        out = output_path(job, out_dir, fmt)
+        key = str(out)
+        if key in seen:
+            raise Collision(f"{seen[key]} and {job.src} would both write {out}")
+        seen[key] = job.src
+        yield job, out
+
+
+_SHARD_RE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse "K/N" into (K, N) with 1 <= K <= N."""
+    m = _SHARD_RE.fullmatch(text)
+    if m is None or not 1 <= int(m[1]) <= int(m[2]):
+        raise ValueError(f"invalid shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+    return int(m[1]), int(m[2])
+
+
+def in_shard(job: Job, k: int, n: int) -> bool:
+    """Whether ``job`` belongs to shard k of n (1-based); shards 1..n partition any job set.
+
+    The key is a hashlib digest (stable across machines and runs, unlike hash()) of job.rel
+    without its suffix, so "a.png" and "a.jpg", which collide once converted to one format,
+    always land in the same shard where unique_outputs can see both.
+    """
+    if not 1 <= k <= n:
+        raise ValueError(f"invalid shard {k}/{n}: expected 1 <= K <= N")
+    posix = job.rel.as_posix()
+    key = posix[: len(posix) - len(job.rel.suffix)]
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n == k - 1
