@@ -1,8 +1,8 @@
 """The Python API. The CLI is a thin layer over these functions.
 
-    >>> import posterforge
-    >>> [s.name for s in posterforge.list_styles()]  # doctest: +SKIP
-    ['spiritedaway', 'vintage', 'yourname']
+>>> import posterforge
+>>> [s.name for s in posterforge.list_styles()]  # doctest: +SKIP
+['spiritedaway', 'vintage', 'yourname']
 """
 
 from __future__ import annotations

@@ -83,4 +83,3 @@ HOOK_NAMES: tuple[str, ...] = (
     "register_weight_sources",
     "register_commands",
 )
-

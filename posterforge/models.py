@@ -29,9 +29,10 @@ class _Model:
 class Translator(_Model):
     """Image-to-image model. The built module maps ``(B, 3, H, W)`` floats in ``[0, 1]`` to the
     same shape and range; it does its own normalisation. ``multiple``: H and W must be multiples of
-    it (the engine reflection-pads and crops back)."""
+    it; ``min_size``: and at least this (the engine pads by reflection and crops back)."""
 
     multiple: ClassVar[int] = 1
+    min_size: ClassVar[int] = 1
 
 
 class Generator(_Model):

@@ -91,3 +91,19 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def tiny_style(tmp_path_factory) -> Path:
+    """A small CycleGAN translator in our weight format (random but fixed weights): fast enough
+    to run the whole pipeline in tests."""
+    import torch
+    from posterforge_cyclegan.network import ResnetGenerator
+
+    from posterforge.weights import make_header, save_weights
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=4, n_blocks=1, affine=True)
+    path = tmp_path_factory.mktemp("styles") / "tiny.safetensors"
+    save_weights(path, net.state_dict(), make_header("translator", "cyclegan-resnet", net.config))
+    return path

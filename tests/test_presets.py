@@ -37,8 +37,18 @@ def test_unknown_preset_suggests():
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
     )
     [whl] = out.glob("posterforge-*.whl")
@@ -58,8 +68,17 @@ def test_wheel_carries_presets_and_plugins(wheel):
 def test_presets_readable_after_non_editable_install(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     code = (
@@ -69,8 +88,14 @@ def test_presets_readable_after_non_editable_install(wheel, tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     # Run outside the checkout so that nothing can fall back to the source tree.
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    ).stdout.splitlines()
     assert out[0].startswith(str(target))
     assert out[1].startswith(str(target / "posterforge" / "presets"))
     assert out[2] == "vintage"

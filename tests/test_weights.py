@@ -37,8 +37,12 @@ def _tensors() -> dict[str, torch.Tensor]:
 
 def test_round_trip_keeps_config_and_exact_tensors(tmp_path):
     header = make_header(
-        "generator", "genre-cgan", {"z_dim": 100, "nested": {"a": [1, 2]}},
-        labels=["horror", "comedy"], licence="MIT", provenance={"steps": 3},
+        "generator",
+        "genre-cgan",
+        {"z_dim": 100, "nested": {"a": [1, 2]}},
+        labels=["horror", "comedy"],
+        licence="MIT",
+        provenance={"steps": 3},
     )
     tensors = _tensors()
     digest = save_weights(tmp_path / "w.safetensors", tensors, header)
@@ -46,7 +50,10 @@ def test_round_trip_keeps_config_and_exact_tensors(tmp_path):
     loaded = load_weights(tmp_path / "w.safetensors")
     assert loaded.header == header
     assert (loaded.arch, loaded.labels, loaded.config["nested"]) == (
-        "genre-cgan", ["horror", "comedy"], {"a": [1, 2]})
+        "genre-cgan",
+        ["horror", "comedy"],
+        {"a": [1, 2]},
+    )
     assert loaded.tensors.keys() == tensors.keys()
     for k, v in tensors.items():
         assert loaded.tensors[k].dtype == v.dtype
@@ -157,6 +164,7 @@ def test_foreign_state_dict_unwraps_and_strips_module_prefix(tmp_path):
 
 # --- resolution order -----------------------------------------------------------------------------
 
+
 def _write(path: Path, arch: str = "cyclegan-resnet") -> Path:
     save_weights(path, {"x": torch.zeros(1)}, make_header("translator", arch, {"tag": str(path)}))
     return path
@@ -178,7 +186,9 @@ def test_resolution_order_path_then_store_then_source(tmp_path, pf_home):
     from posterforge.weights import Importer
 
     host.importers["fake"] = Importer(
-        "fake", "", lambda sd: "k" in sd,
+        "fake",
+        "",
+        lambda sd: "k" in sd,
         lambda sd: ({"x": sd["k"]}, make_header("translator", "cyclegan-resnet", {})),
     )
     host.weight_sources["fromsrc"] = WeightSource("fromsrc", "d", locate, "fake")
@@ -217,7 +227,10 @@ def test_style_from_a_weight_file_names_its_translator(tmp_path):
     path = _write(tmp_path / "mine.safetensors")
     resolved = catalog.resolve_style(str(path), plugins.get_host(), Store())
     assert (resolved.name, resolved.translator.name, resolved.weights) == (
-        "mine", "cyclegan-resnet", path)
+        "mine",
+        "cyclegan-resnet",
+        path,
+    )
     _write(tmp_path / "other.safetensors", arch="no-such-arch")
     with pytest.raises(UnknownNameError, match="unknown translator 'no-such-arch'"):
         catalog.resolve_style(str(tmp_path / "other.safetensors"), plugins.get_host(), Store())

@@ -28,6 +28,7 @@ class CycleGANResnet(Translator):
     aliases = ("cyclegan",)
     description = "CycleGAN ResNet generator (instance norm, reflection padding)"
     multiple = 4  # two stride-2 downsamplings
+    min_size = 8  # the residual blocks reflect-pad by 1 at a quarter of the size
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
@@ -56,23 +57,40 @@ def register_translators(register):
 
 @hookimpl
 def register_importers(register):
-    register(Importer("reference", "junyanz/pytorch-CycleGAN-and-pix2pix ResnetGenerator "
-                      "(latest_net_G_A.pth, resnet_6blocks/resnet_9blocks)",
-                      importers.detect_reference, importers.convert_reference))
-    register(Importer("vintagify", "vintagify's ResnetGenerator (affine instance norm)",
-                      importers.detect_vintagify, importers.convert_vintagify))
+    register(
+        Importer(
+            "reference",
+            "junyanz/pytorch-CycleGAN-and-pix2pix ResnetGenerator "
+            "(latest_net_G_A.pth, resnet_6blocks/resnet_9blocks)",
+            importers.detect_reference,
+            importers.convert_reference,
+        )
+    )
+    register(
+        Importer(
+            "vintagify",
+            "vintagify's ResnetGenerator (affine instance norm)",
+            importers.detect_vintagify,
+            importers.convert_vintagify,
+        )
+    )
 
 
 @hookimpl
 def register_weight_sources(register):
-    register(WeightSource(
-        name="vintage",
-        description="Modern photo to a faded vintage look",
-        locate=locate_vintagify,
-        importer="vintagify",
-        sha256=VINTAGIFY_SHA256,
-        licence="MIT",
-        provenance={"package": "vintagify", "file": VINTAGIFY_FILE,
-                    "authors": "Yusong Zhao, Fangyi Wang"},
-        how_to_get="pip install vintagify",
-    ))
+    register(
+        WeightSource(
+            name="vintage",
+            description="Modern photo to a faded vintage look",
+            locate=locate_vintagify,
+            importer="vintagify",
+            sha256=VINTAGIFY_SHA256,
+            licence="MIT",
+            provenance={
+                "package": "vintagify",
+                "file": VINTAGIFY_FILE,
+                "authors": "Yusong Zhao, Fangyi Wang",
+            },
+            how_to_get="pip install vintagify",
+        )
+    )

@@ -48,12 +48,24 @@ def _convert(state: dict[str, Any], attr: str) -> tuple[dict[str, Any], dict[str
     second = 6 if at6 is not None and at6.ndim == 4 else 5
     up0, up1 = 10 + n, 13 + n
     head = 17 + n
-    mapping: dict[str, str] = {"stem.conv": "model.1", "down.0.conv": "model.4",
-                               "down.1.conv": "model.7", "up.0.conv": f"model.{up0}",
-                               "up.1.conv": f"model.{up1}", "head": f"model.{head}"}
+    mapping: dict[str, str] = {
+        "stem.conv": "model.1",
+        "down.0.conv": "model.4",
+        "down.1.conv": "model.7",
+        "up.0.conv": f"model.{up0}",
+        "up.1.conv": f"model.{up1}",
+        "head": f"model.{head}",
+    }
     if affine:
-        mapping.update({"stem.norm": "model.2", "down.0.norm": "model.5", "down.1.norm": "model.8",
-                        "up.0.norm": f"model.{up0 + 1}", "up.1.norm": f"model.{up1 + 1}"})
+        mapping.update(
+            {
+                "stem.norm": "model.2",
+                "down.0.norm": "model.5",
+                "down.1.norm": "model.8",
+                "up.0.norm": f"model.{up0 + 1}",
+                "up.1.norm": f"model.{up1 + 1}",
+            }
+        )
     for i, idx in enumerate(blocks):
         mapping[f"blocks.{i}.conv1"] = f"model.{idx}.{attr}.1"
         mapping[f"blocks.{i}.conv2"] = f"model.{idx}.{attr}.{second}"
@@ -66,9 +78,13 @@ def _convert(state: dict[str, Any], attr: str) -> tuple[dict[str, Any], dict[str
             out[f"{ours}.{param}"] = state.pop(f"{theirs}.{param}")
     if state:
         raise ValueError(f"unexpected tensors: {', '.join(sorted(state)[:4])}")
-    config = {"ngf": int(ngf), "n_blocks": n, "affine": affine,
-              "in_channels": int(out["stem.conv.weight"].shape[1]),
-              "out_channels": int(out["head.weight"].shape[0])}
+    config = {
+        "ngf": int(ngf),
+        "n_blocks": n,
+        "affine": affine,
+        "in_channels": int(out["stem.conv.weight"].shape[1]),
+        "out_channels": int(out["head.weight"].shape[0]),
+    }
     return out, {"kind": "translator", "arch": ARCH, "config": config, "format": 1}
 
 

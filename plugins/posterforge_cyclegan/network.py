@@ -18,8 +18,17 @@ def _norm(channels: int, affine: bool) -> nn.InstanceNorm2d:
 
 
 class ConvNormReLU(nn.Module):
-    def __init__(self, cin: int, cout: int, *, kernel: int, stride: int, affine: bool,
-                 transposed: bool = False, reflect: int = 0):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        *,
+        kernel: int,
+        stride: int,
+        affine: bool,
+        transposed: bool = False,
+        reflect: int = 0,
+    ):
         super().__init__()
         self.pad = nn.ReflectionPad2d(reflect) if reflect else nn.Identity()
         if transposed:
@@ -50,12 +59,21 @@ class ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """Maps ``(B, 3, H, W)`` in ``[-1, 1]`` to the same; H and W must be multiples of 4."""
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9, affine: bool = False,
-                 in_channels: int = 3, out_channels: int = 3):
+    def __init__(
+        self,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        affine: bool = False,
+        in_channels: int = 3,
+        out_channels: int = 3,
+    ):
         super().__init__()
         self.config: dict[str, Any] = dict(
-            ngf=ngf, n_blocks=n_blocks, affine=affine,
-            in_channels=in_channels, out_channels=out_channels,
+            ngf=ngf,
+            n_blocks=n_blocks,
+            affine=affine,
+            in_channels=in_channels,
+            out_channels=out_channels,
         )
         self.stem = ConvNormReLU(in_channels, ngf, kernel=7, stride=1, affine=affine, reflect=3)
         self.down = nn.Sequential(

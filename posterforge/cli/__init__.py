@@ -44,8 +44,9 @@ def _root(
 
 
 def _register_builtin_commands() -> None:
-    from posterforge.cli import listing, weights
+    from posterforge.cli import listing, translate, weights
 
+    app.command("translate")(translate.translate)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
 

@@ -9,8 +9,9 @@ import typer
 
 from posterforge.cli.output import print_json, print_table
 
-app = typer.Typer(help="Manage the weight store (list, import foreign checkpoints, locate).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Manage the weight store (list, import foreign checkpoints, locate).", no_args_is_help=True
+)
 
 
 @app.command("list")

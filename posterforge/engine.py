@@ -1,0 +1,201 @@
+"""Runs a translator on batches: uint8 images in, uint8 images out, on any device.
+
+The engine owns everything between the image files and the network: the move to the device
+(pinned, non-blocking on CUDA), uint8 <-> float, reflection padding to the model's size multiple
+and the crop back, memory layout, autocast precision, and when to compile.
+
+Compilation policy (``compile="auto"``): a shape runs eagerly until it has cost
+``compile_after_s`` seconds of compute, then it is compiled (``torch.compile`` with freezing; the
+inductor cache lives in the posterforge home, so later runs compile from cache). Short jobs never
+pay for compilation; long jobs amortise it. ``"on"`` compiles at once, ``"off"`` never.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from posterforge.errors import PosterforgeError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+COMPILE_MODES = ("auto", "on", "off")
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise PosterforgeError(
+            f"invalid device {spec!r}: use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise PosterforgeError(f"device {spec!r} requested but CUDA is not available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise PosterforgeError(
+                f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise PosterforgeError("device 'mps' requested but MPS is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise PosterforgeError(f"unsupported device {spec!r}")
+    return device
+
+
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, min_size: int = 1
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(B, C, H, W)`` on the bottom/right up to multiples of ``multiple`` (and at least
+    ``min_size``).
+
+    Reflection keeps the border statistics natural; inputs too small to reflect (pad >= size)
+    are replicated instead. Returns the padded tensor and the original (H, W) to crop back to.
+    """
+    h, w = x.shape[-2:]
+    th = max(h + (-h % multiple), min_size + (-min_size % multiple))
+    tw = max(w + (-w % multiple), min_size + (-min_size % multiple))
+    ph, pw = th - h, tw - w
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+def compile_cache_dir() -> str:
+    from posterforge.store import home
+
+    return str(home() / "compile-cache")
+
+
+@dataclass
+class _ShapeState:
+    eager_s: float = 0.0
+    compiled: bool = False
+
+
+@dataclass
+class Engine:
+    """Wraps a built translator module for batched uint8 inference.
+
+    ``module`` maps ``(B, 3, H, W)`` floats in [0, 1] to the same; H and W must be multiples of
+    ``multiple`` and at least ``min_size``. Call the engine with a ``(B, H, W, 3)`` uint8 CPU
+    tensor; it returns the same.
+    """
+
+    module: torch.nn.Module
+    device: torch.device
+    multiple: int = 1
+    min_size: int = 1
+    precision: str = "fp32"
+    compile: str = "auto"
+    compile_after_s: float = 20.0
+    channels_last: bool | None = None
+    _shapes: dict[tuple[int, ...], _ShapeState] = field(default_factory=dict, init=False)
+    _compiled: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, init=False)
+    _compile_failed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise PosterforgeError(f"invalid precision {self.precision!r}: use fp32, fp16 or bf16")
+        if self.compile not in COMPILE_MODES:
+            raise PosterforgeError(f"invalid compile mode {self.compile!r}: use auto, on or off")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes per bucket: pick the fastest conv
+        if self.channels_last is None:
+            # NHWC is what tensor cores want; on the CPU oneDNN measured no faster for our nets.
+            self.channels_last = self.device.type == "cuda"
+        self.module = self.module.to(self.device).eval().requires_grad_(False)
+        if self.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return PRECISIONS[self.precision]
+
+    # -- compute ----------------------------------------------------------------------------------
+    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(B, H, W, 3)`` on the CPU -> float ``(B, 3, H, W)`` in [0, 1] on the device."""
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        else:
+            batch = batch.to(self.device)
+        x = batch.permute(0, 3, 1, 2).float().div_(255)
+        if self.channels_last:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous()
+
+    @staticmethod
+    def to_uint8(y: torch.Tensor) -> torch.Tensor:
+        """float ``(B, 3, H, W)`` in [0, 1] -> uint8 ``(B, H, W, 3)`` on the CPU (rounded)."""
+        out = y.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+        return out.permute(0, 2, 3, 1).contiguous().cpu()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Float in, float out, on the device: pad, run (eager or compiled), crop."""
+        padded, (h, w) = pad_to_multiple(x, self.multiple, self.min_size)
+        fn = self._pick(tuple(padded.shape))
+        start = time.perf_counter()
+        with torch.inference_mode(), self._autocast():
+            y = fn(padded)
+        if fn is self.module:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self._shapes[tuple(padded.shape)].eager_s += time.perf_counter() - start
+        return y[..., :h, :w]
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.to_uint8(self.forward(self.to_device(batch)))
+
+    def _autocast(self) -> torch.autocast:
+        dtype = self.autocast_dtype
+        return torch.autocast(
+            self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+        )
+
+    # -- compilation policy -----------------------------------------------------------------------
+    def _pick(self, shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        state = self._shapes.setdefault(shape, _ShapeState())
+        if self.compile == "off" or self._compile_failed or self.device.type == "mps":
+            return self.module
+        if state.compiled:
+            assert self._compiled is not None
+            return self._compiled
+        if self.compile == "on" or state.eager_s >= self.compile_after_s:
+            return self._compile_for(shape, state)
+        return self.module
+
+    def _compile_for(
+        self, shape: tuple[int, ...], state: _ShapeState
+    ) -> Callable[..., torch.Tensor]:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
+        if self._compiled is None:
+            self._compiled = torch.compile(self.module, dynamic=False, options={"freezing": True})
+        try:
+            # Compile now, on this shape, so that a failure (no C compiler, say) falls back here.
+            with torch.inference_mode(), self._autocast():
+                probe = torch.zeros(shape, device=self.device)
+                if self.channels_last:
+                    probe = probe.contiguous(memory_format=torch.channels_last)
+                self._compiled(probe)
+        except Exception as e:  # compilation is an optimisation: never fail the job for it
+            log.warning("compilation failed, staying eager: %s", str(e).splitlines()[0][:200])
+            self._compile_failed = True
+            return self.module
+        state.compiled = True
+        return self._compiled

@@ -1,0 +1,60 @@
+"""Contact sheets: a quick look at many images in one file (before/after pairs, poster grids)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from posterforge.images import decode, encode_atomic
+
+
+def _thumb(path: str | Path, height: int) -> Image.Image:
+    im = Image.fromarray(decode(Path(path)).rgb)
+    width = max(1, round(im.width * height / im.height))
+    return im.resize((width, height), Image.LANCZOS)
+
+
+def before_after_sheet(
+    pairs: Sequence[tuple[str | Path, str | Path]],
+    dest: str | Path,
+    *,
+    height: int = 192,
+    gap: int = 8,
+) -> Path:
+    """One row per (input, output) pair, side by side, written atomically to ``dest``."""
+    rows = [(_thumb(a, height), _thumb(b, height)) for a, b in pairs]
+    width = max(a.width + b.width for a, b in rows) + 3 * gap
+    sheet = Image.new("RGB", (width, len(rows) * (height + gap) + gap), (24, 24, 24))
+    for i, (a, b) in enumerate(rows):
+        y = gap + i * (height + gap)
+        sheet.paste(a, (gap, y))
+        sheet.paste(b, (2 * gap + a.width, y))
+    encode_atomic(np.asarray(sheet), Path(dest))
+    return Path(dest)
+
+
+def grid_sheet(
+    images: Sequence[np.ndarray],
+    dest: str | Path,
+    *,
+    columns: int = 8,
+    caption: str = "",
+    gap: int = 4,
+) -> Path:
+    """Equal-size (H, W, 3) uint8 images in a grid, with an optional caption line on top."""
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // columns)
+    top = 20 if caption else 0
+    sheet = Image.new(
+        "RGB", (columns * (w + gap) + gap, top + rows * (h + gap) + gap), (24, 24, 24)
+    )
+    if caption:
+        ImageDraw.Draw(sheet).text((gap, 4), caption, fill=(235, 235, 235))
+    for i, img in enumerate(images):
+        r, c = divmod(i, columns)
+        sheet.paste(Image.fromarray(img), (gap + c * (w + gap), top + gap + r * (h + gap)))
+    encode_atomic(np.asarray(sheet), Path(dest))
+    return Path(dest)
