@@ -24,9 +24,12 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# The main job on the embedded default: the example frames in the `vintage` style, plus a
+# before/after contact sheet.
 demo: install
-	$(VENV)/bin/posterforge plugins
-	$(VENV)/bin/posterforge styles
+	$(VENV)/bin/posterforge translate examples/frames --style vintage --out demo-out/vintage \
+		--overwrite --contact-sheet demo-out/vintage-before-after.jpg
+	@echo "contact sheet: demo-out/vintage-before-after.jpg"
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) build dist .pytest_cache demo-out

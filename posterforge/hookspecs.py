@@ -83,3 +83,23 @@ HOOK_NAMES: tuple[str, ...] = (
     "register_weight_sources",
     "register_commands",
 )
+
+
+def render_reference() -> str:
+    """The Markdown hook reference in docs/hooks.md, made from the docstrings above."""
+    import inspect
+
+    parts = [
+        "# Hook reference\n",
+        "<!-- Generated from posterforge/hookspecs.py by posterforge.hookspecs.render_reference();"
+        " a test fails when this file is stale. -->\n",
+        inspect.cleandoc(__doc__ or "") + "\n",
+        "Implement a hook with `@posterforge.hookimpl` on a function of the same name in the module"
+        " your entry point names.\n",
+    ]
+    for name in HOOK_NAMES:
+        fn = globals()[name]
+        params = ", ".join(f"{k}: {v}" for k, v in fn.__annotations__.items() if k != "return")
+        parts.append(f"## {name}\n\n```python\n@hookimpl\ndef {name}({params}) -> None: ...\n```\n")
+        parts.append(inspect.cleandoc(fn.__doc__ or "") + "\n")
+    return "\n".join(parts)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from posterforge import Translator, hookimpl, plugins
+from posterforge import Generator, Translator, hookimpl, plugins
 from posterforge.errors import PosterforgeError
 
 
@@ -103,6 +103,28 @@ def test_register_and_unregister_a_plugin_in_process():
         host.remove("fake-plugin")
     assert "fake" not in host.translators
     assert "cyclegan-resnet" in host.translators
+
+
+class _Poster(Generator):
+    name = "fake-poster-gan"
+    aliases = ("fpg",)
+
+
+class _GeneratorPlugin:
+    @hookimpl
+    def register_generators(self, register):
+        register(_Poster)
+
+
+def test_generators_are_registered_and_listed(cli):
+    host = plugins.get_host()
+    try:
+        host.add(_GeneratorPlugin(), "gen-plugin")
+        assert host.generators.get("fpg") is _Poster
+        assert host.plugins["gen-plugin"].hooks == ["register_generators"]
+    finally:
+        host.remove("gen-plugin")
+    assert "fake-poster-gan" not in host.generators
 
 
 def test_a_raising_hook_is_isolated_to_its_plugin():
