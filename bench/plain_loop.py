@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
-from posterforge_cyclegan import locate_vintagify
 from vintagify.generator import ResnetGenerator
+
+from posterforge_cyclegan import locate_vintagify
 
 
 def main(src: Path, dst: Path) -> None:

@@ -81,8 +81,22 @@ def timed(cmd: list[str], expect: int, env: dict[str, str]) -> Run:
 
 
 def ours(src: Path, out: Path, env: dict[str, str], extra: list[str]) -> list[str]:
-    return [PY, "-m", "posterforge", "translate", str(src), "-o", str(out), "--style",
-            "vintage", "--device", "cpu", "-q", "--overwrite", *extra]
+    return [
+        PY,
+        "-m",
+        "posterforge",
+        "translate",
+        str(src),
+        "-o",
+        str(out),
+        "--style",
+        "vintage",
+        "--device",
+        "cpu",
+        "-q",
+        "--overwrite",
+        *extra,
+    ]
 
 
 def main() -> None:
@@ -102,8 +116,12 @@ def main() -> None:
     home = os.environ.get("POSTERFORGE_HOME") or tempfile.mkdtemp(prefix="pf-bench-home-")
     env = {**os.environ, "POSTERFORGE_HOME": home}
     # Import the vintage weights once so that no run pays for that.
-    subprocess.run([PY, "-m", "posterforge", "weights", "path", "vintage"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PY, "-m", "posterforge", "weights", "path", "vintage"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"torch threads: default; cpu count {os.cpu_count()}; posterforge options: {extra}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="pf-bench-") as tmp:
@@ -117,18 +135,23 @@ def main() -> None:
             base = timed([PY, "bench/plain_loop.py", str(src), str(t / "plain")], n, env)
             mine = timed(ours(src, t / "ours", env, extra), n, env)
             rows.append((label, n, base, mine))
-            print(f"{label:>16} N={n:<4} plain {base.ips:6.3f} img/s  ours {mine.ips:6.3f} img/s"
-                  f"  end-to-end x{mine.ips / base.ips:4.2f}  steady plain {base.steady_ips:6.3f}"
-                  f" ours {mine.steady_ips:6.3f} x{mine.steady_ips / base.steady_ips:4.2f}"
-                  f"  peak RSS plain {base.peak_rss_mb:5.0f} MB ours {mine.peak_rss_mb:5.0f} MB",
-                  flush=True)
+            print(
+                f"{label:>16} N={n:<4} plain {base.ips:6.3f} img/s  ours {mine.ips:6.3f} img/s"
+                f"  end-to-end x{mine.ips / base.ips:4.2f}  steady plain {base.steady_ips:6.3f}"
+                f" ours {mine.steady_ips:6.3f} x{mine.steady_ips / base.steady_ips:4.2f}"
+                f"  peak RSS plain {base.peak_rss_mb:5.0f} MB ours {mine.peak_rss_mb:5.0f} MB",
+                flush=True,
+            )
         if args.rss_n:
             w, h = sizes[0]
             for n in (args.rss_n, 10 * args.rss_n):
                 src = make_frames(t / f"rss-{n}", n, w, h)
                 r = timed(ours(src, t / f"rss-out-{n}", env, [*extra, "--compile", "off"]), n, env)
-                print(f"{'RSS ' + str(w) + 'x' + str(h):>16} N={n:<4} ours peak RSS "
-                      f"{r.peak_rss_mb:5.0f} MB ({r.ips:.3f} img/s)", flush=True)
+                print(
+                    f"{'RSS ' + str(w) + 'x' + str(h):>16} N={n:<4} ours peak RSS "
+                    f"{r.peak_rss_mb:5.0f} MB ({r.ips:.3f} img/s)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

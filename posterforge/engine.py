@@ -104,6 +104,8 @@ class Engine:
     precision: str = "fp32"
     compile: str = "auto"
     compile_after_s: float = 20.0
+    # Large frames compile slowly (minutes on a CPU) and gain little: "auto" leaves them eager.
+    compile_max_pixels: int = 512 * 512
     channels_last: bool | None = None
     _shapes: dict[tuple[int, ...], _ShapeState] = field(default_factory=dict, init=False)
     _compiled: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, init=False)
@@ -120,6 +122,8 @@ class Engine:
             # NHWC is what tensor cores want; on the CPU oneDNN measured no faster for our nets.
             self.channels_last = self.device.type == "cuda"
         self.module = self.module.to(self.device).eval().requires_grad_(False)
+        if hasattr(self.module, "optimize_for"):  # a model's own device-specific variant
+            self.module = self.module.optimize_for(self.device, self.autocast_dtype)
         if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
 
@@ -176,7 +180,10 @@ class Engine:
         if state.compiled:
             assert self._compiled is not None
             return self._compiled
-        if self.compile == "on" or state.eager_s >= self.compile_after_s:
+        if self.compile == "on" or (
+            state.eager_s >= self.compile_after_s
+            and shape[-1] * shape[-2] <= self.compile_max_pixels
+        ):
             return self._compile_for(shape, state)
         return self.module
 

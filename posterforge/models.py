@@ -29,7 +29,11 @@ class _Model:
 class Translator(_Model):
     """Image-to-image model. The built module maps ``(B, 3, H, W)`` floats in ``[0, 1]`` to the
     same shape and range; it does its own normalisation. ``multiple``: H and W must be multiples of
-    it; ``min_size``: and at least this (the engine pads by reflection and crops back)."""
+    it; ``min_size``: and at least this (the engine pads by reflection and crops back).
+
+    The built module may define ``optimize_for(device, dtype) -> nn.Module``: the engine calls it
+    once, after moving the module to ``device`` (``dtype`` is the autocast dtype, None for fp32),
+    and runs what it returns, e.g. a variant with faster kernels for that device."""
 
     multiple: ClassVar[int] = 1
     min_size: ClassVar[int] = 1

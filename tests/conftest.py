@@ -98,9 +98,9 @@ def tiny_style(tmp_path_factory) -> Path:
     """A small CycleGAN translator in our weight format (random but fixed weights): fast enough
     to run the whole pipeline in tests."""
     import torch
-    from posterforge_cyclegan.network import ResnetGenerator
 
     from posterforge.weights import make_header, save_weights
+    from posterforge_cyclegan.network import ResnetGenerator
 
     torch.manual_seed(0)
     net = ResnetGenerator(ngf=4, n_blocks=1, affine=True)

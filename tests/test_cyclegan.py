@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from posterforge_cyclegan.network import ResnetGenerator
 
 from posterforge import plugins
 from posterforge.errors import WeightsError
 from posterforge.store import Store
 from posterforge.weights import load_weights
+from posterforge_cyclegan.network import ResnetGenerator
 
 from .reference_cyclegan import ReferenceResnetGenerator
 
@@ -99,11 +99,11 @@ def test_config_rebuilds_the_network(tmp_path):
 
 def test_vintage_style_matches_vintagify(tmp_path):
     """Our `vintage` output equals vintagify's own generator run directly (PSNR >= 40 dB)."""
-    from posterforge_cyclegan import locate_vintagify
     from vintagify.generator import ResnetGenerator as VintagifyGenerator
 
     from posterforge.plugins import get_host
     from posterforge.translate import translate
+    from posterforge_cyclegan import locate_vintagify
 
     src = tmp_path / "in" / "photo.png"
     src.parent.mkdir()

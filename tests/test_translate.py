@@ -17,7 +17,8 @@ from PIL import Image
 
 from posterforge.engine import Engine, pad_to_multiple
 from posterforge.errors import PosterforgeError, UnknownNameError
-from posterforge.translate import Size, load_engine, translate
+from posterforge.translate import Size, translate
+from posterforge.weights import load_weights
 
 from .conftest import ROOT
 
@@ -35,14 +36,22 @@ def _img(path: Path, w: int, h: int, mode: str = "RGB", seed: int = 0, **save) -
 
 def _expected(tiny_style, path: Path) -> np.ndarray:
     """What the network computes for one image, run directly (no engine, no batching)."""
-    engine = load_engine(str(tiny_style), device="cpu", compile="off")
+    from posterforge_cyclegan import CycleGANResnet
+
+    module = CycleGANResnet.build(load_weights(tiny_style))
     rgb = np.array(Image.open(path).convert("RGB"))
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     h, w = x.shape[-2:]
     with torch.no_grad():
         padded, _ = pad_to_multiple(x, 4, 8)
-        y = engine.module(padded)[..., :h, :w]
+        y = module(padded)[..., :h, :w]
     return y[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy()
+
+
+def _assert_close(got: np.ndarray, expected: np.ndarray) -> None:
+    """Batched or Winograd convolutions may round a rare pixel differently by one level."""
+    diff = np.abs(got.astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and diff.mean() < 0.01, (diff.max(), diff.mean())
 
 
 def run(tiny_style, inputs, out, **kw):
@@ -58,7 +67,7 @@ def test_any_size_in_same_size_out(tiny_style, tmp_path, w, h):
     assert rec.status == "ok", rec
     out = np.array(Image.open(rec.output))
     assert out.shape == (h, w, 3)
-    np.testing.assert_array_equal(out, _expected(tiny_style, src))
+    _assert_close(out, _expected(tiny_style, src))
 
 
 def test_batches_of_mixed_sizes_give_the_same_pixels_as_one_by_one(tiny_style, tmp_path):
@@ -68,10 +77,7 @@ def test_batches_of_mixed_sizes_give_the_same_pixels_as_one_by_one(tiny_style, t
     assert sorted(r.input for r in records) == sorted(map(str, srcs))
     for r in records:
         assert r.status == "ok" and r.ms > 0
-        got = np.array(Image.open(r.output)).astype(int)
-        # batched convolutions may round differently by one level in rare pixels, no more
-        diff = np.abs(got - _expected(tiny_style, Path(r.input)).astype(int))
-        assert diff.max() <= 1 and diff.mean() < 0.01
+        _assert_close(np.array(Image.open(r.output)), _expected(tiny_style, Path(r.input)))
 
 
 def test_input_kinds_are_converted(tiny_style, tmp_path):
@@ -360,3 +366,14 @@ def test_bf16_precision_runs_on_cpu(tiny_style, tmp_path):
     [rec] = run(tiny_style, [src], tmp_path / "out", precision="bf16")
     got = np.array(Image.open(rec.output)).astype(int)
     assert np.abs(got - _expected(tiny_style, src).astype(int)).max() <= 8
+
+
+def test_cpu_fp32_runs_the_winograd_variant_and_gpu_paths_do_not(tiny_style):
+    from posterforge.translate import load_engine
+    from posterforge_cyclegan.winograd import WinogradConv3x3
+
+    def winograd_layers(engine):
+        return sum(isinstance(m, WinogradConv3x3) for m in engine.module.modules())
+
+    assert winograd_layers(load_engine(str(tiny_style), device="cpu")) == 2  # 1 block, 2 convs
+    assert winograd_layers(load_engine(str(tiny_style), device="cpu", precision="bf16")) == 0
