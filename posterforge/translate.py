@@ -235,7 +235,10 @@ class _Runner:
                     encoding.append(fut)
 
             submit_decodes()
+            left = len(todo)
             while decoding:
+                self.engine.remaining = left
+                left -= 1
                 job, dest, fut = decoding.popleft()
                 submit_decodes()
                 try:

@@ -377,3 +377,22 @@ def test_cpu_fp32_runs_the_winograd_variant_and_gpu_paths_do_not(tiny_style):
 
     assert winograd_layers(load_engine(str(tiny_style), device="cpu")) == 2  # 1 block, 2 convs
     assert winograd_layers(load_engine(str(tiny_style), device="cpu", precision="bf16")) == 0
+
+
+def test_engine_compiles_only_when_the_rest_of_the_job_pays_for_it(monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(1) or module)
+    engine = Engine(torch.nn.Identity(), torch.device("cpu"), compile_after_s=1e-9)
+    batch = torch.zeros((1, 8, 8, 3), dtype=torch.uint8)
+    engine.remaining = 3  # three more tiny images: nowhere near compile_payoff_s of work
+    engine(batch)
+    engine(batch)
+    assert compiled == []
+    engine.compile_payoff_s = 0.0  # any remaining work pays now
+    engine(batch)
+    assert compiled == [1]
+    big = Engine(torch.nn.Identity(), torch.device("cpu"), compile_after_s=1e-9)
+    big.compile_max_pixels = 8 * 8 - 1  # frames too large to compile automatically
+    big(batch)
+    big(batch)
+    assert compiled == [1]
