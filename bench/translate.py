@@ -105,14 +105,17 @@ def main() -> None:
     ap.add_argument("--n", default="64,10", help="frames per size (comma list, one per size)")
     ap.add_argument("--short-n", type=int, default=16, help="short job (first size); 0 skips")
     ap.add_argument("--rss-n", type=int, default=16, help="RSS for N vs 10N; 0 skips")
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: posterforge's")
     ap.add_argument("--extra", default="", help="extra options for posterforge translate")
     args = ap.parse_args()
 
     sizes = [tuple(map(int, s.split("x"))) for s in args.sizes.split(",")]
     ns = [int(x) for x in args.n.split(",")]
     ns += [ns[-1]] * (len(sizes) - len(ns))
-    extra = ["--batch-size", str(args.batch_size), *args.extra.split()]
+    extra = [
+        *(["--batch-size", str(args.batch_size)] if args.batch_size else []),
+        *args.extra.split(),
+    ]
     home = os.environ.get("POSTERFORGE_HOME") or tempfile.mkdtemp(prefix="pf-bench-home-")
     env = {**os.environ, "POSTERFORGE_HOME": home}
     # Import the vintage weights once so that no run pays for that.

@@ -24,7 +24,12 @@ def translate(
     style: Annotated[
         str, typer.Option("--style", "-s", help="Style name or a .safetensors weight file.")
     ] = "vintage",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 4,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", "-b", min=1, help="Images per batch (default: 1 on CPU, 8 on GPU)."
+        ),
+    ] = None,
     size: Annotated[
         str | None, typer.Option("--size", help="Resize first: N (shorter side) or WxH.")
     ] = None,
