@@ -204,6 +204,8 @@ class Engine:
         self, shape: tuple[int, ...], state: _ShapeState
     ) -> Callable[..., torch.Tensor]:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
+        # A CPU-only machine gets "No CUDA runtime is found" from the C++ builder: noise here.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         if self._compiled is None:
             self._compiled = torch.compile(self.module, dynamic=False, options={"freezing": True})
         try:
