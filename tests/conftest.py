@@ -30,23 +30,14 @@ def test_plugins_dir(tmp_path_factory) -> Path:
     """Really install the fixture plugin distributions (pip, entry points and all) into a folder
     that tests put on the path: the venv itself stays untouched."""
     target = tmp_path_factory.mktemp("site")
-    for dist in ("pf-hello", "pf-broken"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-build-isolation",
-                "--target",
-                str(target),
-                str(FIXTURE_PLUGINS / dist),
-            ],
-            check=True,
-        )
+    pip_install_into(target, *(FIXTURE_PLUGINS / d for d in ("pf-hello", "pf-broken")))
     return target
+
+
+def pip_install_into(target: Path, *specs: Path | str) -> None:
+    """A real ``pip install`` (dist-info, entry points) into ``target``, not into the venv."""
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*cmd, "--target", str(target), *map(str, specs)], check=True)
 
 
 @pytest.fixture

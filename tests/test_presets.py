@@ -12,7 +12,7 @@ import pytest
 from posterforge import presets
 from posterforge.errors import UnknownNameError
 
-from .conftest import ROOT
+from .conftest import ROOT, pip_install_into
 
 
 def test_genres_are_the_twenty_imdb_genres():
@@ -67,20 +67,7 @@ def test_wheel_carries_presets_and_plugins(wheel):
 
 def test_presets_readable_after_non_editable_install(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-    )
+    pip_install_into(target, wheel)
     code = (
         "import posterforge, posterforge.presets as p;"
         "print(posterforge.__file__); print(p.root());"
