@@ -44,11 +44,12 @@ def import_checkpoint(
                 f"{path}: sha256 mismatch (expected {expected_sha256[:12]}…, found {actual[:12]}…)"
             )
     tensors, header, used = convert_foreign(path, host.importers, fmt)
-    source_sha = expected_sha256 or sha256_file(path)
-    header.setdefault("provenance", {}).update(
-        {"imported_from": path.name, "importer": used, "source_sha256": source_sha}
+    extra = dict(extra or {})
+    provenance = {**header.get("provenance", {}), **extra.pop("provenance", {})}
+    provenance.update(
+        imported_from=path.name, importer=used, source_sha256=expected_sha256 or sha256_file(path)
     )
-    header.update(extra or {})
+    header.update(extra, provenance=provenance)
     return store.put(name, tensors, header, overwrite=overwrite)
 
 
@@ -63,8 +64,11 @@ def install_source(source: WeightSource, host: PluginHost, store: Store) -> Path
         store,
         fmt=source.importer,
         expected_sha256=source.sha256,
-        extra={"licence": source.licence, "description": source.description}
-        | ({"provenance": {**source.provenance}} if source.provenance else {}),
+        extra={
+            "licence": source.licence,
+            "description": source.description,
+            "provenance": source.provenance,
+        },
     )
 
 

@@ -191,12 +191,19 @@ def test_resolution_order_path_then_store_then_source(tmp_path, pf_home):
         lambda sd: "k" in sd,
         lambda sd: ({"x": sd["k"]}, make_header("translator", "cyclegan-resnet", {})),
     )
-    host.weight_sources["fromsrc"] = WeightSource("fromsrc", "d", locate, "fake")
+    host.weight_sources["fromsrc"] = WeightSource(
+        "fromsrc", "d", locate, "fake", licence="MIT", provenance={"package": "somepkg"}
+    )
     path = catalog.resolve_weights("fromsrc", host, store)
     assert path == store.path_for("fromsrc") and calls == [1]
     header = read_header(path)
-    assert header["provenance"]["importer"] == "fake"
-    assert header["provenance"]["source_sha256"] == sha256_file(src_file)
+    assert header["provenance"] == {
+        "package": "somepkg",  # what the source declares, plus how it was imported
+        "importer": "fake",
+        "imported_from": "src.pth",
+        "source_sha256": sha256_file(src_file),
+    }
+    assert header["licence"] == "MIT"
     # ... and once imported, the store answers without asking the source again.
     assert catalog.resolve_weights("fromsrc", host, store) == path and calls == [1]
     with pytest.raises(UnknownNameError, match="did you mean 'fromsrc'"):
