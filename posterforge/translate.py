@@ -89,7 +89,11 @@ def plan(
     """The (input, output path) pairs of a run, in order; raises if two inputs share an output."""
     if fmt is not None:
         fmt = _check_format(fmt)
-    jobs: Iterable[Job] = discover(inputs, stdin=stdin)
+    # An output folder inside an input folder must not feed our own outputs back in on a re-run.
+    out_dir = Path(out).resolve()
+    jobs: Iterable[Job] = (
+        j for j in discover(inputs, stdin=stdin) if not j.src.resolve().is_relative_to(out_dir)
+    )
     if shard is not None:
         try:
             k, n = parse_shard(shard)

@@ -396,3 +396,12 @@ def test_engine_compiles_only_when_the_rest_of_the_job_pays_for_it(monkeypatch):
     big(batch)
     big(batch)
     assert compiled == [1]
+
+
+def test_an_output_folder_inside_the_input_is_not_read_back(tiny_style, tmp_path):
+    _img(tmp_path / "frames" / "a.png", 8, 8)
+    out = tmp_path / "frames" / "styled"
+    [first] = run(tiny_style, [tmp_path / "frames"], out)
+    assert first.status == "ok"
+    again = run(tiny_style, [tmp_path / "frames"], out)
+    assert [(Path(r.input).name, r.status) for r in again] == [("a.png", "skipped")]
