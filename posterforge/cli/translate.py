@@ -65,6 +65,8 @@ def translate(
     from posterforge.translate import FAILED, OK, SKIPPED, plan, translate_iter
 
     pairs = plan(inputs, out, fmt=fmt, shard=shard, stdin=sys.stdin)
+    if not pairs and not quiet:
+        print("posterforge: no images found in the inputs", file=sys.stderr)
     records = translate_iter(
         inputs,
         out,
