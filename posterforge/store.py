@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from posterforge.atomic import write_text_atomic
 from posterforge.errors import PosterforgeError, WeightsError
 from posterforge.weights import read_header, save_weights, sha256_file
 
@@ -88,7 +89,7 @@ class Store:
                 f"{path}: weights named {name!r} exist already; pass --overwrite to replace them"
             )
         digest = save_weights(path, tensors, header)
-        _write_text_atomic(path.with_suffix(".sha256"), f"{digest}  {path.name}\n")
+        write_text_atomic(path.with_suffix(".sha256"), f"{digest}  {path.name}\n")
         return path
 
     def verified_path(self, name: str) -> Path:
@@ -106,9 +107,3 @@ class Store:
                     "the file is damaged: delete it and import or train it again"
                 )
         return path
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from posterforge.atomic import atomic_write
 from posterforge.errors import WeightsError
 
 if TYPE_CHECKING:
@@ -63,22 +62,14 @@ def sha256_file(path: Path) -> str:
 
 def save_weights(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapping[str, Any]) -> str:
     """Write ``tensors`` and ``header`` atomically to ``path``; return the file's sha256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # safetensors wants contiguous tensors that do not share memory.
-        flat = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-        save_file(flat, tmp, metadata={METADATA_KEY: json.dumps(dict(header), sort_keys=True)})
-        digest = sha256_file(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return digest
+    # safetensors wants contiguous tensors that do not share memory.
+    flat = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    data = save(flat, metadata={METADATA_KEY: json.dumps(dict(header), sort_keys=True)})
+    with atomic_write(path) as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_header(path: Path) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", fail)
+    monkeypatch.setattr(safetensors.torch, "save", fail)
     with pytest.raises(OSError, match="disk full"):
         save_weights(tmp_path / "w.safetensors", _tensors(), make_header("translator", "x", {}))
     assert list(tmp_path.iterdir()) == []
@@ -253,3 +253,15 @@ def test_weights_cli_list_and_path(cli, tmp_path, pf_home):
     assert (r.code, r.out.strip()) == (0, str(pf_home / "weights" / "mine.safetensors"))
     r = cli("weights", "path", "nothing")
     assert r.code == 2 and r.err.startswith("posterforge: error: unknown weights 'nothing'")
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
+    from posterforge.atomic import atomic_write
+
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_write(target, "w") as f:
+        f.write("half of the new")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]

@@ -65,8 +65,6 @@ def translate(
     from posterforge.translate import FAILED, OK, SKIPPED, plan, translate_iter
 
     pairs = plan(inputs, out, fmt=fmt, shard=shard, stdin=sys.stdin)
-    if not pairs and not quiet:
-        print("posterforge: no images found in the inputs", file=sys.stderr)
     records = translate_iter(
         inputs,
         out,
@@ -96,6 +94,8 @@ def translate(
             if rec.status == OK and rec.output and contact_sheet and len(done) < 16:
                 done.append((rec.input, rec.output))
             advance()
+    if not pairs and not quiet:  # after the loop: a bad style is reported first
+        print("posterforge: no images found in the inputs", file=sys.stderr)
     if contact_sheet is not None and done:
         from posterforge.sheet import before_after_sheet
 

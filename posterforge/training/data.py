@@ -1,0 +1,189 @@
+"""A deterministic, resumable, streaming source of image batches for training.
+
+Order depends only on ``(seed, epoch, rank, world_size)``: epoch ``e`` is the permutation drawn by
+``numpy.random.default_rng((seed, e))`` and rank ``r`` of ``w`` takes every ``w``-th item of it,
+starting at ``r``. Files are decoded on worker threads ahead of use (bounded), but are consumed in
+that fixed order, so timing never changes what a batch holds. The stream's state is just
+``(epoch, position)``, the next item of this rank's shard, which is what makes resume exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from posterforge.errors import PosterforgeError
+from posterforge.images import ImageError, decode
+from posterforge.inputs import discover
+
+log = logging.getLogger(__name__)
+
+
+def list_images(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The image files of a folder (recursively, sorted) or of an explicit list of paths/folders."""
+    items = [source] if isinstance(source, str | os.PathLike) else list(source)
+    return [job.src for job in discover([Path(p) for p in items])]
+
+
+def load_image(path: str | os.PathLike[str], size: int) -> torch.Tensor:
+    """Decode ``path`` to a float ``(3, size, size)`` tensor in ``[0, 1]``: the shorter side
+    resized to ``size`` (antialiased), then centre-cropped. Raises :class:`ImageError`."""
+    from kornia.geometry.transform import resize
+
+    rgb = decode(path).rgb
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+    h, w = x.shape[1:]
+    if min(h, w) != size:
+        x = resize(x, size, side="short", antialias=True)
+    h, w = x.shape[1:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[:, top : top + size, left : left + size].clamp(0.0, 1.0).contiguous()
+
+
+class ImageFolderStream(Iterator[torch.Tensor]):
+    """An endless stream of ``(batch_size, 3, load_size, load_size)`` float batches in ``[0, 1]``.
+
+    Unreadable files are skipped with a warning (once per file); a batch is always full and may
+    straddle two epochs. ``state_dict()`` after a batch, loaded into a fresh stream over the same
+    files, makes it yield exactly the batches that would have followed.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        batch_size: int,
+        load_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 2,
+        prefetch: int | None = None,
+    ):
+        if batch_size < 1 or load_size < 1:
+            raise ValueError("batch_size and load_size must be positive")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in range for world_size {world_size}")
+        self.paths = list_images(source)
+        if len(self.paths) < world_size:
+            raise PosterforgeError(
+                f"no images to train on in {source}"
+                if not self.paths
+                else f"{len(self.paths)} images in {source} cannot be split over {world_size} ranks"
+            )
+        self.batch_size = batch_size
+        self.load_size = load_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.workers = max(1, workers)
+        self.prefetch = prefetch if prefetch is not None else 2 * batch_size
+        self.epoch = 0
+        self.position = 0  # next item of this rank's shard of the current epoch
+        self._shard_cache: tuple[int, np.ndarray] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        # futures for the items after (epoch, position), in order: ((epoch, position), future)
+        self._ahead: deque[tuple[tuple[int, int], Future[torch.Tensor]]] = deque()
+        self._cursor = (0, 0)  # the next item to submit
+        self._warned: set[Path] = set()
+
+    # -- order ---------------------------------------------------------------------------------
+    def shard(self, epoch: int) -> np.ndarray:
+        """Indices into ``paths`` that this rank reads in ``epoch``, in order."""
+        if self._shard_cache is None or self._shard_cache[0] != epoch:
+            perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.paths))
+            self._shard_cache = (epoch, perm[self.rank :: self.world_size])
+        return self._shard_cache[1]
+
+    def _advance(self, epoch: int, position: int) -> tuple[int, int]:
+        position += 1
+        if position >= len(self.shard(epoch)):
+            return epoch + 1, 0
+        return epoch, position
+
+    # -- prefetch ------------------------------------------------------------------------------
+    def _fill(self) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="pf-data")
+            self._cursor = (self.epoch, self.position)
+        while len(self._ahead) < self.prefetch:
+            epoch, position = self._cursor
+            path = self.paths[self.shard(epoch)[position]]
+            self._ahead.append((self._cursor, self._pool.submit(load_image, path, self.load_size)))
+            self._cursor = self._advance(epoch, position)
+
+    def _drop_prefetch(self) -> None:
+        for _, fut in self._ahead:
+            fut.cancel()
+        self._ahead.clear()
+        self._cursor = (self.epoch, self.position)
+
+    def __next__(self) -> torch.Tensor:
+        items: list[torch.Tensor] = []
+        failures = 0  # consecutive unreadable files; a whole shard of them means nothing to read
+        while len(items) < self.batch_size:
+            self._fill()
+            (epoch, position), fut = self._ahead.popleft()
+            assert (epoch, position) == (self.epoch, self.position)
+            self.epoch, self.position = self._advance(epoch, position)
+            try:
+                items.append(fut.result())
+                failures = 0
+            except ImageError as e:
+                self._skip(e.path, e.reason)
+                failures += 1
+            except Exception as e:  # a resize failure on a degenerate image, say
+                self._skip(self.paths[self.shard(epoch)[position]], f"{type(e).__name__}: {e}")
+                failures += 1
+            if failures >= len(self.shard(self.epoch)) + len(self.shard(epoch)):
+                self.close()
+                raise PosterforgeError(
+                    f"no readable images in rank {self.rank}'s share of {len(self.paths)} files"
+                )
+        return torch.stack(items)
+
+    def __iter__(self) -> ImageFolderStream:
+        return self
+
+    def _skip(self, path: Path, reason: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("skipping %s: %s", path, reason)
+            warnings.warn(f"skipping unreadable training image {path}: {reason}", stacklevel=3)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        epoch, position = int(state["epoch"]), int(state["position"])
+        if epoch < 0 or not 0 <= position < len(self.shard(epoch)):
+            raise ValueError(f"data state {state} does not fit {len(self.paths)} images")
+        self.epoch, self.position = epoch, position
+        self._drop_prefetch()
+
+    def close(self) -> None:
+        """Stop the worker threads; the stream restarts them if used again."""
+        self._drop_prefetch()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> ImageFolderStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
