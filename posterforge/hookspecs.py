@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import typer
 
     from posterforge.models import Generator, Translator
+    from posterforge.training.spec import TrainerSpec
     from posterforge.weights import Importer, WeightSource
 
 PROJECT = "posterforge"
@@ -69,6 +70,18 @@ def register_weight_sources(register: Callable[[WeightSource], None]) -> None:
 
 
 @hookspec
+def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
+    """Offer a model family's training to ``posterforge train translator|generator``.
+
+    Call ``register(TrainerSpec(name=..., kind="translator", description=..., build=...))``.
+    ``build(request)`` receives a :class:`posterforge.training.spec.TrainRequest` (data folders,
+    merged recipe, device, seed, DDP rank, initial weights) and returns ``(task, batches)``: a
+    :class:`posterforge.training.task.TrainingTask` and a resumable batch stream for the generic
+    harness, which owns the loop, checkpoints, exact resume, logs and sample grids.
+    """
+
+
+@hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add CLI commands to the ``posterforge`` Typer app, e.g. ``@app.command()``.
 
@@ -81,6 +94,7 @@ HOOK_NAMES: tuple[str, ...] = (
     "register_generators",
     "register_importers",
     "register_weight_sources",
+    "register_trainers",
     "register_commands",
 )
 

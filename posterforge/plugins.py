@@ -17,6 +17,7 @@ import pluggy
 from posterforge import hookspecs
 from posterforge.models import Generator, Translator
 from posterforge.registry import Registry
+from posterforge.training.spec import TrainerSpec
 from posterforge.weights import Importer, WeightSource
 
 ENTRY_POINT_GROUP = "posterforge"
@@ -52,6 +53,7 @@ class PluginHost:
         self.generators: Registry[Generator] = Registry("generator", Generator)
         self.importers: dict[str, Importer] = {}
         self.weight_sources: dict[str, WeightSource] = {}
+        self.trainers: dict[str, TrainerSpec] = {}
         self._commands_added: set[int] = set()
 
     # -- loading ----------------------------------------------------------------------------------
@@ -98,6 +100,7 @@ class PluginHost:
             ("register_generators", lambda cls: self.generators.add(cls, name)),
             ("register_importers", lambda imp: self.importers.setdefault(imp.name, imp)),
             ("register_weight_sources", lambda src: self.weight_sources.setdefault(src.name, src)),
+            ("register_trainers", lambda spec: self.trainers.setdefault(spec.name, spec)),
         ]
         for hook_name, register in hooks:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
@@ -111,7 +114,7 @@ class PluginHost:
     def _rebuild(self) -> None:
         self.translators = Registry("translator", Translator)
         self.generators = Registry("generator", Generator)
-        self.importers, self.weight_sources = {}, {}
+        self.importers, self.weight_sources, self.trainers = {}, {}, {}
         for name, info in self.plugins.items():
             info.errors = [e for e in info.errors if e.startswith("load failed")]
             if self.pm.get_plugin(name) is not None:

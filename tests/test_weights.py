@@ -221,7 +221,7 @@ def test_source_with_wrong_sha256_is_refused(tmp_path):
 
 
 def test_missing_style_weights_say_how_to_get_them():
-    with pytest.raises(WeightsError, match=r"style .yourname. has no weights yet; import a"):
+    with pytest.raises(WeightsError, match=r"style .yourname. has no weights yet; train it"):
         catalog.resolve_style("yourname", plugins.get_host(), Store())
 
 

@@ -94,3 +94,23 @@ def register_weight_sources(register):
             how_to_get="pip install vintagify",
         )
     )
+
+
+@hookimpl
+def register_trainers(register):
+    from posterforge.training.spec import TrainerSpec
+
+    def build(request):
+        from posterforge_cyclegan.training import build as _build
+
+        return _build(request)
+
+    register(
+        TrainerSpec(
+            "cyclegan",
+            "translator",
+            "CycleGAN: two ResNet generators, two PatchGAN discriminators, LSGAN/WGAN-GP, "
+            "cycle + identity losses",
+            build,
+        )
+    )

@@ -1,0 +1,43 @@
+"""How a model family offers training to the CLI: a ``Trainer spec`` registered by a plugin.
+
+The core's ``posterforge train translator|generator`` commands collect a :class:`TrainRequest`
+(data folders, recipe, device, seed, initial weights) and hand it to the family's ``build``, which
+returns the :class:`~posterforge.training.task.TrainingTask` and the batch stream that the generic
+harness then drives. Registering this costs no torch import: ``build`` imports what it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from posterforge.training.harness import BatchStream
+    from posterforge.training.task import TrainingTask
+    from posterforge.weights import Weights
+
+
+@dataclass
+class TrainRequest:
+    """What the user asked for. ``data`` holds the family's inputs by name, e.g.
+    ``{"a": Path, "b": Path}`` for unpaired translation; ``recipe`` is the merged TOML recipe
+    (preset, then ``--set key=value`` overrides)."""
+
+    data: dict[str, Path]
+    recipe: dict[str, Any]
+    device: str = "cpu"
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    init_from: Weights | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    name: str  # e.g. "cyclegan"
+    kind: str  # "translator" or "generator": which `train` sub-command offers it
+    description: str
+    build: Callable[[TrainRequest], tuple[TrainingTask, BatchStream]]

@@ -1,0 +1,218 @@
+"""`train` as an API and a command: recipes, overrides, early errors, and a real tiny run."""
+
+from __future__ import annotations
+
+import pytest
+
+from posterforge.errors import PosterforgeError
+from posterforge.training.run import load_recipe, parse_overrides
+from posterforge.training.schedules import Schedule
+
+
+def test_overrides_are_toml_values_in_sections():
+    got = parse_overrides(
+        [
+            "lr=1e-4",
+            'loss="wgan-gp"',
+            "train.max_steps=10",
+            "cycle_weight={start=20, end=10}",
+            "note=plain words",
+        ]
+    )
+    assert got == {
+        "train": {"max_steps": 10},
+        "model": {
+            "lr": 1e-4,
+            "loss": "wgan-gp",
+            "cycle_weight": {"start": 20, "end": 10},
+            "note": "plain words",
+        },
+    }
+    with pytest.raises(PosterforgeError, match="use KEY=VALUE"):
+        parse_overrides(["lr"])
+    with pytest.raises(PosterforgeError, match="section is train or model"):
+        parse_overrides(["optim.lr=1"])
+
+
+def test_the_anime_recipe_has_the_reference_shape():
+    recipe = load_recipe("anime", ["train.max_steps=5"])
+    model = recipe["model"]
+    assert recipe["train"]["max_steps"] == 5
+    assert model["loss"] == "lsgan" and model["wgan_from_step"] > 0  # LSGAN first, then WGAN-GP
+    for key in ("cycle_weight", "identity_weight"):  # strong early, relaxed later
+        s = Schedule.parse(model[key])
+        assert s(0) > s(10**7)
+    clip = Schedule.parse(model["grad_clip"])
+    assert clip(0) < clip(10**7)  # tight clipping early
+
+
+def test_errors_come_before_any_training(tmp_path, cli):
+    (tmp_path / "a").mkdir()
+    r = cli(
+        "train",
+        "translator",
+        "--a",
+        str(tmp_path / "a"),
+        "--b",
+        str(tmp_path / "nope"),
+        "--name",
+        "x",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert r.code == 2 and "--b" in r.err and "not a folder" in r.err
+    r = cli(
+        "train",
+        "translator",
+        "--a",
+        str(tmp_path / "a"),
+        "--b",
+        str(tmp_path / "a"),
+        "--name",
+        "../x",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert r.code == 2 and "invalid weight name" in r.err
+    r = cli("train", "translator", "--a", str(tmp_path / "a"))
+    assert r.code == 2 and "missing --b, --name, --out" in r.err
+    assert not (tmp_path / "run").exists()
+
+
+def _domain(folder, n, cast, seed):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = rng.integers(60, 200, (1, 1, 3)) + rng.normal(0, 20, (40, 40, 3))
+        Image.fromarray((img + cast).clip(0, 255).astype("uint8")).save(folder / f"{i:03d}.png")
+
+
+TINY = [
+    "size=32",
+    "load_size=36",
+    "batch_size=2",
+    "ngf=4",
+    "n_blocks=1",
+    "ndf=4",
+    "pool_size=4",
+    "train.checkpoint_every=2",
+    "train.sample_every=2",
+    "train.log_every=1",
+]
+
+
+def test_train_then_translate_with_the_new_style(tmp_path, cli):
+    _domain(tmp_path / "a", 6, (40, 0, -40), 1)
+    _domain(tmp_path / "b", 6, (-40, 0, 40), 2)
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "translator",
+        "--a",
+        str(tmp_path / "a"),
+        "--b",
+        str(tmp_path / "b"),
+        "--name",
+        "tinystyle",
+        "--out",
+        str(run),
+        "--max-steps",
+        "4",
+        "--device",
+        "cpu",
+    ]
+    for item in TINY:
+        args += ["--set", item]
+    r = cli(*args)
+    assert r.code == 0, r.err
+    stored = r.out.strip()
+    assert stored.endswith("tinystyle.safetensors")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "step-00000004.pt"
+    assert (run / "request.json").is_file() and (run / "log.jsonl").is_file()
+    # the new style is usable by translate right away
+    r = cli("translate", str(tmp_path / "a"), "-o", str(tmp_path / "out"), "-s", "tinystyle", "-q")
+    assert r.code == 0, r.err
+    assert len(r.out.split()) == 6
+    # resume to more steps; the name is re-exported
+    r = cli("train", "translator", "--resume", str(run), "--max-steps", "6", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "step-00000006.pt"
+    # a finished name is not silently replaced by a new run
+    r = cli(*[a if a != str(run) else str(tmp_path / "run2") for a in args])
+    assert r.code == 2 and "exist already" in r.err
+
+
+def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    _domain(tmp_path / "a", 8, (40, 0, -40), 1)
+    _domain(tmp_path / "b", 8, (-40, 0, 40), 2)
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "posterforge",
+        "train",
+        "translator",
+        "--a",
+        str(tmp_path / "a"),
+        "--b",
+        str(tmp_path / "b"),
+        "--name",
+        "ddpstyle",
+        "--out",
+        str(run),
+        "--max-steps",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    for item in TINY:
+        cmd += ["--set", item]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ddpstyle.safetensors")  # rank 0 alone stores it
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]
+
+
+def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
+    _domain(tmp_path / "a", 2, (0, 0, 0), 1)
+    r = cli(
+        "train",
+        "translator",
+        "--a",
+        str(tmp_path / "a"),
+        "--b",
+        str(tmp_path / "a"),
+        "--name",
+        "x",
+        "--out",
+        str(tmp_path / "run"),
+        "--max-steps",
+        "1",
+        "--set",
+        "size=16",
+    )
+    assert r.code == 2
+    assert r.err.strip() == (
+        "posterforge: error: cyclegan recipe: size must be a multiple of 4 and at least 32, not 16"
+    )
