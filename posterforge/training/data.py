@@ -36,17 +36,22 @@ def list_images(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
 def load_image(path: str | os.PathLike[str], size: int) -> torch.Tensor:
     """Decode ``path`` to a float ``(3, size, size)`` tensor in ``[0, 1]``: the shorter side
-    resized to ``size`` (antialiased), then centre-cropped. Raises :class:`ImageError`."""
-    from kornia.geometry.transform import resize
+    resized to ``size`` (antialiased), then centre-cropped. Raises :class:`ImageError`.
 
-    rgb = decode(path).rgb
-    x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
-    h, w = x.shape[1:]
-    if min(h, w) != size:
-        x = resize(x, size, side="short", antialias=True)
-    h, w = x.shape[1:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[:, top : top + size, left : left + size].clamp(0.0, 1.0).contiguous()
+    This runs on the loader's worker threads, so it resizes with Pillow (which releases the GIL
+    and starts no threads): torch ops here would fight the training step for its intra-op
+    threads, which measured 2.5x slower steps. Augmentation stays batched on the device."""
+    from PIL import Image
+
+    im = Image.fromarray(decode(path).rgb)
+    w, h = im.size
+    if min(w, h) != size:
+        scale = size / min(w, h)
+        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    rgb = np.asarray(im.crop((left, top, left + size, top + size)))
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float().div_(255.0).contiguous()
 
 
 class ImageFolderStream(Iterator[torch.Tensor]):
