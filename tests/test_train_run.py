@@ -46,33 +46,27 @@ def test_the_anime_recipe_has_the_reference_shape():
     assert clip(0) < clip(10**7)  # tight clipping early
 
 
+def _train(cli, a, b, name, out, *extra):
+    return cli(
+        "train",
+        "translator",
+        "--a",
+        str(a),
+        "--b",
+        str(b),
+        "--name",
+        name,
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
 def test_errors_come_before_any_training(tmp_path, cli):
     (tmp_path / "a").mkdir()
-    r = cli(
-        "train",
-        "translator",
-        "--a",
-        str(tmp_path / "a"),
-        "--b",
-        str(tmp_path / "nope"),
-        "--name",
-        "x",
-        "--out",
-        str(tmp_path / "run"),
-    )
+    r = _train(cli, str(tmp_path / "a"), str(tmp_path / "nope"), "x", str(tmp_path / "run"))
     assert r.code == 2 and "--b" in r.err and "not a folder" in r.err
-    r = cli(
-        "train",
-        "translator",
-        "--a",
-        str(tmp_path / "a"),
-        "--b",
-        str(tmp_path / "a"),
-        "--name",
-        "../x",
-        "--out",
-        str(tmp_path / "run"),
-    )
+    r = _train(cli, str(tmp_path / "a"), str(tmp_path / "a"), "../x", str(tmp_path / "run"))
     assert r.code == 2 and "invalid weight name" in r.err
     r = cli("train", "translator", "--a", str(tmp_path / "a"))
     assert r.code == 2 and "missing --b, --name, --out" in r.err
@@ -196,16 +190,11 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path):
 
 def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
     _domain(tmp_path / "a", 2, (0, 0, 0), 1)
-    r = cli(
-        "train",
-        "translator",
-        "--a",
+    r = _train(
+        cli,
         str(tmp_path / "a"),
-        "--b",
         str(tmp_path / "a"),
-        "--name",
         "x",
-        "--out",
         str(tmp_path / "run"),
         "--max-steps",
         "1",
