@@ -205,3 +205,29 @@ def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
     assert r.err.strip() == (
         "posterforge: error: cyclegan recipe: size must be a multiple of 4 and at least 32, not 16"
     )
+
+
+def test_fine_tuning_from_the_vintage_style(tmp_path, cli):
+    """--init-from takes a style name; the generators take its shape (ngf 64, 9 blocks)."""
+    _domain(tmp_path / "a", 2, (40, 0, -40), 1)
+    _domain(tmp_path / "b", 2, (-40, 0, 40), 2)
+    r = _train(
+        cli,
+        tmp_path / "a",
+        tmp_path / "b",
+        "tuned",
+        tmp_path / "run",
+        "--max-steps",
+        "1",
+        "--init-from",
+        "vintage",
+        "--device",
+        "cpu",
+        *[x for item in TINY for x in ("--set", item)],
+    )
+    assert r.code == 0, r.err
+    from posterforge.weights import read_header
+
+    header = read_header(r.out.strip())
+    assert header["config"]["ngf"] == 64 and header["config"]["n_blocks"] == 9
+    assert header["config"]["affine"] is True  # vintagify's generator has affine norms
