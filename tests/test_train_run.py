@@ -134,6 +134,15 @@ def test_train_then_translate_with_the_new_style(tmp_path, cli):
     r = cli("train", "translator", "--resume", str(run), "--max-steps", "6", "--device", "cpu")
     assert r.code == 0, r.err
     assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "step-00000006.pt"
+    # any checkpoint can be stored as a style of its own
+    r = cli("train", "export", str(run), "--name", "tinystep4", "--step", "4")
+    assert r.code == 0, r.err
+    assert r.out.strip().endswith("tinystep4.safetensors")
+    from posterforge.weights import read_header
+
+    assert read_header(r.out.strip())["provenance"]["steps"] == 4
+    r = cli("train", "export", str(run), "--name", "nope", "--step", "3")
+    assert r.code == 2 and "no checkpoint at step 3 (have: 2, 4, 6)" in r.err
     # a finished name is not silently replaced by a new run
     r = cli(*[a if a != str(run) else str(tmp_path / "run2") for a in args])
     assert r.code == 2 and "exist already" in r.err

@@ -72,3 +72,16 @@ def translator(
         )
     if path is not None:
         typer.echo(str(path))
+
+
+@app.command("export")
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder made by train.")],
+    name: Annotated[str, typer.Option("--name", help="Name to store the model under.")],
+    step: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace stored weights of that name.")] = False,
+) -> None:
+    """Store the model of a run's checkpoint (e.g. an earlier, better-looking step) as a style."""
+    from posterforge.training import run
+
+    typer.echo(str(run.export(run_dir, name, step=step, overwrite=overwrite)))

@@ -153,6 +153,27 @@ def _load_init(spec: str, kind: str, store: Store):
     return weights
 
 
+def _build(request: dict[str, Any], device: str, rank: int, world_size: int, init_weights: Any):
+    """The family's task and batch stream for a saved or new request."""
+    from posterforge.training.spec import TrainRequest
+
+    spec = _trainer_spec(request["kind"], request["arch"])
+    try:
+        return spec.build(
+            TrainRequest(
+                data={k: Path(v) for k, v in request["data"].items()},
+                recipe=dict(request["recipe"]["model"]),
+                device=device,
+                seed=int(request["seed"]),
+                rank=rank,
+                world_size=world_size,
+                init_from=init_weights,
+            )
+        )
+    except ValueError as e:  # the family refuses the recipe or the data
+        raise PosterforgeError(f"{spec.name} recipe: {e}") from None
+
+
 def _run(
     request: dict[str, Any],
     run_dir: Path,
@@ -165,26 +186,11 @@ def _run(
     from posterforge.engine import resolve_device
     from posterforge.training import distributed
     from posterforge.training.harness import TrainConfig, Trainer
-    from posterforge.training.spec import TrainRequest
     from posterforge.weights import load_weights
 
     rank, world_size, dist_device = distributed.init_from_env()
     dev = dist_device if world_size > 1 else resolve_device(device)
-    spec = _trainer_spec(request["kind"], request["arch"])
-    try:
-        task, stream = spec.build(
-            TrainRequest(
-                data={k: Path(v) for k, v in request["data"].items()},
-                recipe=dict(request["recipe"]["model"]),
-                device=str(dev),
-                seed=int(request["seed"]),
-                rank=rank,
-                world_size=world_size,
-                init_from=init_weights,
-            )
-        )
-    except ValueError as e:  # the family refuses the recipe or the data
-        raise PosterforgeError(f"{spec.name} recipe: {e}") from None
+    task, stream = _build(request, str(dev), rank, world_size, init_weights)
     harness = {k: v for k, v in request["recipe"]["train"].items() if k in HARNESS_KEYS}
     if "max_steps" not in harness:
         raise PosterforgeError("the recipe sets no train.max_steps: pass --max-steps")
@@ -202,3 +208,34 @@ def _run(
         return None
     model = load_weights(run_dir / "model.safetensors")
     return store.put(request["name"], model.tensors, model.header, overwrite=True)
+
+
+def export(
+    run_dir: str | Path,
+    name: str,
+    *,
+    step: int | None = None,
+    overwrite: bool = False,
+    store: Store | None = None,
+) -> Path:
+    """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``."""
+    from posterforge.training.harness import list_checkpoints, load_checkpoint
+
+    run_dir, store = Path(run_dir), store or Store()
+    if store.has(name) and not overwrite:
+        raise PosterforgeError(f"weights named {name!r} exist already; pass --overwrite")
+    try:
+        request = json.loads((run_dir / "request.json").read_text())
+    except (OSError, ValueError) as e:
+        raise PosterforgeError(f"{run_dir}: not a training run ({e})") from None
+    found = dict(list_checkpoints(run_dir))
+    if not found or (step is not None and step not in found):
+        have = ", ".join(map(str, sorted(found))) or "none"
+        raise PosterforgeError(f"{run_dir}: no checkpoint at step {step} (have: {have})")
+    task, stream = _build(request, "cpu", 0, 1, None)
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+    task.load_state_dict(load_checkpoint(found[step if step is not None else max(found)])["task"])
+    tensors, header = task.export()
+    return store.put(name, tensors, header, overwrite=overwrite)
