@@ -36,6 +36,14 @@ def _ours(weights) -> torch.nn.Module:
     return plugins.get_host().translators.get(weights.arch).build(weights)
 
 
+def _assert_same_outputs(original: torch.nn.Module, weights, x: torch.Tensor) -> None:
+    """Our translator ([0, 1] in and out) computes what the original [-1, 1] module does."""
+    with torch.no_grad():
+        expected = (original(x * 2 - 1) + 1) / 2
+        got = _ours(weights)(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize(("n_blocks", "dropout"), [(6, False), (9, False), (6, True)])
 def test_reference_checkpoint_parity(tmp_path, n_blocks, dropout):
     ref = _randomise(ReferenceResnetGenerator(ngf=8, n_blocks=n_blocks, use_dropout=dropout))
@@ -48,11 +56,7 @@ def test_reference_checkpoint_parity(tmp_path, n_blocks, dropout):
         "out_channels": 3,
     }
     assert weights.header["provenance"]["importer"] == "reference"
-    x = torch.rand(2, 3, 36, 44)
-    with torch.no_grad():
-        expected = (ref(x * 2 - 1) + 1) / 2
-        got = _ours(weights)(x)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    _assert_same_outputs(ref, weights, torch.rand(2, 3, 36, 44))
 
 
 def test_old_checkpoints_with_instance_norm_running_stats_import(tmp_path):
@@ -74,11 +78,7 @@ def test_vintagify_checkpoint_parity(tmp_path):
     weights = _import(tmp_path, theirs, "vg")
     assert weights.config["affine"] is True and weights.config["n_blocks"] == 3
     assert weights.header["provenance"]["importer"] == "vintagify"
-    x = torch.rand(1, 3, 40, 32)
-    with torch.no_grad():
-        expected = (theirs(x * 2 - 1) + 1) / 2
-        got = _ours(weights)(x)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    _assert_same_outputs(theirs, weights, torch.rand(1, 3, 40, 32))
 
 
 def test_wrong_format_is_a_clear_error(tmp_path):

@@ -46,8 +46,8 @@ def test_the_anime_recipe_has_the_reference_shape():
     assert clip(0) < clip(10**7)  # tight clipping early
 
 
-def _train(cli, a, b, name, out, *extra):
-    return cli(
+def _train_args(a, b, name, out, *extra) -> list[str]:
+    return [
         "train",
         "translator",
         "--a",
@@ -59,7 +59,11 @@ def _train(cli, a, b, name, out, *extra):
         "--out",
         str(out),
         *extra,
-    )
+    ]
+
+
+def _train(cli, a, b, name, out, *extra):
+    return cli(*_train_args(a, b, name, out, *extra))
 
 
 def test_errors_come_before_any_training(tmp_path, cli):
@@ -102,22 +106,16 @@ def test_train_then_translate_with_the_new_style(tmp_path, cli):
     _domain(tmp_path / "a", 6, (40, 0, -40), 1)
     _domain(tmp_path / "b", 6, (-40, 0, 40), 2)
     run = tmp_path / "run"
-    args = [
-        "train",
-        "translator",
-        "--a",
+    args = _train_args(
         str(tmp_path / "a"),
-        "--b",
         str(tmp_path / "b"),
-        "--name",
         "tinystyle",
-        "--out",
         str(run),
         "--max-steps",
         "4",
         "--device",
         "cpu",
-    ]
+    )
     for item in TINY:
         args += ["--set", item]
     r = cli(*args)
@@ -167,20 +165,16 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path):
         "2",
         "-m",
         "posterforge",
-        "train",
-        "translator",
-        "--a",
-        str(tmp_path / "a"),
-        "--b",
-        str(tmp_path / "b"),
-        "--name",
-        "ddpstyle",
-        "--out",
-        str(run),
-        "--max-steps",
-        "2",
-        "--device",
-        "cpu",
+        *_train_args(
+            str(tmp_path / "a"),
+            str(tmp_path / "b"),
+            "ddpstyle",
+            str(run),
+            "--max-steps",
+            "2",
+            "--device",
+            "cpu",
+        ),
     ]
     for item in TINY:
         cmd += ["--set", item]
