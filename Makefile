@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch and torchvision pinned to the builds that pip finds on this machine's disk (see README).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo demo-model clean
 
 install: $(STAMP)
 
@@ -30,6 +30,18 @@ demo: install
 	$(VENV)/bin/posterforge translate examples/frames --style vintage --out demo-out/vintage \
 		--overwrite --contact-sheet demo-out/vintage-before-after.jpg
 	@echo "contact sheet: demo-out/vintage-before-after.jpg"
+	$(VENV)/bin/posterforge generate --genre horror -n 64 --out demo-out/posters \
+		--grid demo-out/horror-grid.png --quiet > /dev/null
+	@echo "poster grid: demo-out/horror-grid.png"
+
+# Rebuild the shipped demo poster generator from nothing: the synthetic demo posters, training
+# with the posters-demo recipe, then copying the result into the plugin (see docs/generate.md).
+demo-model: install
+	$(PY) -m posterforge_genre_cgan.demo_data make demo-posters --per-genre 150 --seed 0
+	$(VENV)/bin/posterforge train generator --data demo-posters \
+		--labels demo-posters/labels.csv --name posters-demo-new --preset posters-demo \
+		--seed 0 --device cpu --out runs/posters-demo --overwrite
+	$(PY) -m posterforge_genre_cgan.demo_data ship runs/posters-demo
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache demo-out
+	rm -rf $(VENV) build dist .pytest_cache demo-out demo-posters runs

@@ -15,7 +15,14 @@ from posterforge.errors import PosterforgeError, UnknownNameError, WeightsError
 from posterforge.models import Generator, Translator
 from posterforge.plugins import PluginHost
 from posterforge.store import Store
-from posterforge.weights import WeightSource, convert_foreign, read_header, sha256_file
+from posterforge.weights import (
+    NATIVE,
+    WeightSource,
+    convert_foreign,
+    load_weights,
+    read_header,
+    sha256_file,
+)
 
 READY, IMPORTABLE, MISSING, BUILTIN = "ready", "importable", "missing", "no weights needed"
 
@@ -57,6 +64,8 @@ def install_source(source: WeightSource, host: PluginHost, store: Store) -> Path
     found = source.locate()
     if found is None or not Path(found).is_file():
         raise WeightsError(f"weights {source.name!r} are not installed: {source.how_to_get}")
+    if source.importer == NATIVE:
+        return _install_native(source, Path(found), store)
     return import_checkpoint(
         Path(found),
         source.name,
@@ -70,6 +79,20 @@ def install_source(source: WeightSource, host: PluginHost, store: Store) -> Path
             "provenance": source.provenance,
         },
     )
+
+
+def _install_native(source: WeightSource, path: Path, store: Store) -> Path:
+    actual = sha256_file(path)
+    if source.sha256 is not None and actual != source.sha256:
+        raise WeightsError(
+            f"{path}: sha256 mismatch (expected {source.sha256[:12]}…, found {actual[:12]}…)"
+        )
+    weights = load_weights(path)
+    header = dict(weights.header)
+    header.setdefault("licence", source.licence)
+    header.setdefault("description", source.description)
+    header["provenance"] = {**header.get("provenance", {}), **source.provenance}
+    return store.put(source.name, weights.tensors, header)
 
 
 def resolve_weights(spec: str, host: PluginHost, store: Store) -> Path:

@@ -13,14 +13,18 @@ class PosterforgeError(Exception):
 class UnknownNameError(PosterforgeError, LookupError):
     """A style, translator, generator or weight name that nothing provides."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    def __init__(self, kind: str, name: str, known: Iterable[str], *, show_all: bool = False):
+        """``show_all``: list every known name even when a close match is suggested (for short,
+        fixed lists such as the genres)."""
         self.kind, self.name = kind, name
         self.known = sorted(set(known))
         close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
         if close:
             hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+            if show_all:
+                hint += " valid: " + ", ".join(self.known)
         elif self.known:
-            hint = "known: " + ", ".join(self.known)
+            hint = ("valid: " if show_all else "known: ") + ", ".join(self.known)
         else:
             hint = f"no {kind}s are available"
         super().__init__(f"unknown {kind} {name!r}: {hint}")

@@ -57,3 +57,8 @@ def load_file(name: str) -> dict[str, Any]:
 def genres() -> list[str]:
     """The genre list that generators are conditioned on, in label order."""
     return list(load_file("genres")["genres"])
+
+
+def genre_aliases() -> dict[str, str]:
+    """Other spellings of genre names (``musical`` -> ``music``)."""
+    return dict(load_file("genres").get("aliases", {}))

@@ -45,16 +45,34 @@ def grid_sheet(
     gap: int = 4,
 ) -> Path:
     """Equal-size (H, W, 3) uint8 images in a grid, with an optional caption line on top."""
-    h, w = images[0].shape[:2]
-    rows = -(-len(images) // columns)
-    top = 20 if caption else 0
-    sheet = Image.new(
-        "RGB", (columns * (w + gap) + gap, top + rows * (h + gap) + gap), (24, 24, 24)
-    )
-    if caption:
-        ImageDraw.Draw(sheet).text((gap, 4), caption, fill=(235, 235, 235))
-    for i, img in enumerate(images):
-        r, c = divmod(i, columns)
-        sheet.paste(Image.fromarray(img), (gap + c * (w + gap), top + gap + r * (h + gap)))
+    return labelled_grid([(caption, images)], dest, columns=columns, gap=gap)
+
+
+def labelled_grid(
+    groups: Sequence[tuple[str, Sequence[np.ndarray]]],
+    dest: str | Path,
+    *,
+    columns: int = 8,
+    gap: int = 4,
+) -> Path:
+    """Groups of equal-size (H, W, 3) uint8 images, each as rows under its caption line (e.g. one
+    group per genre), written atomically to ``dest``."""
+    groups = [(c, list(imgs)) for c, imgs in groups if len(imgs)]
+    if not groups:
+        raise ValueError("no images for the grid")
+    h, w = groups[0][1][0].shape[:2]
+    line = 20
+    heights = [(line if c else 0) + -(-len(imgs) // columns) * (h + gap) for c, imgs in groups]
+    sheet = Image.new("RGB", (columns * (w + gap) + gap, sum(heights) + gap), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for (caption, imgs), height in zip(groups, heights, strict=True):
+        if caption:
+            draw.text((gap, y + 4), caption, fill=(235, 235, 235))
+        top = y + (line if caption else 0)
+        for i, img in enumerate(imgs):
+            r, c = divmod(i, columns)
+            sheet.paste(Image.fromarray(img), (gap + c * (w + gap), top + gap + r * (h + gap)))
+        y += height
     encode_atomic(np.asarray(sheet), Path(dest))
     return Path(dest)

@@ -121,9 +121,13 @@ class Importer:
     convert: Callable[[StateDict], tuple[StateDict, dict[str, Any]]]
 
 
+NATIVE = "native"  # a WeightSource whose file is in our format already (no importer needed)
+
+
 @dataclass(frozen=True)
 class WeightSource:
-    """Weights that a plugin can install into the store from a file already on disk."""
+    """Weights that a plugin can install into the store from a file already on disk: a foreign
+    checkpoint converted by ``importer``, or a file in our own format (``importer=NATIVE``)."""
 
     name: str
     description: str

@@ -59,10 +59,14 @@ def test_wheel_carries_presets_and_plugins(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "posterforge/presets/genres.toml" in names
     assert "posterforge/presets/styles/vintage.toml" in names
+    assert "posterforge/presets/train/posters-demo.toml" in names
     assert "posterforge_cyclegan/__init__.py" in names
+    assert "posterforge_genre_cgan/__init__.py" in names
+    assert "posterforge/templates/plugin/pyproject.toml.tmpl" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[posterforge]" in text and "cyclegan = posterforge_cyclegan" in text
+    assert "genre-cgan = posterforge_genre_cgan" in text
 
 
 def test_presets_readable_after_non_editable_install(wheel, tmp_path):

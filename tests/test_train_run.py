@@ -69,7 +69,7 @@ def _train(cli, a, b, name, out, *extra):
 def test_errors_come_before_any_training(tmp_path, cli):
     (tmp_path / "a").mkdir()
     r = _train(cli, str(tmp_path / "a"), str(tmp_path / "nope"), "x", str(tmp_path / "run"))
-    assert r.code == 2 and "--b" in r.err and "not a folder" in r.err
+    assert r.code == 2 and "--b" in r.err and "not found" in r.err
     r = _train(cli, str(tmp_path / "a"), str(tmp_path / "a"), "../x", str(tmp_path / "run"))
     assert r.code == 2 and "invalid weight name" in r.err
     r = cli("train", "translator", "--a", str(tmp_path / "a"))

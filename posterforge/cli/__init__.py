@@ -45,9 +45,10 @@ def _root(
 
 
 def _register_builtin_commands() -> None:
-    from posterforge.cli import listing, train, translate, weights
+    from posterforge.cli import generate, listing, train, translate, weights
 
     app.command("translate")(translate.translate)
+    app.command("generate")(generate.generate)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
@@ -61,7 +62,7 @@ _register_builtin_commands()
 # tuned, measured on this project's CPU machines). Its tunables are read only at process start, so
 # the heavy commands re-exec themselves once with them set. POSTERFORGE_MALLOC_TUNING=0 opts out.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
-HEAVY_COMMANDS = frozenset({"translate", "train"})
+HEAVY_COMMANDS = frozenset({"translate", "train", "generate"})
 
 
 def malloc_reexec_args(argv: Sequence[str], environ: Mapping[str, str]) -> list[str] | None:

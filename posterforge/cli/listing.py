@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,8 +12,17 @@ from posterforge.cli.output import print_json, print_table
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def plugins(as_json: JsonOpt = False) -> None:
+plugins_app = typer.Typer(
+    invoke_without_command=True,
+    help="List the loaded plugins, or start a new one (plugins new).",
+)
+
+
+@plugins_app.callback()
+def plugins(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the loaded plugins: name, version, hooks and load errors."""
+    if ctx.invoked_subcommand is not None:
+        return
     from posterforge.plugins import get_host
 
     infos = [p.as_dict() for p in get_host().plugins.values()]
@@ -24,6 +34,27 @@ def plugins(as_json: JsonOpt = False) -> None:
         for p in infos
     ]
     print_table("Plugins", ("name", "version", "hooks", "status"), rows)
+
+
+@plugins_app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="Distribution name, e.g. posterforge-sepia.")],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Parent folder; the plugin goes into DIR/NAME.")
+    ] = Path("."),
+    kind: Annotated[str, typer.Option(help="What the plugin registers: translator.")] = (
+        "translator"
+    ),
+) -> None:
+    """Write a ready-to-install plugin package: pyproject.toml, a translator, README, tests.
+
+    [bold]posterforge plugins new posterforge-sepia[/] makes the style [bold]sepia[/].
+    """
+    from posterforge.plugin_template import new_plugin
+
+    target = new_plugin(name, directory, kind)
+    typer.echo(str(target))
+    typer.echo(f"next: pip install -e '{target}[test]' && pytest {target}", err=True)
 
 
 def styles(as_json: JsonOpt = False) -> None:
@@ -54,6 +85,6 @@ def generators(as_json: JsonOpt = False) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plugins")(plugins)
+    app.add_typer(plugins_app, name="plugins")
     app.command("styles")(styles)
     app.command("generators")(generators)

@@ -12,6 +12,15 @@ app = typer.Typer(
 )
 
 
+# options shared by the train commands
+PRESET = typer.Option(help="Training recipe under presets/train (default: the family's).")
+SET = typer.Option("--set", help="Recipe override KEY=VALUE (TOML value); train.KEY for the loop.")
+MAX_STEPS = typer.Option(min=0)
+DEVICE = typer.Option(help="auto, cpu, cuda, cuda:N.")
+OVERWRITE = typer.Option(help="Replace stored weights of that name.")
+RESUME = typer.Option(help="Continue the run in this folder exactly.")
+
+
 @app.command("translator")
 def translator(
     a: Annotated[Path | None, typer.Option("--a", help="Folder of domain A images (from).")] = None,
@@ -20,24 +29,17 @@ def translator(
         str | None, typer.Option("--name", help="Style name to store the result under.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
-    preset: Annotated[str, typer.Option(help="Training recipe under presets/train.")] = "default",
+    preset: Annotated[str | None, PRESET] = None,
     arch: Annotated[str | None, typer.Option(help="Model family (default: the plugin's).")] = None,
     init_from: Annotated[
         str | None, typer.Option(help="Start both generators from a style or weight file.")
     ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set", help="Recipe override KEY=VALUE (TOML value); train.KEY for the loop."
-        ),
-    ] = None,
-    max_steps: Annotated[int | None, typer.Option(min=0)] = None,
+    set_: Annotated[list[str] | None, SET] = None,
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
     seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace stored weights of that name.")] = False,
-    resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder exactly.")
-    ] = None,
+    device: Annotated[str, DEVICE] = "auto",
+    overwrite: Annotated[bool, OVERWRITE] = False,
+    resume: Annotated[Path | None, RESUME] = None,
 ) -> None:
     """Train a translator (CycleGAN) from two unpaired folders and store it as a style.
 
@@ -65,6 +67,67 @@ def translator(
             preset=preset,
             overrides=set_ or (),
             init_from=init_from,
+            max_steps=max_steps,
+            seed=seed,
+            device=device,
+            overwrite=overwrite,
+        )
+    if path is not None:
+        typer.echo(str(path))
+
+
+@app.command("generator")
+def generator(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder of posters (or genre sub-folders).")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="CSV or JSONL: path, genres separated by |."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name to store the result under.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="Model family, e.g. genre-cgan (default: the first).")
+    ] = None,
+    balance: Annotated[
+        str | None, typer.Option(help="Genre balancing: cap, resample or none (recipe's).")
+    ] = None,
+    preset: Annotated[str | None, PRESET] = None,
+    set_: Annotated[list[str] | None, SET] = None,
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, DEVICE] = "auto",
+    overwrite: Annotated[bool, OVERWRITE] = False,
+    resume: Annotated[Path | None, RESUME] = None,
+) -> None:
+    """Train a poster generator from a labelled folder and store it for [bold]generate[/].
+
+    Example: [bold]posterforge train generator --data posters/ --labels labels.csv --name mine
+    --out runs/mine[/]. Per-genre counts (found and used after balancing) and unusable label
+    rows (with line numbers) are printed before training starts.
+    """
+    from posterforge.training import run
+
+    if resume is not None:
+        path = run.resume(resume, max_steps=max_steps, device=device)
+    else:
+        missing = [f"--{n}" for n, v in (("data", data), ("name", name), ("out", out)) if v is None]
+        if missing:
+            raise typer.BadParameter(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
+        assert data and name and out
+        inputs = {"data": data, **({"labels": labels} if labels is not None else {})}
+        overrides = [*(set_ or ()), *([f'balance="{balance}"'] if balance else [])]
+        path = run.train(
+            "generator",
+            inputs,
+            name,
+            out,
+            arch=arch,
+            preset=preset,
+            overrides=overrides,
             max_steps=max_steps,
             seed=seed,
             device=device,

@@ -34,28 +34,47 @@ def list_images(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     return [job.src for job in discover([Path(p) for p in items])]
 
 
-def load_image(path: str | os.PathLike[str], size: int) -> torch.Tensor:
-    """Decode ``path`` to a float ``(3, size, size)`` tensor in ``[0, 1]``: the shorter side
-    resized to ``size`` (antialiased), then centre-cropped. Raises :class:`ImageError`.
+Size = int | tuple[int, int]  # a square side, or (width, height)
+FITS = ("crop", "pad")
+
+
+def load_image(path: str | os.PathLike[str], size: Size, fit: str = "crop") -> torch.Tensor:
+    """Decode ``path`` to a float ``(3, H, W)`` tensor in ``[0, 1]`` of ``size`` (a side, or
+    ``(W, H)``). ``fit="crop"`` resizes (antialiased) until the image covers the target, then
+    centre-crops; ``fit="pad"`` resizes until it fits inside, then pads with its edge pixels.
+    Raises :class:`ImageError`.
 
     This runs on the loader's worker threads, so it resizes with Pillow (which releases the GIL
     and starts no threads): torch ops here would fight the training step for its intra-op
     threads, which measured 2.5x slower steps. Augmentation stays batched on the device."""
     from PIL import Image
 
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    tw, th = (size, size) if isinstance(size, int) else size
     im = Image.fromarray(decode(path).rgb)
     w, h = im.size
-    if min(w, h) != size:
-        scale = size / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-    w, h = im.size
-    left, top = (w - size) // 2, (h - size) // 2
-    rgb = np.asarray(im.crop((left, top, left + size, top + size)))
-    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float().div_(255.0).contiguous()
+    scale = (max if fit == "crop" else min)(tw / w, th / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if fit == "crop":
+        nw, nh = max(nw, tw), max(nh, th)
+    else:
+        nw, nh = min(nw, tw), min(nh, th)
+    if (nw, nh) != (w, h):
+        im = im.resize((nw, nh), Image.BICUBIC)
+    rgb = np.asarray(im)
+    if fit == "crop":
+        left, top = (nw - tw) // 2, (nh - th) // 2
+        rgb = rgb[top : top + th, left : left + tw]
+    else:
+        top, left = (th - nh) // 2, (tw - nw) // 2
+        rgb = np.pad(rgb, ((top, th - nh - top), (left, tw - nw - left), (0, 0)), mode="edge")
+    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float().div_(255.0)  # own a copy
 
 
 class ImageFolderStream(Iterator[torch.Tensor]):
-    """An endless stream of ``(batch_size, 3, load_size, load_size)`` float batches in ``[0, 1]``.
+    """An endless stream of ``(batch_size, 3, H, W)`` float batches in ``[0, 1]`` (``load_size``
+    is a side or ``(W, H)``; see :func:`load_image` for ``fit``).
 
     Unreadable files are skipped with a warning (once per file); a batch is always full and may
     straddle two epochs. ``state_dict()`` after a batch, loaded into a fresh stream over the same
@@ -66,18 +85,23 @@ class ImageFolderStream(Iterator[torch.Tensor]):
         self,
         source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         batch_size: int,
-        load_size: int,
+        load_size: Size,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
         workers: int = 2,
         prefetch: int | None = None,
+        fit: str = "crop",
     ):
-        if batch_size < 1 or load_size < 1:
+        sides = (load_size,) if isinstance(load_size, int) else tuple(load_size)
+        if batch_size < 1 or min(sides) < 1:
             raise ValueError("batch_size and load_size must be positive")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in range for world_size {world_size}")
-        self.paths = list_images(source)
+        if fit not in FITS:
+            raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+        self.fit = fit
+        self.paths = self._list(source)
         if len(self.paths) < world_size:
             raise PosterforgeError(
                 f"no images to train on in {source}"
@@ -122,7 +146,8 @@ class ImageFolderStream(Iterator[torch.Tensor]):
         while len(self._ahead) < self.prefetch:
             epoch, position = self._cursor
             path = self.paths[self.shard(epoch)[position]]
-            self._ahead.append((self._cursor, self._pool.submit(load_image, path, self.load_size)))
+            fut = self._pool.submit(load_image, path, self.load_size, self.fit)
+            self._ahead.append((self._cursor, fut))
             self._cursor = self._advance(epoch, position)
 
     def _drop_prefetch(self) -> None:
@@ -131,8 +156,15 @@ class ImageFolderStream(Iterator[torch.Tensor]):
         self._ahead.clear()
         self._cursor = (self.epoch, self.position)
 
-    def __next__(self) -> torch.Tensor:
+    def _list(self, source: Any) -> list[Path]:
+        return list_images(source)
+
+    def _collate(self, indices: list[int], images: list[torch.Tensor]) -> Any:
+        return torch.stack(images)
+
+    def __next__(self) -> Any:
         items: list[torch.Tensor] = []
+        indices: list[int] = []
         failures = 0  # consecutive unreadable files; a whole shard of them means nothing to read
         while len(items) < self.batch_size:
             self._fill()
@@ -141,6 +173,7 @@ class ImageFolderStream(Iterator[torch.Tensor]):
             self.epoch, self.position = self._advance(epoch, position)
             try:
                 items.append(fut.result())
+                indices.append(int(self.shard(epoch)[position]))
                 failures = 0
             except ImageError as e:
                 self._skip(e.path, e.reason)
@@ -153,7 +186,7 @@ class ImageFolderStream(Iterator[torch.Tensor]):
                 raise PosterforgeError(
                     f"no readable images in rank {self.rank}'s share of {len(self.paths)} files"
                 )
-        return torch.stack(items)
+        return self._collate(indices, items)
 
     def __iter__(self) -> ImageFolderStream:
         return self
@@ -192,3 +225,22 @@ class ImageFolderStream(Iterator[torch.Tensor]):
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LabelledImageStream(ImageFolderStream):
+    """An :class:`ImageFolderStream` over explicit files with label vectors: each batch is
+    ``{"image": (B, 3, H, W), "labels": (B, L)}``. ``files`` may repeat a file (resampling)."""
+
+    def __init__(
+        self, files: Sequence[Path], labels: np.ndarray, batch_size: int, load_size: Size, **kw: Any
+    ):
+        if len(files) != len(labels):
+            raise ValueError(f"{len(files)} files but {len(labels)} label rows")
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
+        super().__init__(list(files), batch_size, load_size, **kw)
+
+    def _list(self, source: Any) -> list[Path]:
+        return [Path(p) for p in source]
+
+    def _collate(self, indices: list[int], images: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"image": torch.stack(images), "labels": self.labels[indices]}

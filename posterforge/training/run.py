@@ -70,7 +70,7 @@ def train(
     run_dir: str | Path,
     *,
     arch: str | None = None,
-    preset: str = "default",
+    preset: str | None = None,
     overrides: Sequence[str] = (),
     init_from: str | None = None,
     max_steps: int | None = None,
@@ -81,6 +81,10 @@ def train(
 ) -> Path | None:
     """Train a new model of ``kind`` ("translator" or "generator") and store it as ``name``.
 
+    ``data`` names the family's inputs (``{"a": DIR, "b": DIR}`` for CycleGAN, ``{"data": DIR,
+    "labels": FILE}`` for the genre cGAN). ``preset`` defaults to the recipe named after the
+    family (``presets/train/genre-cgan.toml``), else ``default``.
+
     Returns the stored weight file (``None`` on DDP ranks other than 0). Configuration errors
     (unknown preset, name taken, missing data folder) raise before any training starts.
     """
@@ -88,10 +92,12 @@ def train(
     check_name(name)
     if store.has(name) and not overwrite:
         raise PosterforgeError(f"weights named {name!r} exist already; pass --overwrite")
-    for key, folder in data.items():
-        if not Path(folder).is_dir():
-            raise PosterforgeError(f"--{key} {folder}: not a folder")
+    for key, path in data.items():
+        if not Path(path).exists():
+            raise PosterforgeError(f"--{key} {path}: not found")
     spec = _trainer_spec(kind, arch)
+    if preset is None:
+        preset = spec.name if spec.name in presets.names("train") else "default"
     recipe = load_recipe(preset, overrides)
     init_weights = None
     if init_from is not None:

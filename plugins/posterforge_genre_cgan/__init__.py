@@ -1,0 +1,85 @@
+"""First-party plugin: the genre-conditioned poster DCGAN, its trainer, and the demo model.
+
+Discovered through the ``posterforge`` entry-point group like any third-party plugin. This module
+must stay cheap to import (no torch): the networks live in :mod:`posterforge_genre_cgan.network`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from posterforge import Generator, hookimpl
+from posterforge.weights import NATIVE, WeightSource
+
+if TYPE_CHECKING:
+    import torch
+
+    from posterforge.weights import Weights
+
+ARCH = "genre-cgan"
+DEMO_NAME = "posters-demo"
+DEMO_FILE = Path(__file__).resolve().parent / "weights" / f"{DEMO_NAME}.safetensors"
+
+
+class GenreCGAN(Generator):
+    name = ARCH
+    aliases = ("dcgan",)
+    description = "Genre-conditioned DCGAN posters, 64 wide x 128 high (z 100 + 20 genres)"
+
+    @classmethod
+    def build(cls, weights: Weights | None) -> torch.nn.Module:
+        from posterforge_genre_cgan.network import GenreGenerator, PosterSampler
+
+        if weights is None:
+            raise ValueError(f"{cls.name} needs weights")
+        cfg, labels = weights.config, weights.labels
+        net = GenreGenerator(int(cfg["z_dim"]), len(labels), int(cfg["ngf"]))
+        net.load_state_dict({k: v.float() for k, v in weights.tensors.items()})
+        return PosterSampler(net, labels).eval()
+
+
+def _demo_sha256() -> str | None:
+    sidecar = DEMO_FILE.with_suffix(".sha256")
+    return sidecar.read_text().split()[0] if sidecar.is_file() else None
+
+
+@hookimpl
+def register_generators(register):
+    register(GenreCGAN)
+
+
+@hookimpl
+def register_weight_sources(register):
+    register(
+        WeightSource(
+            name=DEMO_NAME,
+            description="Demo poster generator trained on synthetic posters (not real films)",
+            locate=lambda: DEMO_FILE if DEMO_FILE.is_file() else None,
+            importer=NATIVE,
+            kind="generator",
+            sha256=_demo_sha256(),
+            licence="MIT",
+            provenance={"package": "posterforge", "file": f"weights/{DEMO_NAME}.safetensors"},
+            how_to_get="reinstall posterforge (the demo model ships inside it)",
+        )
+    )
+
+
+@hookimpl
+def register_trainers(register):
+    from posterforge.training.spec import TrainerSpec
+
+    def build(request):
+        from posterforge_genre_cgan.training import build as _build
+
+        return _build(request)
+
+    register(
+        TrainerSpec(
+            ARCH,
+            "generator",
+            "Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection discriminator)",
+            build,
+        )
+    )

@@ -1,0 +1,346 @@
+"""Training the genre-conditioned DCGAN as a :class:`~posterforge.training.task.TrainingTask`.
+
+One step: the discriminator sees real posters with their genres and generated ones with the same
+genres (non-saturating BCE or hinge loss), then the generator is updated through the fixed
+discriminator. With ``diffaugment`` set, both batches go through the same kind of differentiable
+kornia augmentation first. An exponential moving average of the generator's weights is what gets
+sampled and exported. Batches are ``{"image": (B, 3, 128, 64) in [0, 1], "labels": (B, 20)}``
+from a :class:`~posterforge.training.data.LabelledImageStream`.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posterforge.training.augment import make_diffaugment
+from posterforge.training.data import FITS, LabelledImageStream
+from posterforge.training.labelled import BALANCE_MODES, balance, counts_table, read_labelled
+from posterforge.weights import make_header
+from posterforge_genre_cgan.network import (
+    HEIGHT,
+    WIDTH,
+    GenreDiscriminator,
+    GenreGenerator,
+)
+
+if TYPE_CHECKING:
+    from posterforge.training.spec import TrainRequest
+
+ARCH = "genre-cgan"
+LOSSES = ("bce", "hinge")
+
+
+@dataclass
+class GenreCGANRecipe:
+    """The training recipe, read from the ``[model]`` table of a TOML preset."""
+
+    batch_size: int = 64
+    z_dim: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    loss: str = "bce"  # "bce" (non-saturating, as DCGAN) | "hinge"
+    diffaugment: str = ""  # e.g. "translation,cutout,color"; empty: off
+    ema_decay: float = 0.999  # 0 disables the average (the raw generator is exported)
+    fit: str = "crop"  # posters of another shape: "crop" (cover, centre-crop) or "pad"
+    balance: str = "cap"  # "cap" | "resample" | "none"
+    balance_cap: int | None = None  # with "cap": the most posters per genre (default: the mean)
+    export_dtype: str = "fp32"  # "fp32" | "fp16" (half the file, for shipped models)
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers, not {self.betas!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.balance not in BALANCE_MODES:
+            raise ValueError(f"balance must be one of {', '.join(BALANCE_MODES)}")
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(FITS)}, not {self.fit!r}")
+        if self.export_dtype not in ("fp32", "fp16"):
+            raise ValueError("export_dtype must be fp32 or fp16")
+        for name in ("batch_size", "z_dim", "ngf", "ndf"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be positive")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("ema_decay must be in [0, 1)")
+        make_diffaugment(self.diffaugment)  # validates the names; cheap
+
+    @classmethod
+    def from_dict(cls, recipe: dict[str, Any] | None) -> GenreCGANRecipe:
+        recipe = dict(recipe or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(recipe) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown genre-cgan recipe keys: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return cls(**recipe)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(d["betas"])
+        return d
+
+
+def d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss on raw scores: real -> 1, fake -> 0 (BCE), or hinge margins."""
+    if loss == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    return F.binary_cross_entropy_with_logits(
+        real, torch.ones_like(real)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+
+
+def g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss (non-saturating for BCE)."""
+    if loss == "hinge":
+        return -fake.mean()
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+def ema_decay_at(decay: float, step: int) -> float:
+    """Ramp the average in (as StyleGAN2-ADA does) so early, short runs are not all init."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def recalibrated(net: GenreGenerator, labels: torch.Tensor, batches: int = 8) -> GenreGenerator:
+    """A copy of ``net`` whose batch-norm statistics are re-estimated for *its* weights.
+
+    The averaged generator never ran in train mode, so the running statistics it copied from the
+    raw generator do not match it; sampling in eval mode would drift. ``labels`` are rows to draw
+    conditions from (the genres seen in training); the draws are seeded, so this is repeatable.
+    """
+    net = copy.deepcopy(net)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not bns or len(labels) == 0:
+        return net.eval()
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the batches below
+    device = next(net.parameters()).device
+    gen = torch.Generator().manual_seed(0)
+    net.train()
+    n = max(64, len(labels))
+    for _ in range(batches):
+        rows = labels[torch.randint(len(labels), (n,), generator=gen)].to(device)
+        net(torch.randn(n, net.z_dim, generator=gen).to(device), rows)
+    for bn in bns:
+        bn.momentum = 0.1
+    return net.eval()
+
+
+class GenreCGANTask:
+    """The genre cGAN's step, state, sample grid and export for the generic harness."""
+
+    LABEL_BANK = 256  # genre rows kept for re-estimating batch norm at export
+
+    def __init__(
+        self,
+        recipe: GenreCGANRecipe | dict[str, Any] | None,
+        label_names: list[str],
+        *,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        data_summary: dict[str, Any] | None = None,
+    ):
+        r = recipe if isinstance(recipe, GenreCGANRecipe) else GenreCGANRecipe.from_dict(recipe)
+        self.recipe = r
+        self.label_names = list(label_names)
+        self.device = torch.device(device)
+        self.data_summary = dict(data_summary or {})
+        torch.manual_seed(seed)  # initial weights: reproducible per seed
+        n = len(self.label_names)
+        self.G = GenreGenerator(r.z_dim, n, r.ngf).to(self.device).train()
+        self.D = GenreDiscriminator(n, r.ndf).to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.g, self.d = self._maybe_ddp(self.G, self.D)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), r.lr_g, betas=r.betas, foreach=True)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), r.lr_d, betas=r.betas, foreach=True)
+        aug = make_diffaugment(r.diffaugment)
+        self.augment = aug.to(self.device) if aug is not None else None
+        self.label_bank = torch.zeros(0, n)
+        self.steps_done = 0
+
+    def _maybe_ddp(self, *nets: nn.Module) -> tuple[nn.Module, ...]:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return nets
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # batch norm statistics stay per rank (no SyncBN, no broadcast each forward); rank 0's
+        # are the ones exported
+        return tuple(DDP(n, device_ids=ids, forward_sync_buffers=False) for n in nets)
+
+    def _view(self, x01: torch.Tensor) -> torch.Tensor:
+        """What the discriminator sees: augmented (when on) and scaled to [-1, 1]."""
+        if self.augment is not None:
+            x01 = self.augment(x01)
+        return x01 * 2 - 1
+
+    def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        r = self.recipe
+        real, y = batch["image"], batch["labels"]
+        z = torch.randn(len(real), r.z_dim, device=real.device)
+        fake = self.g(z, y).add(1).mul(0.5)  # [0, 1] like the real batch
+
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_d = d_loss(r.loss, self.d(self._view(real), y), self.d(self._view(fake.detach()), y))
+        loss_d.backward()
+        self.opt_D.step()
+
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_g = g_loss(r.loss, self.D(self._view(fake), y))  # D fixed: no DDP wrapper needed
+        loss_g.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+
+        self._update_ema(step)
+        self.label_bank = torch.cat([y.detach().float().cpu(), self.label_bank])[: self.LABEL_BANK]
+        self.steps_done = step + 1
+        loss_d_f, loss_g_f = torch.stack([loss_d.detach(), loss_g.detach()]).tolist()
+        return {"loss_D": loss_d_f, "loss_G": loss_g_f}
+
+    @torch.no_grad()
+    def _update_ema(self, step: int) -> None:
+        decay = ema_decay_at(self.recipe.ema_decay, step) if self.recipe.ema_decay > 0 else 0.0
+        ema, raw = list(self.G_ema.parameters()), list(self.G.parameters())
+        if decay == 0.0:
+            torch._foreach_copy_(ema, raw)
+        else:
+            torch._foreach_lerp_(ema, raw, 1.0 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "label_bank": self.label_bank.clone(),
+            "label_names": list(self.label_names),
+            "recipe": self.recipe.to_dict(),
+            "steps_done": self.steps_done,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if list(state["label_names"]) != self.label_names:
+            raise ValueError("checkpoint genres differ from this task's")
+        for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
+            getattr(self, name).load_state_dict(state[name])
+        self.label_bank = state["label_bank"].float()
+        self.steps_done = int(state.get("steps_done", 0))
+
+    # -- samples and export ----------------------------------------------------------------------
+    def sampler(self) -> GenreGenerator:
+        """The generator to sample from: the average with its batch norm re-estimated."""
+        return recalibrated(self.G_ema, self.label_bank)
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor], columns: int = 6) -> torch.Tensor:
+        """A first row of real posters, then one row per genre with the same fixed noise."""
+        from torchvision.utils import make_grid
+
+        net = self.sampler()
+        n = len(self.label_names)
+        z = torch.randn(columns, net.z_dim, generator=torch.Generator().manual_seed(1))
+        z = z.repeat(n, 1).to(self.device)
+        y = torch.eye(n).repeat_interleave(columns, dim=0).to(self.device)
+        fakes = net(z, y).add(1).mul(0.5)
+        real = batch["image"][:columns].to(self.device)
+        if len(real) < columns:
+            real = torch.cat([real, torch.ones(columns - len(real), *real.shape[1:])])
+        tiles = torch.cat([real, fakes]).clamp(0, 1).float().cpu()
+        return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+
+    def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        net = self.sampler()
+        dtype = torch.float16 if self.recipe.export_dtype == "fp16" else torch.float32
+        tensors = {
+            k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu())
+            for k, v in net.state_dict().items()
+        }
+        config = {"z_dim": net.z_dim, "ngf": net.ngf, "image_size": [WIDTH, HEIGHT]}
+        provenance = {
+            "trainer": ARCH,
+            "steps": self.steps_done,
+            "recipe": self.recipe.to_dict(),
+            **({"data": self.data_summary} if self.data_summary else {}),
+        }
+        header = make_header(
+            "generator", ARCH, config, labels=self.label_names, provenance=provenance
+        )
+        return tensors, header
+
+
+def build(request: TrainRequest) -> tuple[GenreCGANTask, LabelledImageStream]:
+    """The ``genre-cgan`` trainer: ``request.data`` needs ``data`` (a folder) and optionally
+    ``labels`` (a CSV/JSONL file; without it the sub-folders name the genres)."""
+    from posterforge.labels import LabelSet
+
+    if "data" not in request.data:
+        raise ValueError("genre-cgan training needs a data folder (--data)")
+    recipe = GenreCGANRecipe.from_dict(request.recipe)
+    labels = LabelSet.genres()
+    found = read_labelled(request.data["data"], labels, request.data.get("labels"))
+    items = balance(found.items, len(labels), recipe.balance, request.seed, recipe.balance_cap)
+    if request.rank == 0:
+        _report(found, items)
+    used = type(found)(items, labels)
+    task = GenreCGANTask(
+        recipe,
+        list(labels.names),
+        device=request.device,
+        seed=request.seed,
+        data_summary={
+            "images_found": len(found.items),
+            "images_used": len(items),
+            "balance": recipe.balance,
+            "folder": request.data["data"].name,
+        },
+    )
+    stream = LabelledImageStream(
+        [it.path for it in items],
+        used.multi_hot(),
+        recipe.batch_size,
+        (WIDTH, HEIGHT),
+        fit=recipe.fit,
+        seed=request.seed,
+        rank=request.rank,
+        world_size=request.world_size,
+    )
+    return task, stream
+
+
+def _report(found: Any, items: list[Any]) -> None:
+    """Bad label rows (with line numbers) and the per-genre counts, on stderr."""
+    from posterforge.training.labelled import label_counts
+
+    shown = 20
+    for problem in found.problems[:shown]:
+        print(f"posterforge: warning: {problem}", file=sys.stderr)
+    if len(found.problems) > shown:
+        print(f"posterforge: warning: ... and {len(found.problems) - shown} more", file=sys.stderr)
+    before, after = found.counts(), label_counts(items, len(found.labels))
+    print(counts_table(found.labels, before, after), file=sys.stderr)
+    print(f"{len(items)} of {len(found.items)} posters used", file=sys.stderr)
+
+
+__all__ = ["ARCH", "GenreCGANRecipe", "GenreCGANTask", "build"]

@@ -1,0 +1,90 @@
+"""``posterforge generate``: a thin layer over :func:`posterforge.generate.generate_iter`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posterforge.cli import EXIT_OK
+
+
+def generate(
+    genre: Annotated[
+        list[str],
+        typer.Option(
+            "--genre",
+            "-g",
+            help="Genre name; repeat for several; a mix: horror+comedy or horror:0.7+comedy:0.3.",
+        ),
+    ],
+    n: Annotated[int, typer.Option("-n", min=0, help="Posters per genre.")] = 16,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (GENRE-00000.png, ...).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Generator name or a .safetensors file.")
+    ] = "posters-demo",
+    seed: Annotated[int, typer.Option(help="Same seed, same posters (on the same device).")] = 0,
+    truncation: Annotated[
+        float | None,
+        typer.Option(help="PSI > 0: redraw noise beyond +-PSI (more typical, less varied)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 64,
+    grid: Annotated[
+        Path | None,
+        typer.Option(help="Also write a contact sheet, captioned by genre (64 per genre at most)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="png, jpg or webp.")] = "png",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
+    overwrite: Annotated[bool, typer.Option(help="Replace posters that exist already.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per poster on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+) -> None:
+    """Generate new posters by genre: [bold]posterforge generate --genre horror -n 64 -o out[/].
+
+    Prints one path per poster on stdout (or JSON with --json); the summary goes to stderr.
+    Posters that exist already are skipped, so an interrupted run picks up where it stopped.
+    """
+    from posterforge.generate import OK, generate_iter
+
+    written = skipped = 0
+    start = time.perf_counter()
+    for poster in generate_iter(
+        genre,
+        n,
+        out,
+        model=model,
+        seed=seed,
+        truncation=truncation,
+        batch_size=batch_size,
+        fmt=fmt,
+        device=device,
+        precision=precision,
+        overwrite=overwrite,
+        grid=grid,
+    ):
+        if poster.status == OK:
+            written += 1
+        else:
+            skipped += 1
+        if as_json:
+            print(json.dumps(poster.as_dict()), flush=True)
+        elif poster.path is not None and poster.status == OK:
+            print(poster.path, flush=True)
+    if not quiet:
+        secs = time.perf_counter() - start
+        rate = written / secs if secs > 0 else 0.0
+        extra = f", grid {grid}" if grid is not None else ""
+        print(
+            f"generated {written}, skipped {skipped} in {secs:.1f} s ({rate:.1f} posters/s){extra}",
+            file=sys.stderr,
+        )
+    raise typer.Exit(EXIT_OK)

@@ -1,0 +1,98 @@
+"""``posterforge plugins new``: write a ready-to-install plugin package from a template.
+
+The template files live in ``posterforge/templates/plugin/`` (``string.Template`` text with a
+``.tmpl`` suffix; the folder ``package/`` becomes the Python package). Nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import asdict, dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from string import Template
+
+from posterforge.errors import PosterforgeError, UnknownNameError
+
+KINDS = ("translator",)
+SUFFIX = ".tmpl"
+PREFIX = "posterforge-"
+RESERVED = {"posterforge", "posterforge_cyclegan"}
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class PluginNames:
+    """The names one plugin NAME gives: distribution, Python package, style (entry point and
+    translator name), and the translator class."""
+
+    dist: str
+    package: str
+    style: str
+    cls: str
+
+
+def plugin_names(name: str) -> PluginNames:
+    """Check ``name`` and derive the others: ``posterforge-sepia`` -> package
+    ``posterforge_sepia``, style ``sepia``, class ``SepiaTranslator``."""
+    if not _NAME.fullmatch(name):
+        raise PosterforgeError(
+            f"invalid plugin name {name!r}: use lowercase letters, digits and single - or _ "
+            "between them, starting with a letter (e.g. posterforge-sepia)"
+        )
+    package = name.replace("-", "_")
+    if package in RESERVED or keyword.iskeyword(package):
+        raise PosterforgeError(f"invalid plugin name {name!r}: {package!r} is taken")
+    style = name[len(PREFIX) :] if name.startswith(PREFIX) else name
+    if not style[0].isalpha():
+        raise PosterforgeError(f"invalid plugin name {name!r}: {style!r} must start with a letter")
+    cls = "".join(part.capitalize() for part in re.split(r"[-_]", style)) + "Translator"
+    return PluginNames(name, package, style.replace("_", "-"), cls)
+
+
+def _files(folder: Traversable, rel: str = "") -> list[tuple[str, Traversable]]:
+    out = []
+    for item in sorted(folder.iterdir(), key=lambda t: t.name):
+        path = f"{rel}{item.name}"
+        if item.is_dir():
+            if item.name != "__pycache__":
+                out += _files(item, path + "/")
+        elif item.name.endswith(SUFFIX):
+            out.append((path[: -len(SUFFIX)], item))
+    return out
+
+
+def template_files(kind: str = "translator") -> list[tuple[str, Traversable]]:
+    """``(relative output path, template)`` pairs; ``package/`` still to be renamed."""
+    if kind not in KINDS:
+        raise UnknownNameError("plugin kind", kind, KINDS)
+    return _files(resources.files("posterforge") / "templates" / "plugin")
+
+
+def new_plugin(name: str, dest: Path | str = ".", kind: str = "translator") -> Path:
+    """Write a plugin package skeleton into ``dest/name`` and return that folder.
+
+    The folder may exist only if it is empty; no file is ever overwritten.
+    """
+    names = plugin_names(name)
+    files = template_files(kind)
+    target = Path(dest).expanduser() / name
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise PosterforgeError(
+            f"{target} already exists and is not empty; pick another NAME or --dir"
+        )
+    values = asdict(names)
+    rendered = []
+    for rel, template in files:
+        text = Template(template.read_text(encoding="utf-8")).substitute(values)
+        parts = rel.split("/")
+        if parts[0] == "package":
+            parts[0] = names.package
+        rendered.append((target.joinpath(*parts), text))
+    for path, text in rendered:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as f:  # "x": never overwrite
+            f.write(text)
+    return target

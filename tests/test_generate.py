@@ -1,0 +1,133 @@
+"""`generate` as an API and a command: labels by name, seeds, truncation, files, grids, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from posterforge import generate as gen_api
+from posterforge.errors import PosterforgeError
+from posterforge.labels import LabelSet
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory):
+    """A small genre cGAN in our weight format (random but fixed weights, batch norm statistics
+    set so that eval mode is well defined)."""
+    from posterforge.weights import make_header, save_weights
+    from posterforge_genre_cgan.network import GenreGenerator
+    from posterforge_genre_cgan.training import recalibrated
+
+    torch.manual_seed(0)
+    net = GenreGenerator(ngf=8)
+    with torch.no_grad():
+        net.net[-2].weight.mul_(20)  # visible contrast from DCGAN's small initial weights
+    names = list(LabelSet.genres().names)
+    net = recalibrated(net, torch.eye(len(names)))
+    header = make_header(
+        "generator", "genre-cgan", {"z_dim": 100, "ngf": 8, "image_size": [64, 128]}, labels=names
+    )
+    path = tmp_path_factory.mktemp("gens") / "tiny-gen.safetensors"
+    save_weights(path, net.state_dict(), header)
+    return path
+
+
+@pytest.fixture
+def loaded(tiny_generator):
+    return gen_api.load_generator(str(tiny_generator), device="cpu")
+
+
+def test_noise_rows_depend_only_on_seed_and_index():
+    a = gen_api.noise(range(6), 100, seed=3)
+    b = gen_api.noise([4, 5], 100, seed=3)
+    torch.testing.assert_close(a[4:], b)
+    assert not torch.equal(gen_api.noise([0], 100, seed=4), a[:1])
+
+
+def test_truncation_bounds_the_noise_and_narrows_the_posters(loaded):
+    z = gen_api.noise(range(64), 100, seed=0, truncation=0.5)
+    assert z.abs().max() <= 0.5
+    assert z.std() > 0.2  # redrawn inside the bounds, not clamped to them
+    with pytest.raises(PosterforgeError, match="truncation must be positive"):
+        gen_api.noise([0], 100, 0, truncation=0)
+    wide = gen_api.sample(loaded, "horror", 32, seed=1)
+    narrow = gen_api.sample(loaded, "horror", 32, seed=1, truncation=0.2)
+    assert narrow.std(dim=0).mean() < wide.std(dim=0).mean()
+
+
+def test_sample_returns_tensors_that_do_not_depend_on_batch_size(loaded, tmp_path):
+    x = gen_api.sample(loaded, "horror", 5, seed=7, batch_size=2)
+    y = gen_api.sample(loaded, "horror", 5, seed=7, batch_size=5)
+    assert x.shape == (5, 3, 128, 64) and x.min() >= 0 and x.max() <= 1
+    torch.testing.assert_close(x, y, atol=1e-5, rtol=0)
+    assert not torch.allclose(x, gen_api.sample(loaded, "comedy", 5, seed=7))  # conditioned
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_images_gives_pil_images_without_touching_disk(tiny_generator, tmp_path):
+    images = gen_api.generate_images(str(tiny_generator), "war", 3, seed=2, device="cpu")
+    assert [im.size for im in images] == [(64, 128)] * 3
+    assert all(isinstance(im, Image.Image) for im in images)
+
+
+def test_files_are_named_by_genre_and_index_and_reruns_skip_them(tiny_generator, tmp_path):
+    out = tmp_path / "out"
+    kw = dict(model=str(tiny_generator), seed=0, device="cpu", batch_size=3)
+    first = gen_api.generate(["horror", "comedy+drama"], 4, out, **kw)
+    assert [p.status for p in first] == ["ok"] * 8
+    assert sorted(f.name for f in out.iterdir()) == [
+        *(f"comedy+drama-{i:05d}.png" for i in range(4)),
+        *(f"horror-{i:05d}.png" for i in range(4)),
+    ]
+    before = (out / "horror-00002.png").read_bytes()
+    (out / "horror-00001.png").unlink()
+    again = gen_api.generate(["horror"], 4, out, **kw)
+    assert [p.status for p in again] == ["skipped", "ok", "skipped", "skipped"]
+    assert (out / "horror-00002.png").read_bytes() == before  # same seed, same poster
+    redo = gen_api.generate(["horror"], 4, out, overwrite=True, **kw)
+    assert [p.status for p in redo] == ["ok"] * 4
+    assert (out / "horror-00002.png").read_bytes() == before
+
+
+def test_errors_come_before_anything_is_written(tiny_generator, tmp_path):
+    kw = dict(model=str(tiny_generator), device="cpu")
+    with pytest.raises(PosterforgeError, match=r"unknown genre 'horor'.*valid: action"):
+        gen_api.generate(["horror", "horor"], 2, tmp_path / "o", **kw)
+    with pytest.raises(PosterforgeError, match="nothing to write"):
+        gen_api.generate(["horror"], 2, None, **kw)
+    with pytest.raises(PosterforgeError, match="unknown format"):
+        gen_api.generate(["horror"], 2, tmp_path / "o", fmt="gif", **kw)
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
+    out, grid = tmp_path / "posters", tmp_path / "grid.png"
+    r = cli(
+        "generate", "--model", str(tiny_generator), "--genre", "horror", "-g", "sci fi",
+        "-n", "10", "--out", str(out), "--grid", str(grid), "--format", "jpg", "--json",
+        "--seed", "4", "--device", "cpu",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    records = [json.loads(line) for line in r.out.splitlines()]
+    assert len(records) == 20
+    assert records[0] == {
+        "path": str(out / "horror-00000.jpg"),
+        "genre": "horror",
+        "index": 0,
+        "seed": 4,
+        "status": "ok",
+    }
+    assert records[10]["genre"] == "sci-fi" and records[10]["path"].endswith("sci-fi-00000.jpg")
+    assert len(list(out.glob("*.jpg"))) == 20
+    sheet = np.asarray(Image.open(grid))
+    # two captioned groups of two rows of 8 posters (64x128) with 4 px gaps
+    assert sheet.shape == (2 * (20 + 2 * 132) + 4, 8 * 68 + 4, 3)
+    assert "generated 20, skipped 0" in r.err
+
+    bad = cli("generate", "--model", str(tiny_generator), "--genre", "horor", "--out", str(out))
+    assert bad.code == 2
+    assert bad.err.startswith("posterforge: error: unknown genre 'horor': did you mean 'horror'?")

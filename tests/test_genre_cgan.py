@@ -1,0 +1,304 @@
+"""The genre cGAN family: network shapes, the projection discriminator, label files and
+balancing, the training step, exact resume, and export then generate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from posterforge.errors import PosterforgeError
+from posterforge.labels import LabelSet
+from posterforge.training.labelled import LabelledImage, balance, label_counts, read_labelled
+from posterforge.weights import load_weights
+from posterforge_genre_cgan.demo_data import make_demo_posters
+from posterforge_genre_cgan.network import GenreDiscriminator, GenreGenerator, PosterSampler
+from posterforge_genre_cgan.training import (
+    GenreCGANRecipe,
+    GenreCGANTask,
+    ema_decay_at,
+    recalibrated,
+)
+
+GENRES = LabelSet.genres()
+TINY = {"ngf": 8, "ndf": 8, "batch_size": 4, "diffaugment": "translation,cutout,color"}
+
+
+@pytest.fixture(scope="module")
+def demo_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    make_demo_posters(out, per_genre=3, seed=0)
+    return out
+
+
+# -- network ------------------------------------------------------------------------------------
+
+
+def test_generator_takes_z_and_genres_as_120_inputs_and_makes_64x128_posters():
+    g = GenreGenerator(z_dim=100, n_labels=20, ngf=8)
+    assert g.net[0].in_channels == 120
+    y = torch.zeros(3, 20)
+    y[:, 11] = 1
+    x = g(torch.randn(3, 100), y)
+    assert x.shape == (3, 3, 128, 64)
+    assert x.min() >= -1 and x.max() <= 1
+    d = GenreDiscriminator(n_labels=20, ndf=8)
+    assert d(x, y).shape == (3,)
+
+
+def test_the_discriminator_adds_the_genre_through_one_linear_layer_on_its_features():
+    torch.manual_seed(0)
+    d = GenreDiscriminator(n_labels=20, ndf=8).eval()
+    x = torch.rand(2, 3, 128, 64) * 2 - 1
+    horror, comedy, none = (torch.zeros(2, 20) for _ in range(3))
+    horror[:, GENRES.index("horror")] = 1
+    comedy[:, GENRES.index("comedy")] = 1
+    with torch.no_grad():
+        base, h, c, both = d(x, none), d(x, horror), d(x, comedy), d(x, horror + comedy)
+    assert not torch.allclose(h, c)  # the genre changes the score ...
+    torch.testing.assert_close(both - base, (h - base) + (c - base))  # ... linearly (projection)
+
+
+def test_sampler_maps_to_unit_range_and_checks_its_labels():
+    net = GenreGenerator(ngf=8)
+    s = PosterSampler(net, list(GENRES.names))
+    y = torch.zeros(2, 20)
+    out = s.sample(torch.randn(2, 100), y)
+    assert out.shape == (2, 3, 128, 64) and out.min() >= 0 and out.max() <= 1
+    assert s.image_size == (64, 128) and s.z_dim == 100
+    with pytest.raises(ValueError, match="label names"):
+        PosterSampler(net, ["horror"])
+
+
+# -- labels -------------------------------------------------------------------------------------
+
+
+def test_genres_map_by_name_alias_and_mix():
+    assert GENRES.vector("Horror")[GENRES.index("horror")] == 1.0
+    assert GENRES.index("Musical") == GENRES.index("music")  # alias from presets/genres.toml
+    assert GENRES.index("Sci Fi") == GENRES.index("sci-fi")
+    mix = GENRES.vector("horror:0.7+comedy:0.3")
+    assert mix[GENRES.index("horror")] == 0.7 and mix[GENRES.index("comedy")] == 0.3
+    assert sum(mix) == pytest.approx(1.0)
+    assert GENRES.caption("COMEDY+sci fi") == "comedy+sci-fi"
+    with pytest.raises(PosterforgeError, match=r"did you mean 'horror'\? valid: action,"):
+        GENRES.index("horor")
+    with pytest.raises(PosterforgeError, match="weight"):
+        GENRES.vector("horror:2")
+
+
+def test_bad_label_rows_are_reported_with_line_numbers(tmp_path, demo_set):
+    (tmp_path / "a.png").write_bytes((demo_set / "posters" / "horror-0000.png").read_bytes())
+    (tmp_path / "b.png").write_bytes((demo_set / "posters" / "comedy-0000.png").read_bytes())
+    (tmp_path / "labels.csv").write_text(
+        "path,genres\n"
+        "a.png,Horror|Thriller\n"  # line 2: fine
+        "missing.png,drama\n"  # line 3: no such file
+        "b.png,comedy|romcom\n"  # line 4: usable, unknown genre ignored
+        "a.png,\n"  # line 5: no genres
+        "a.png,romcom\n"  # line 6: no known genre
+    )
+    got = read_labelled(tmp_path, GENRES, tmp_path / "labels.csv")
+    assert [(p.path.name, p.labels) for p in got.items] == [
+        ("a.png", (GENRES.index("horror"), GENRES.index("thriller"))),
+        ("b.png", (GENRES.index("comedy"),)),
+    ]
+    assert got.problems == [
+        "labels.csv:3: no such file 'missing.png'",
+        "labels.csv:4: unknown genre 'romcom'",
+        "labels.csv:5: no genres",
+        "labels.csv:6: unknown genre 'romcom' (row skipped)",
+    ]
+
+
+def test_jsonl_labels_and_genre_folders(tmp_path, demo_set):
+    src = demo_set / "posters" / "war-0001.png"
+    (tmp_path / "war").mkdir()
+    (tmp_path / "war" / "x.png").write_bytes(src.read_bytes())
+    (tmp_path / "notagenre").mkdir()
+    got = read_labelled(tmp_path, GENRES)
+    assert [it.labels for it in got.items] == [(GENRES.index("war"),)]
+    assert got.problems == [f"{tmp_path / 'notagenre'}: folder is not a genre name"]
+
+    lines = [
+        json.dumps({"path": "war/x.png", "genres": ["war", "history"]}),
+        "{not json",
+        json.dumps({"path": "war/x.png", "genres": "drama"}),
+    ]
+    (tmp_path / "l.jsonl").write_text("\n".join(lines) + "\n")
+    got = read_labelled(tmp_path, GENRES, tmp_path / "l.jsonl")
+    assert [it.labels for it in got.items] == [
+        tuple(sorted((GENRES.index("war"), GENRES.index("history")))),
+        (GENRES.index("drama"),),
+    ]
+    assert len(got.problems) == 1 and got.problems[0].startswith("l.jsonl:2: not a JSON object")
+    (tmp_path / "empty.csv").write_text("path,genres\nnope.png,war\n")
+    with pytest.raises(PosterforgeError, match=r"no usable labelled images.*empty\.csv:2"):
+        read_labelled(tmp_path, GENRES, tmp_path / "empty.csv")
+    (tmp_path / "nohead.csv").write_text("war/x.png,war\n")
+    with pytest.raises(PosterforgeError, match="header with path and genres"):
+        read_labelled(tmp_path, GENRES, tmp_path / "nohead.csv")
+
+
+def _skewed(n_drama=60, n_war=5, n_both=5):
+    d, w = GENRES.index("drama"), GENRES.index("war")
+    items = [LabelledImage(f"d{i}.png", (d,)) for i in range(n_drama)]
+    items += [LabelledImage(f"w{i}.png", (w,)) for i in range(n_war)]
+    items += [LabelledImage(f"b{i}.png", (d, w)) for i in range(n_both)]
+    return items, d, w
+
+
+def test_balance_cap_trims_common_genres_and_keeps_rare_ones():
+    items, d, w = _skewed()
+    before = label_counts(items, 20)
+    kept = balance(items, 20, "cap", seed=0)
+    after = label_counts(kept, 20)
+    cap = int(np.ceil((before[d] + before[w]) / 2))
+    assert after[w] == before[w]  # every poster of the rare genre survives
+    assert after[d] < before[d] and after[d] <= cap + 5  # the common one is cut near the cap
+    assert balance(items, 20, "cap", seed=0) == kept  # deterministic
+    assert label_counts(balance(items, 20, "cap", cap=10), 20)[d] <= 10 + 5
+    assert balance(items, 20, "none") == items
+
+
+def test_balance_resample_evens_out_genres():
+    items, d, w = _skewed()
+    drawn = balance(items, 20, "resample", seed=3)
+    assert len(drawn) == len(items)
+    c = label_counts(drawn, 20)
+    ratio_before = label_counts(items, 20)[d] / label_counts(items, 20)[w]
+    assert c[d] / c[w] < ratio_before / 3  # 6.5:1 before, about even after
+    with pytest.raises(ValueError, match="balance must be"):
+        balance(items, 20, "shuffle")
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def test_recipe_validation():
+    with pytest.raises(ValueError, match="unknown genre-cgan recipe keys: ngff"):
+        GenreCGANRecipe.from_dict({"ngff": 3})
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        GenreCGANRecipe.from_dict({"diffaugment": "rotate"})
+    with pytest.raises(ValueError, match="loss must be"):
+        GenreCGANRecipe.from_dict({"loss": "wgan"})
+
+
+def test_ema_ramps_in_then_holds_the_decay():
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay_at(0.999, 10) < ema_decay_at(0.999, 100) < 0.999
+    assert ema_decay_at(0.999, 10**6) == 0.999
+
+
+def _batch(n=4, genre="horror"):
+    torch.manual_seed(1)
+    y = torch.zeros(n, 20)
+    y[:, GENRES.index(genre)] = 1
+    return {"image": torch.rand(n, 3, 128, 64), "labels": y}
+
+
+def test_a_step_trains_both_nets_and_averages_the_generator():
+    task = GenreCGANTask(TINY, list(GENRES.names), seed=0)
+    g0 = [p.detach().clone() for p in task.G.parameters()]
+    d0 = [p.detach().clone() for p in task.D.parameters()]
+    out = task.step(_batch(), 0)
+    assert set(out) == {"loss_D", "loss_G"} and all(np.isfinite(v) for v in out.values())
+    assert any(not torch.equal(a, b) for a, b in zip(g0, task.G.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, task.D.parameters(), strict=True))
+    # EMA after one step (decay 0.1): 0.1 * init + 0.9 * updated
+    for e, a, b in zip(task.G_ema.parameters(), g0, task.G.parameters(), strict=True):
+        torch.testing.assert_close(e, 0.1 * a + 0.9 * b)
+    assert not any(p.requires_grad for p in task.G_ema.parameters())
+
+
+def test_sample_grid_has_a_real_row_and_one_row_per_genre():
+    task = GenreCGANTask(TINY, list(GENRES.names), seed=0)
+    task.step(_batch(), 0)
+    grid = task.sample_grid(_batch())
+    assert grid.shape == (3, 21 * 130 + 2, 6 * 66 + 2)
+
+
+def test_export_recalibrates_batch_norm_deterministically():
+    task = GenreCGANTask({**TINY, "export_dtype": "fp16"}, list(GENRES.names), seed=0)
+    for s in range(3):
+        task.step(_batch(), s)
+    t1, header = task.export()
+    t2, _ = task.export()
+    assert all(torch.equal(t1[k], t2[k]) for k in t1)
+    assert t1["net.0.weight"].dtype == torch.float16
+    assert header["kind"] == "generator" and header["arch"] == "genre-cgan"
+    assert header["labels"] == list(GENRES.names) and header["config"]["ngf"] == 8
+    # the re-estimated statistics are those of the averaged net's own activations
+    net = recalibrated(task.G_ema, task.label_bank)
+    raw = task.G_ema.state_dict()
+    assert not torch.equal(net.net[1].running_mean, raw["net.1.running_mean"])
+
+
+def _train(tmp_path, demo_set, name, steps, **kw):
+    from posterforge.training import run
+
+    return run.train(
+        "generator",
+        {"data": demo_set, "labels": demo_set / "labels.csv"},
+        name,
+        tmp_path / name,
+        overrides=[f"{k}={json.dumps(v)}" for k, v in TINY.items()] + ["train.log_every=1"],
+        max_steps=steps,
+        seed=5,
+        device="cpu",
+        **kw,
+    )
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, demo_set):
+    from posterforge.training import run
+
+    straight = load_weights(_train(tmp_path, demo_set, "straight", 4))
+    _train(tmp_path, demo_set, "halves", 2)
+    resumed = load_weights(run.resume(tmp_path / "halves", max_steps=4, device="cpu"))
+    assert straight.tensors.keys() == resumed.tensors.keys()
+    for k in straight.tensors:
+        torch.testing.assert_close(straight.tensors[k], resumed.tensors[k], rtol=0, atol=0)
+    log = [json.loads(x) for x in (tmp_path / "halves" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert (tmp_path / "halves" / "samples" / "step-00000004.png").is_file()
+
+
+def test_train_generator_command_prints_counts_and_bad_rows(tmp_path, demo_set, cli):
+    labels = tmp_path / "labels.csv"
+    rows = (demo_set / "labels.csv").read_text().splitlines()
+    labels.write_text("\n".join([*rows[:3], "posters/gone.png,horror", *rows[3:]]) + "\n")
+    r = cli(
+        "train", "generator", "--data", str(demo_set), "--labels", str(labels),
+        "--name", "cli-posters", "--out", str(tmp_path / "run"), "--max-steps", "1",
+        "--balance", "none", *[a for k, v in TINY.items() for a in ("--set", f"{k}={v!r}")],
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "labels.csv:4: no such file 'posters/gone.png'" in r.err
+    assert "genre" in r.err and "found" in r.err and "used" in r.err
+    assert r.out.strip().endswith("cli-posters.safetensors")
+
+
+def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, demo_set):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "posterforge", "train", "generator", "--data", str(demo_set),
+        "--labels", str(demo_set / "labels.csv"), "--name", "ddp-posters", "--out", str(run),
+        "--max-steps", "2", "--device", "cpu",
+        *[a for k, v in TINY.items() for a in ("--set", f"{k}={v!r}")],
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ddp-posters.safetensors")  # rank 0 alone stores it
+    assert proc.stderr.count("posters used") == 1  # and reports the counts once
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]
