@@ -19,7 +19,7 @@ from posterforge.errors import PosterforgeError, UnknownNameError
 KINDS = ("translator",)
 SUFFIX = ".tmpl"
 PREFIX = "posterforge-"
-RESERVED = {"posterforge", "posterforge_cyclegan"}
+RESERVED = {"posterforge", "posterforge_cyclegan", "posterforge_genre_cgan"}  # our own packages
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
 

@@ -59,6 +59,23 @@ def test_load_image_resizes_shorter_side_and_centre_crops(tmp_path):
     assert float(x.min()) > 0.5
 
 
+def test_posters_of_any_shape_are_fitted_by_crop_or_pad(tmp_path):
+    rgb = np.zeros((30, 40, 3), dtype=np.uint8)  # wider than a 1:2 poster
+    rgb[:, :, 0] = np.linspace(0, 255, 40, dtype=np.uint8)  # red grows left to right
+    rgb[:, :, 2] = 200
+    encode_atomic(rgb, tmp_path / "wide.png")
+    crop = load_image(tmp_path / "wide.png", (16, 32), fit="crop")  # (W, H)
+    pad = load_image(tmp_path / "wide.png", (16, 32), fit="pad")
+    assert crop.shape == pad.shape == (3, 32, 16)
+    # crop: the height fills the poster, so only a middle strip of the width is left
+    assert 0.3 < float(crop[0].mean()) < 0.7 and float(crop[0].max() - crop[0].min()) < 0.6
+    # pad: the whole width is kept (red spans 0..1), and the rows above and below repeat edges
+    assert float(pad[0].max() - pad[0].min()) > 0.8
+    torch.testing.assert_close(pad[:, 0], pad[:, 12])
+    with pytest.raises(ValueError, match="fit must be"):
+        load_image(tmp_path / "wide.png", 8, fit="stretch")
+
+
 def test_two_ranks_get_disjoint_shards_covering_the_epoch(tmp_path):
     write_images(tmp_path)
     r0 = ImageFolderStream(tmp_path, 1, 8, seed=3, rank=0, world_size=2, workers=1)
@@ -129,3 +146,19 @@ def test_augment_is_batched_and_follows_the_global_rng():
     assert a.shape == (4, 3, 8, 8)
     assert torch.equal(a, b)
     assert not torch.equal(aug(x), a)
+
+
+def test_diffaugment_is_differentiable_and_draws_per_sample():
+    from posterforge.training.augment import make_diffaugment
+
+    assert make_diffaugment("") is None
+    with pytest.raises(ValueError, match="unknown augmentation rotate"):
+        make_diffaugment("translation,rotate")
+    aug = make_diffaugment("translation,cutout,color")
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 16).repeat(4, 1, 1, 1).requires_grad_(True)
+    y = aug(x)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0  # the generator learns through it
+    assert not torch.allclose(y[0], y[1])  # the same image, augmented differently per sample
