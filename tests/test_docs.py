@@ -52,3 +52,47 @@ def test_readme_and_docs_name_real_commands():
     used |= set(re.findall(r"(?:^|[|;&] *|bin/)posterforge ([a-z]+)\b", code, re.M))
     missing = sorted(used - known)
     assert not missing, missing
+
+
+def test_cli_reference_is_generated_from_the_app():
+    from posterforge.cli.reference import render_cli_reference
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    assert text == render_cli_reference(), (
+        "docs/cli.md is stale: regenerate it with python -m posterforge.cli.reference > docs/cli.md"
+    )
+
+
+def test_cli_reference_lists_every_builtin_command_and_no_plugin_command():
+    import typer
+
+    from posterforge.cli import listing
+    from posterforge.cli.reference import render_cli_reference
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    for path in (
+        "translate",
+        "generate",
+        "styles",
+        "generators",
+        "plugins",
+        "plugins new",
+        "weights list",
+        "weights import",
+        "weights path",
+        "train translator",
+        "train generator",
+        "train export",
+    ):
+        assert re.search(rf"^#+ posterforge {path}\n", text, re.M), path
+    assert "[bold]" not in text and "[/]" not in text
+
+    app = typer.Typer()
+    app.command("styles")(listing.styles)
+
+    @app.command("hello")
+    def hello() -> None:
+        """A command that a plugin adds."""
+
+    rendered = render_cli_reference(app)
+    assert "posterforge styles" in rendered and "hello" not in rendered
