@@ -3,16 +3,16 @@ conditioned (generated posters of a genre look like the demo set's posters of th
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from posterforge.generate import load_generator, sample
 from posterforge.labels import LabelSet
-from posterforge_genre_cgan import DEMO_FILE
+from posterforge_genre_cgan import DEMO_FILE, DEMO_NAME
 from posterforge_genre_cgan.demo_data import make_demo_posters
-
-pytestmark = pytest.mark.skipif(not DEMO_FILE.is_file(), reason="demo weights not built")
 
 
 def features(x: torch.Tensor) -> np.ndarray:
@@ -54,6 +54,7 @@ def test_the_demo_model_is_installed_from_the_package_with_what_it_learnt(cli):
     assert "synthetic demo posters, not real films" in header["provenance"]["trained_on"]
     assert header["labels"] == list(LabelSet.genres().names)
     assert DEMO_FILE.stat().st_size < 4 * 2**20  # a few MB at most
+    assert DEMO_NAME in {m["name"] for m in json.loads(r.out)["models"]}
 
 
 def test_horror_is_dark_and_comedy_bright(demo):
@@ -76,4 +77,4 @@ def test_generated_posters_are_nearest_to_their_own_genre(demo, centroids):
     # pairs first: horror against comedy, with the centroid of each
     assert hits["horror"] >= 0.9 and hits["comedy"] >= 0.9, hits
     # and over all 20 genres (chance: 5%)
-    assert np.mean(list(hits.values())) >= 0.6, hits
+    assert np.mean(list(hits.values())) >= 0.9, hits
