@@ -4,8 +4,10 @@ Both use the same networks (ResNet-9 generators, ngf 64; 70x70 PatchGAN discrimi
 the same LSGAN + cycle + identity losses and image pools, batch 1, 256x256 crops from the same
 synthetic frames, fp32 on the CPU. The plain step is what a user would write from the paper
 (PIL load + crop per image, eager, default Adam, contiguous tensors, loss.item() per step);
-ours is ``CycleGANTask.step`` fed by the streaming data loader, in a process with the malloc
-tuning that ``posterforge train`` applies (see docs/translate.md). Each runs in its own process.
+ours is ``CycleGANTask.step`` with its default recipe (``fast_cpu``: Winograd residual convs
+forward and backward, channels-last head conv; see docs/training.md) fed by the streaming data
+loader, in a process with the malloc tuning that ``posterforge train`` applies (see
+docs/translate.md). Each runs in its own process.
 
     .venv/bin/python bench/train_translator.py [--steps 6] [--warmup 2] [--size 256]
 

@@ -29,6 +29,7 @@ from posterforge_cyclegan.discriminator import PatchDiscriminator
 from posterforge_cyclegan.importers import ARCH
 from posterforge_cyclegan.network import ResnetGenerator
 from posterforge_cyclegan.pool import ImagePool
+from posterforge_cyclegan.winograd import kernel_cache
 
 if TYPE_CHECKING:
     from posterforge.training.spec import TrainRequest
@@ -67,6 +68,9 @@ class CycleGANRecipe:
     flip: bool = True
     crop_scale: tuple[float, float] = (0.5, 1.0)
     color_jitter: bool = False  # off by default: colour is the style being learnt
+    # CPU fp32: Winograd residual convs and a channels-last head conv, forward and backward
+    # (ResnetGenerator.fast_cpu_training); no effect on CUDA, off gives oneDNN's convs
+    fast_cpu: bool = True
 
     def __post_init__(self) -> None:
         for name in _SCHEDULES:
@@ -196,6 +200,9 @@ class CycleGANTask:
                 g.load_state_dict(init_from.tensors)
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
             net.to(self.device).train()
+        if recipe.fast_cpu and self.device.type == "cpu":
+            for g in (self.G_AB, self.G_BA):
+                g.fast_cpu_training()
 
         # what the step calls: DDP wrappers when distributed, the modules themselves otherwise
         self.g_ab, self.g_ba, self.d_a, self.d_b = self._maybe_ddp(
@@ -246,6 +253,10 @@ class CycleGANTask:
         return losses.d_wgan(real_s, fake_s) + self.recipe.gp_weight * gp, gp
 
     def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        with kernel_cache():  # Winograd kernels reused across the G passes (fast_cpu only)
+            return self._step(batch, step)
+
+    def _step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         r = self.recipe
         mode = r.loss_at(step)
         lr, cw, iw = r.lr(step), r.cycle_weight(step), r.identity_weight(step)
