@@ -7,12 +7,14 @@ synthetic frames, fp32 on the CPU. The plain step is what a user would write fro
 ours is ``CycleGANTask.step`` with its default recipe (``fast_cpu``: Winograd residual convs
 forward and backward, channels-last head conv; see docs/training.md) fed by the streaming data
 loader, in a process with the malloc tuning that ``posterforge train`` applies (see
-docs/translate.md). Each runs in its own process.
+docs/translate.md); ``ours-bf16`` is the same with the recipe's ``precision = "bf16"`` (forward
+passes autocast to bfloat16). Each runs in its own process; ``--rounds N`` runs the three in turn
+N times, so that a change in machine load hits every side.
 
-    .venv/bin/python bench/train_translator.py [--steps 6] [--warmup 2] [--size 256]
+    .venv/bin/python bench/train_translator.py [--steps 6] [--warmup 2] [--size 256] [--rounds 1]
 
-Prints seconds per step (after warm-up), the ratio (plain / ours; > 1 means ours is faster) and
-the peak RSS of each process.
+Prints the median seconds per step (after warm-up), the ratios (plain / ours; > 1 means ours is
+faster) and the peak RSS of each side.
 """
 
 from __future__ import annotations
@@ -79,13 +81,16 @@ def plain(folder_a: Path, folder_b: Path, steps: int, warmup: int, size: int) ->
     return times[warmup:]
 
 
-def ours(folder_a: Path, folder_b: Path, steps: int, warmup: int, size: int) -> list[float]:
+def ours(
+    folder_a: Path, folder_b: Path, steps: int, warmup: int, size: int, precision: str = "fp32"
+) -> list[float]:
     import torch
 
     from posterforge_cyclegan.training import CycleGANTask, UnpairedStream
 
     torch.manual_seed(0)
     recipe = {"size": size, "load_size": size + 30, "batch_size": 1, "identity_weight": 5.0}
+    recipe["precision"] = precision
     task = CycleGANTask(recipe, device="cpu", seed=0)
     data = UnpairedStream(folder_a, folder_b, batch_size=1, load_size=size + 30, seed=0)
     times = []
@@ -96,9 +101,16 @@ def ours(folder_a: Path, folder_b: Path, steps: int, warmup: int, size: int) -> 
     return times[warmup:]
 
 
+IMPLS = ("plain", "ours", "ours-bf16")
+
+
 def child(impl: str, a: str, b: str, steps: int, warmup: int, size: int) -> None:
-    fn = plain if impl == "plain" else ours
-    print(json.dumps(fn(Path(a), Path(b), steps, warmup, size)), flush=True)
+    if impl == "plain":
+        times = plain(Path(a), Path(b), steps, warmup, size)
+    else:
+        precision = "bf16" if impl == "ours-bf16" else "fp32"
+        times = ours(Path(a), Path(b), steps, warmup, size, precision)
+    print(json.dumps(times), flush=True)
 
 
 def main() -> None:
@@ -106,6 +118,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=1, help="run the sides in turn this often")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -119,8 +132,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pf-bench-train-") as tmp:
         a = make_frames(Path(tmp) / "a", 8, args.size + 64, args.size + 32)
         b = make_frames(Path(tmp) / "b", 8, args.size + 32, args.size + 64)
-        results = {}
-        for impl in ("plain", "ours"):
+        steps_s: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+        rss: dict[str, float] = {impl: 0.0 for impl in IMPLS}
+        for impl in [i for _ in range(args.rounds) for i in IMPLS]:
             cmd = [
                 sys.executable,
                 __file__,
@@ -136,21 +150,27 @@ def main() -> None:
                 str(b),
             ]
             # ours runs as `posterforge train` runs it: with the CLI's malloc tuning
-            env = {**os.environ, **(MALLOC_ENV if impl == "ours" else {})}
+            env = {**os.environ, **(MALLOC_ENV if impl != "plain" else {})}
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
             out = proc.stdout.read() if proc.stdout else ""
             _, status, usage = os.wait4(proc.pid, 0)
             if status != 0:
                 raise SystemExit(f"{impl} failed ({status})")
-            times = json.loads(out.strip().splitlines()[-1])
-            results[impl] = (sorted(times)[len(times) // 2], usage.ru_maxrss / 1024)
+            steps_s[impl] += json.loads(out.strip().splitlines()[-1])
+            rss[impl] = max(rss[impl], usage.ru_maxrss / 1024)
+        median = {impl: sorted(t)[len(t) // 2] for impl, t in steps_s.items()}
+        for impl in IMPLS:
             print(
-                f"{impl:>5}: median {results[impl][0]:.2f} s/step over {len(times)} steps "
-                f"(after {args.warmup} warm-up), peak RSS {results[impl][1]:.0f} MB",
+                f"{impl:>9}: median {median[impl]:.2f} s/step over {len(steps_s[impl])} steps "
+                f"({args.rounds} x {args.steps}, after {args.warmup} warm-up each), "
+                f"peak RSS {rss[impl]:.0f} MB",
                 flush=True,
             )
-        ratio = results["plain"][0] / results["ours"][0]
-        print(f"ratio plain/ours: x{ratio:.2f} ({args.size}x{args.size}, batch 1, resnet_9blocks)")
+        for impl in IMPLS[1:]:
+            print(
+                f"ratio plain/{impl}: x{median['plain'] / median[impl]:.2f} "
+                f"({args.size}x{args.size}, batch 1, resnet_9blocks)"
+            )
 
 
 if __name__ == "__main__":

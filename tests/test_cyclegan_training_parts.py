@@ -126,3 +126,27 @@ def test_fast_cpu_recipe_trains_like_onednn(monkeypatch):
         if name.endswith(("conv.bias", "conv1.bias", "conv2.bias")):
             continue  # before instance norm: zero gradient up to rounding, which Adam scales to lr
         assert torch.allclose(p, plain.G_AB.state_dict()[name], atol=2e-5), name
+
+
+@pytest.mark.parametrize("loss", ["lsgan", "wgan-gp"])
+def test_bf16_precision_autocasts_the_passes_and_keeps_state_fp32(loss):
+    """``precision = "bf16"``: the forward passes run in bfloat16, close to fp32's losses, while
+    weights, optimiser state and the image pools stay fp32 (so checkpoints do not change)."""
+    from posterforge_cyclegan.training import CycleGANTask
+
+    tiny = dict(size=32, load_size=36, batch_size=2, ngf=8, n_blocks=1, ndf=8, loss=loss)
+    bf16 = CycleGANTask({**tiny, "precision": "bf16"}, device="cpu", seed=0)
+    fp32 = CycleGANTask(tiny, device="cpu", seed=0)
+    g = torch.Generator().manual_seed(1)
+    batch = {"A": torch.rand(2, 3, 36, 36, generator=g), "B": torch.rand(2, 3, 36, 36, generator=g)}
+    torch.manual_seed(7)
+    got = bf16.step(batch, 0)
+    torch.manual_seed(7)
+    ref = fp32.step(batch, 0)
+    assert got["loss_G"] == pytest.approx(ref["loss_G"], rel=0.05)
+    assert got["cycle"] == pytest.approx(ref["cycle"], rel=0.05)
+    state = bf16.state_dict()
+    assert all(t.dtype == torch.float32 for t in state["G_AB"].values())
+    assert state["pool_A"]["images"].dtype == torch.float32 and len(state["pool_A"]["images"])
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        CycleGANTask({**tiny, "precision": "fp16"})

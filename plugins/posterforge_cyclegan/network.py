@@ -77,7 +77,14 @@ class ResidualBlock(nn.Module):
 
 
 def _cpu_fp32(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.compiler.is_compiling()
+    """Plain fp32 on the CPU: not under autocast (whose bf16 convs are another fast path), not
+    while compiling."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
 
 
 class ResnetGenerator(nn.Module):

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from posterforge.weights import Weights
 
 LOSSES = ("lsgan", "wgan-gp")
+PRECISIONS = ("fp32", "bf16")
 _SCHEDULES = ("lr", "cycle_weight", "identity_weight", "grad_clip")
 _PAIRS = ("betas", "crop_scale")
 
@@ -71,6 +72,9 @@ class CycleGANRecipe:
     # CPU fp32: Winograd residual convs and a channels-last head conv, forward and backward
     # (ResnetGenerator.fast_cpu_training); no effect on CUDA, off gives oneDNN's convs
     fast_cpu: bool = True
+    # "bf16": autocast the forward passes to bfloat16 (CPUs with AVX512-BF16/AMX, recent GPUs);
+    # weights, optimiser state, gradient penalty and image pools stay fp32
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         for name in _SCHEDULES:
@@ -82,6 +86,8 @@ class CycleGANRecipe:
             if len(pair) != 2:
                 raise ValueError(f"{name} must be two numbers, not {getattr(self, name)!r}")
             setattr(self, name, pair)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.wgan_from_step is not None:
@@ -245,16 +251,22 @@ class CycleGANTask:
         real_s, fake_s = scores[: len(real)], scores[len(real) :]
         if mode == "lsgan":
             return losses.d_lsgan(real_s, fake_s), None
-        # The penalty runs on the unwrapped module. Checked with 2 gloo ranks (torch 2.14): the
-        # critic's gradients match a single-process reference whether the penalty goes through
-        # the DDP wrapper or not; unwrapped saves a second DDP forward (and buffer broadcast),
-        # and the one backward of the sum still hands every gradient to DDP's all-reduce.
-        gp = losses.gradient_penalty(_unwrap(d), real, fake)
+        # The penalty (a double backward) runs in fp32, on the unwrapped module. Checked with 2
+        # gloo ranks (torch 2.14): the critic's gradients match a single-process reference
+        # whether the penalty goes through the DDP wrapper or not; unwrapped saves a second DDP
+        # forward (and buffer broadcast), and the one backward of the sum still hands every
+        # gradient to DDP's all-reduce.
+        with torch.autocast(self.device.type, enabled=False):
+            gp = losses.gradient_penalty(_unwrap(d), real.float(), fake.float())
         return losses.d_wgan(real_s, fake_s) + self.recipe.gp_weight * gp, gp
 
     def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         with kernel_cache():  # Winograd kernels reused across the G passes (fast_cpu only)
             return self._step(batch, step)
+
+    def _autocast(self) -> torch.autocast:
+        bf16 = self.recipe.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def _step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         r = self.recipe
@@ -270,14 +282,15 @@ class CycleGANTask:
         # generators: the discriminators are fixed here, so use the modules without DDP
         g_adv = losses.g_lsgan if mode == "lsgan" else losses.g_wgan
         _set_requires_grad((self.D_A, self.D_B), False)
-        fake_b, fake_a = self.g_ab(a), self.g_ba(b)
-        adv = g_adv(self.D_B(fake_b)) + g_adv(self.D_A(fake_a))
-        cyc = losses.cycle(self.g_ba(fake_b), a) + losses.cycle(self.g_ab(fake_a), b)
-        if iw != 0:
-            idt = losses.identity(self.g_ab(b), b) + losses.identity(self.g_ba(a), a)
-        else:
-            idt = torch.zeros((), device=a.device)
-        loss_g = adv + cw * cyc + iw * idt
+        with self._autocast():
+            fake_b, fake_a = self.g_ab(a), self.g_ba(b)
+            adv = g_adv(self.D_B(fake_b)) + g_adv(self.D_A(fake_a))
+            cyc = losses.cycle(self.g_ba(fake_b), a) + losses.cycle(self.g_ab(fake_a), b)
+            if iw != 0:
+                idt = losses.identity(self.g_ab(b), b) + losses.identity(self.g_ba(a), a)
+            else:
+                idt = torch.zeros((), device=a.device)
+            loss_g = (adv + cw * cyc + iw * idt).float()
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
         norm_g = self._clip(self.opt_G.param_groups[0]["params"], clip)
@@ -285,11 +298,12 @@ class CycleGANTask:
         _set_requires_grad((self.D_A, self.D_B), True)
 
         # discriminators on a mix of current and past fakes
-        pooled_b = self.pool_B.query(fake_b.detach())
-        pooled_a = self.pool_A.query(fake_a.detach())
-        loss_da, gp_a = self._d_loss(self.d_a, a, pooled_a, mode)
-        loss_db, gp_b = self._d_loss(self.d_b, b, pooled_b, mode)
-        loss_d = loss_da + loss_db
+        pooled_b = self.pool_B.query(fake_b.detach().float())
+        pooled_a = self.pool_A.query(fake_a.detach().float())
+        with self._autocast():
+            loss_da, gp_a = self._d_loss(self.d_a, a, pooled_a, mode)
+            loss_db, gp_b = self._d_loss(self.d_b, b, pooled_b, mode)
+            loss_d = (loss_da + loss_db).float()
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
         norm_d = self._clip(self.opt_D.param_groups[0]["params"], clip)
