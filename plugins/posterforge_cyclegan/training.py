@@ -14,15 +14,17 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from posterforge.training import distributed
 from posterforge.training.augment import make_augment
 from posterforge.training.data import ImageFolderStream
 from posterforge.training.schedules import Schedule
+from posterforge.training.spec import recipe_from_dict
 from posterforge.weights import make_header
 from posterforge_cyclegan import losses
 from posterforge_cyclegan.discriminator import PatchDiscriminator
@@ -105,15 +107,7 @@ class CycleGANRecipe:
 
     @classmethod
     def from_dict(cls, recipe: dict[str, Any] | None) -> CycleGANRecipe:
-        recipe = dict(recipe or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(recipe) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown CycleGAN recipe keys: {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        return cls(**recipe)
+        return recipe_from_dict(cls, recipe, "CycleGAN")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON- and ``weights_only``-safe) that :meth:`from_dict` reads back."""
@@ -211,8 +205,8 @@ class CycleGANTask:
                 g.fast_cpu_training()
 
         # what the step calls: DDP wrappers when distributed, the modules themselves otherwise
-        self.g_ab, self.g_ba, self.d_a, self.d_b = self._maybe_ddp(
-            self.G_AB, self.G_BA, self.D_A, self.D_B
+        self.g_ab, self.g_ba, self.d_a, self.d_b = distributed.wrap_ddp(
+            (self.G_AB, self.G_BA, self.D_A, self.D_B), self.device
         )
         lr0 = recipe.lr(0)
         self.opt_G = torch.optim.Adam(
@@ -226,16 +220,6 @@ class CycleGANTask:
             recipe.size, flip=recipe.flip, scale=recipe.crop_scale, color_jitter=recipe.color_jitter
         ).to(self.device)
         self.steps_done = 0
-
-    def _maybe_ddp(self, *nets: nn.Module) -> tuple[nn.Module, ...]:
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return nets
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return tuple(DDP(n, device_ids=ids) for n in nets)
 
     # -- the step --------------------------------------------------------------------------------
     def _clip(self, params: list[nn.Parameter], max_norm: float | None) -> torch.Tensor | None:

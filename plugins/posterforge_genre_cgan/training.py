@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import copy
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posterforge.training import distributed
 from posterforge.training.augment import make_diffaugment
 from posterforge.training.data import FITS, LabelledImageStream
 from posterforge.training.labelled import BALANCE_MODES, balance, counts_table, read_labelled
+from posterforge.training.spec import recipe_from_dict
 from posterforge.weights import make_header
 from posterforge_genre_cgan.network import (
     HEIGHT,
@@ -77,15 +79,7 @@ class GenreCGANRecipe:
 
     @classmethod
     def from_dict(cls, recipe: dict[str, Any] | None) -> GenreCGANRecipe:
-        recipe = dict(recipe or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(recipe) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown genre-cgan recipe keys: {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        return cls(**recipe)
+        return recipe_from_dict(cls, recipe, "genre-cgan")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -165,25 +159,17 @@ class GenreCGANTask:
         self.G = GenreGenerator(r.z_dim, n, r.ngf).to(self.device).train()
         self.D = GenreDiscriminator(n, r.ndf).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.g, self.d = self._maybe_ddp(self.G, self.D)
+        # batch norm statistics stay per rank (no SyncBN, no broadcast each forward); rank 0's
+        # are the ones exported
+        self.g, self.d = distributed.wrap_ddp(
+            (self.G, self.D), self.device, forward_sync_buffers=False
+        )
         self.opt_G = torch.optim.Adam(self.G.parameters(), r.lr_g, betas=r.betas, foreach=True)
         self.opt_D = torch.optim.Adam(self.D.parameters(), r.lr_d, betas=r.betas, foreach=True)
         aug = make_diffaugment(r.diffaugment)
         self.augment = aug.to(self.device) if aug is not None else None
         self.label_bank = torch.zeros(0, n)
         self.steps_done = 0
-
-    def _maybe_ddp(self, *nets: nn.Module) -> tuple[nn.Module, ...]:
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return nets
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        # batch norm statistics stay per rank (no SyncBN, no broadcast each forward); rank 0's
-        # are the ones exported
-        return tuple(DDP(n, device_ids=ids, forward_sync_buffers=False) for n in nets)
 
     def _view(self, x01: torch.Tensor) -> torch.Tensor:
         """What the discriminator sees: augmented (when on) and scaled to [-1, 1]."""

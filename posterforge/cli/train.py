@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -47,33 +47,21 @@ def translator(
     --preset anime --init-from vintage --out runs/yourname[/]. Under [bold]torchrun
     --nproc-per-node N[/] the same command trains with DistributedDataParallel.
     """
-    from posterforge.training import run
-
-    if resume is not None:
-        path = run.resume(resume, max_steps=max_steps, device=device)
-    else:
-        missing = [
-            f"--{n}" for n, v in (("a", a), ("b", b), ("name", name), ("out", out)) if v is None
-        ]
-        if missing:
-            raise typer.BadParameter(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
-        assert a and b and name and out
-        path = run.train(
-            "translator",
-            {"a": a, "b": b},
-            name,
-            out,
-            arch=arch,
-            preset=preset,
-            overrides=set_ or (),
-            init_from=init_from,
-            max_steps=max_steps,
-            seed=seed,
-            device=device,
-            overwrite=overwrite,
-        )
-    if path is not None:
-        typer.echo(str(path))
+    _train_or_resume(
+        "translator",
+        {"a": a, "b": b},
+        name,
+        out,
+        resume,
+        arch=arch,
+        preset=preset,
+        overrides=set_ or (),
+        init_from=init_from,
+        max_steps=max_steps,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+    )
 
 
 @app.command("generator")
@@ -109,30 +97,46 @@ def generator(
     --out runs/mine[/]. Per-genre counts (found and used after balancing) and unusable label
     rows (with line numbers) are printed before training starts.
     """
+    overrides = [*(set_ or ()), *([f'balance="{balance}"'] if balance else [])]
+    _train_or_resume(
+        "generator",
+        {"data": data, "labels": labels},
+        name,
+        out,
+        resume,
+        optional=("labels",),
+        arch=arch,
+        preset=preset,
+        overrides=overrides,
+        max_steps=max_steps,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+    )
+
+
+def _train_or_resume(
+    kind: str,
+    data: dict[str, Path | None],
+    name: str | None,
+    out: Path | None,
+    resume: Path | None,
+    *,
+    optional: tuple[str, ...] = (),
+    **options: Any,
+) -> None:
+    """``--resume RUN_DIR``, or a new run that needs every input but the ``optional`` ones."""
     from posterforge.training import run
 
     if resume is not None:
-        path = run.resume(resume, max_steps=max_steps, device=device)
+        path = run.resume(resume, max_steps=options["max_steps"], device=options["device"])
     else:
-        missing = [f"--{n}" for n, v in (("data", data), ("name", name), ("out", out)) if v is None]
+        given = {**{k: v for k, v in data.items() if k not in optional}, "name": name, "out": out}
+        missing = [f"--{k}" for k, v in given.items() if v is None]
         if missing:
             raise typer.BadParameter(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
-        assert data and name and out
-        inputs = {"data": data, **({"labels": labels} if labels is not None else {})}
-        overrides = [*(set_ or ()), *([f'balance="{balance}"'] if balance else [])]
-        path = run.train(
-            "generator",
-            inputs,
-            name,
-            out,
-            arch=arch,
-            preset=preset,
-            overrides=overrides,
-            max_steps=max_steps,
-            seed=seed,
-            device=device,
-            overwrite=overwrite,
-        )
+        inputs = {k: v for k, v in data.items() if v is not None}
+        path = run.train(kind, inputs, name, out, **options)  # type: ignore[arg-type]
     if path is not None:
         typer.echo(str(path))
 

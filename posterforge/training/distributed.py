@@ -46,6 +46,19 @@ def init_from_env(backend: str | None = None) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def wrap_ddp(
+    nets: tuple[torch.nn.Module, ...], device: torch.device, **kwargs: object
+) -> tuple[torch.nn.Module, ...]:
+    """``nets`` wrapped in ``DistributedDataParallel`` when a process group is up (``kwargs`` go
+    to each wrapper), else the nets themselves: what a task's step calls for its forwards."""
+    if not is_initialized():
+        return nets
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    return tuple(DDP(n, device_ids=ids, **kwargs) for n in nets)
+
+
 def is_initialized() -> bool:
     dist = _dist()
     return dist.is_available() and dist.is_initialized()

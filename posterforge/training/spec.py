@@ -9,9 +9,9 @@ harness then drives. Registering this costs no torch import: ``build`` imports w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from posterforge.training.harness import BatchStream
@@ -41,3 +41,18 @@ class TrainerSpec:
     kind: str  # "translator" or "generator": which `train` sub-command offers it
     description: str
     build: Callable[[TrainRequest], tuple[TrainingTask, BatchStream]]
+
+
+R = TypeVar("R")
+
+
+def recipe_from_dict(cls: type[R], recipe: dict[str, Any] | None, family: str) -> R:
+    """A family's recipe dataclass from the ``[model]`` table; unknown keys (typos) are refused
+    with the list of known ones, before any training starts."""
+    recipe = dict(recipe or {})
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(recipe) - known)
+    if unknown:
+        have = ", ".join(sorted(known))
+        raise ValueError(f"unknown {family} recipe keys: {', '.join(unknown)} (known: {have})")
+    return cls(**recipe)
