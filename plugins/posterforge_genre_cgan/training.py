@@ -168,7 +168,7 @@ class GenreCGANTask:
         self.opt_D = torch.optim.Adam(self.D.parameters(), r.lr_d, betas=r.betas, foreach=True)
         aug = make_diffaugment(r.diffaugment)
         self.augment = aug.to(self.device) if aug is not None else None
-        self.label_bank = torch.zeros(0, n)
+        self.label_bank = torch.zeros(0, n, device=self.device)  # on the device: no host sync
         self.steps_done = 0
 
     def _view(self, x01: torch.Tensor) -> torch.Tensor:
@@ -196,7 +196,7 @@ class GenreCGANTask:
         self.D.requires_grad_(True)
 
         self._update_ema(step)
-        self.label_bank = torch.cat([y.detach().float().cpu(), self.label_bank])[: self.LABEL_BANK]
+        self.label_bank = torch.cat([y.detach().float(), self.label_bank])[: self.LABEL_BANK]
         self.steps_done = step + 1
         loss_d_f, loss_g_f = torch.stack([loss_d.detach(), loss_g.detach()]).tolist()
         return {"loss_D": loss_d_f, "loss_G": loss_g_f}
@@ -220,7 +220,7 @@ class GenreCGANTask:
             "G_ema": self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
-            "label_bank": self.label_bank.clone(),
+            "label_bank": self.label_bank.cpu(),
             "label_names": list(self.label_names),
             "recipe": self.recipe.to_dict(),
             "steps_done": self.steps_done,
@@ -231,7 +231,7 @@ class GenreCGANTask:
             raise ValueError("checkpoint genres differ from this task's")
         for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
             getattr(self, name).load_state_dict(state[name])
-        self.label_bank = state["label_bank"].float()
+        self.label_bank = state["label_bank"].float().to(self.device)
         self.steps_done = int(state.get("steps_done", 0))
 
     # -- samples and export ----------------------------------------------------------------------
