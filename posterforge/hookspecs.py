@@ -73,9 +73,11 @@ def register_weight_sources(register: Callable[[WeightSource], None]) -> None:
 def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
     """Offer a model family's training to ``posterforge train translator|generator``.
 
-    Call ``register(TrainerSpec(name=..., kind="translator", description=..., build=...))``.
-    ``build(request)`` receives a :class:`posterforge.training.spec.TrainRequest` (data folders,
-    merged recipe, device, seed, DDP rank, initial weights) and returns ``(task, batches)``: a
+    Call ``register(TrainerSpec(name=..., kind="translator", description=..., build=...))``,
+    where ``build`` is a function or a ``"module:function"`` string (imported only when training
+    starts, so the plugin module stays free of torch). ``build(request)`` receives a
+    :class:`posterforge.training.spec.TrainRequest` (data folders, merged recipe, device, seed,
+    DDP rank, initial weights) and returns ``(task, batches)``: a
     :class:`posterforge.training.task.TrainingTask` and a resumable batch stream for the generic
     harness, which owns the loop, checkpoints, exact resume, logs and sample grids.
     """

@@ -234,3 +234,20 @@ def test_fine_tuning_from_the_vintage_style(tmp_path, cli):
     header = read_header(r.out.strip())
     assert header["config"]["ngf"] == 64 and header["config"]["n_blocks"] == 9
     assert header["config"]["affine"] is True  # vintagify's generator has affine norms
+
+
+def test_trainer_spec_builds_from_a_function_or_a_lazy_import_path(tmp_path, monkeypatch):
+    import sys
+
+    from posterforge.training.spec import TrainerSpec, TrainRequest
+
+    request = TrainRequest(data={}, recipe={})
+    built = TrainerSpec("f", "generator", "", lambda r: (r, "stream")).make(request)
+    assert built == (request, "stream")
+    (tmp_path / "pf_lazy_trainer.py").write_text("def build(r):\n    return r, 'lazy'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = TrainerSpec("g", "generator", "", "pf_lazy_trainer:build")
+    assert "pf_lazy_trainer" not in sys.modules  # registering imports nothing
+    assert spec.make(request) == (request, "lazy")
+    assert "pf_lazy_trainer" in sys.modules
+    monkeypatch.delitem(sys.modules, "pf_lazy_trainer")

@@ -100,17 +100,12 @@ def register_weight_sources(register):
 def register_trainers(register):
     from posterforge.training.spec import TrainerSpec
 
-    def build(request):
-        from posterforge_cyclegan.training import build as _build
-
-        return _build(request)
-
     register(
         TrainerSpec(
             "cyclegan",
             "translator",
             "CycleGAN: two ResNet generators, two PatchGAN discriminators, LSGAN/WGAN-GP, "
             "cycle + identity losses",
-            build,
+            "posterforge_cyclegan.training:build",
         )
     )

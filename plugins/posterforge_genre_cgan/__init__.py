@@ -70,16 +70,11 @@ def register_weight_sources(register):
 def register_trainers(register):
     from posterforge.training.spec import TrainerSpec
 
-    def build(request):
-        from posterforge_genre_cgan.training import build as _build
-
-        return _build(request)
-
     register(
         TrainerSpec(
             ARCH,
             "generator",
             "Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection discriminator)",
-            build,
+            "posterforge_genre_cgan.training:build",
         )
     )

@@ -165,7 +165,7 @@ def _build(request: dict[str, Any], device: str, rank: int, world_size: int, ini
 
     spec = _trainer_spec(request["kind"], request["arch"])
     try:
-        return spec.build(
+        return spec.make(
             TrainRequest(
                 data={k: Path(v) for k, v in request["data"].items()},
                 recipe=dict(request["recipe"]["model"]),

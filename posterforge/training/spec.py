@@ -40,8 +40,19 @@ class TrainerSpec:
     name: str  # e.g. "cyclegan"
     kind: str  # "translator" or "generator": which `train` sub-command offers it
     description: str
-    build: Callable[[TrainRequest], tuple[TrainingTask, BatchStream]]
+    # the function, or "module:function", imported only when training starts (so registering
+    # a trainer never imports torch)
+    build: Callable[[TrainRequest], tuple[TrainingTask, BatchStream]] | str
 
+    def make(self, request: TrainRequest) -> tuple[TrainingTask, BatchStream]:
+        """The family's task and batch stream for ``request``."""
+        build = self.build
+        if isinstance(build, str):
+            import importlib
+
+            module, _, attr = build.partition(":")
+            build = getattr(importlib.import_module(module), attr)
+        return build(request)
 
 R = TypeVar("R")
 
