@@ -239,7 +239,7 @@ def test_the_plugin_registers_the_trainer(domains):
     spec = plugins.get_host().trainers["cyclegan"]
     assert spec.kind == "translator"
     a, b = domains
-    task, data = spec.build(TrainRequest(data={"a": a, "b": b}, recipe=dict(TINY)))
+    task, data = spec.make(TrainRequest(data={"a": a, "b": b}, recipe=dict(TINY)))
     try:
         batch = next(data)
         assert batch["A"].shape == batch["B"].shape == (4, 3, 36, 36)
