@@ -102,7 +102,7 @@ def test_vintage_style_matches_vintagify(tmp_path):
     from vintagify.generator import ResnetGenerator as VintagifyGenerator
 
     from posterforge.plugins import get_host
-    from posterforge.translate import translate
+    from posterforge.translation import translate
     from posterforge_cyclegan import locate_vintagify
 
     src = tmp_path / "in" / "photo.png"

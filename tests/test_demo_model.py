@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from posterforge.generate import load_generator, sample
+from posterforge.generation import load_generator, sample
 from posterforge.labels import LabelSet
 from posterforge_genre_cgan import DEMO_FILE, DEMO_NAME
 from posterforge_genre_cgan.demo_data import make_demo_posters

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from posterforge import generate as gen_api
+from posterforge import generation as gen_api
 from posterforge.errors import PosterforgeError
 from posterforge.labels import LabelSet
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from posterforge.engine import Engine, pad_to_multiple
 from posterforge.errors import PosterforgeError, UnknownNameError
-from posterforge.translate import Size, translate
+from posterforge.translation import Size, translate
 from posterforge.weights import load_weights
 
 from .conftest import ROOT
@@ -369,7 +369,7 @@ def test_bf16_precision_runs_on_cpu(tiny_style, tmp_path):
 
 
 def test_cpu_fp32_runs_the_winograd_variant_and_gpu_paths_do_not(tiny_style):
-    from posterforge.translate import load_engine
+    from posterforge.translation import load_engine
     from posterforge_cyclegan.winograd import WinogradConv3x3
 
     def winograd_layers(engine):

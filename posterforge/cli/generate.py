@@ -1,4 +1,4 @@
-"""``posterforge generate``: a thin layer over :func:`posterforge.generate.generate_iter`."""
+"""``posterforge generate``: a thin layer over :func:`posterforge.generation.generate_iter`."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def generate(
     Prints one path per poster on stdout (or JSON with --json); the summary goes to stderr.
     Posters that exist already are skipped, so an interrupted run picks up where it stopped.
     """
-    from posterforge.generate import OK, generate_iter
+    from posterforge.generation import OK, generate_iter
 
     written = skipped = 0
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``posterforge translate``: a thin layer over :func:`posterforge.translate.translate_iter`."""
+"""``posterforge translate``: a thin layer over :func:`posterforge.translation.translate_iter`."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def translate(
     Prints one output path per image on stdout (or JSON with --json); progress and errors go to
     stderr. Exit code 0 when every input succeeded, 1 when some failed, 2 on a usage error.
     """
-    from posterforge.translate import FAILED, OK, SKIPPED, plan, translate_iter
+    from posterforge.translation import FAILED, OK, SKIPPED, plan, translate_iter
 
     pairs = plan(inputs, out, fmt=fmt, shard=shard, stdin=sys.stdin)
     records = translate_iter(
