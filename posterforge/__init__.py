@@ -10,16 +10,24 @@ from importlib import metadata
 from typing import Any
 
 from posterforge.hookspecs import hookimpl
-from posterforge.models import Generator, Translator
+from posterforge.models import BuiltGenerator, Generator, Translator
 
 try:
     __version__ = metadata.version("posterforge")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-_API = ("list_styles", "list_generators", "import_weights", "weights_path")
+_API = (
+    "translate",
+    "generate",
+    "train",
+    "list_styles",
+    "list_generators",
+    "import_weights",
+    "weights_path",
+)
 
-__all__ = ["Generator", "Translator", "__version__", "hookimpl", *_API]
+__all__ = ["BuiltGenerator", "Generator", "Translator", "__version__", "hookimpl", *_API]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,15 +3,24 @@
 >>> import posterforge
 >>> [s.name for s in posterforge.list_styles()]  # doctest: +SKIP
 ['spiritedaway', 'vintage', 'yourname']
+>>> records = posterforge.translate(["frames/"], "styled/", style="vintage")  # doctest: +SKIP
+>>> posters = posterforge.generate(["horror"], 8, "posters/", seed=1)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from posterforge import catalog
 from posterforge.plugins import get_host
 from posterforge.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from posterforge.generation import Poster
+    from posterforge.translation import Record
 
 
 def list_styles(store: Store | None = None) -> list[catalog.StyleInfo]:
@@ -22,6 +31,47 @@ def list_styles(store: Store | None = None) -> list[catalog.StyleInfo]:
 def list_generators(store: Store | None = None) -> list[catalog.GeneratorInfo]:
     """Every generator model that ``generate`` accepts, with whether its weights are present."""
     return catalog.list_generators(get_host(), store or Store())
+
+
+def translate(inputs: Sequence[str | Path], out: str | Path, **options: Any) -> list[Record]:
+    """Translate image files and folders into ``out`` (mirroring the tree); one record per input.
+
+    ``options``: ``style`` (default ``"vintage"``), ``batch_size``, ``size``, ``fmt``, ``device``,
+    ``precision``, ``compile``, ``overwrite``, ``shard``, ``alpha``, ... (see
+    :func:`posterforge.translation.translate_iter`, which yields the records as they finish).
+    """
+    from posterforge.translation import translate as run
+
+    return run(inputs, out, **options)
+
+
+def generate(
+    conditions: Sequence[str | None] | None, n: int, out: str | Path | None, **options: Any
+) -> list[Poster]:
+    """``n`` images per condition (e.g. ``["horror", "horror+comedy"]``; None for an
+    unconditional model) into ``out``; one record per image.
+
+    ``options``: ``model`` (default ``"posters-demo"``), ``seed``, ``truncation``, ``batch_size``,
+    ``fmt``, ``device``, ``precision``, ``overwrite``, ``grid``, ... (see
+    :func:`posterforge.generation.generate_iter`).
+    """
+    from posterforge.generation import generate as run
+
+    return run(conditions, n, out, **options)
+
+
+def train(
+    kind: str,
+    inputs: Mapping[str, str | Path],
+    name: str,
+    run_dir: str | Path,
+    **options: Any,
+) -> Path | None:
+    """Train a ``"translator"`` or ``"generator"`` with a family's inputs (``{"a": DIR, "b":
+    DIR}`` for CycleGAN) and store it as ``name``; see :func:`posterforge.training.run.train`."""
+    from posterforge.training.run import train as run
+
+    return run(kind, inputs, name, run_dir, **options)
 
 
 def import_weights(

@@ -111,7 +111,7 @@ def resolve_weights(spec: str, host: PluginHost, store: Store) -> Path:
         return store.verified_path(spec)
     if spec in host.weight_sources:
         return install_source(host.weight_sources[spec], host, store)
-    raise UnknownNameError("weights", spec, [*store.names(), *host.weight_sources])
+    raise UnknownNameError("weights", spec, [*store.names(), *host.weight_sources.names()])
 
 
 # --- styles --------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class StyleInfo:
 def _weights_status(name: str, host: PluginHost, store: Store) -> str:
     if store.has(name):
         return READY
-    source = host.weight_sources.get(name)
+    source = host.weight_sources.find(name)
     if source is not None and source.locate() is not None:
         return IMPORTABLE
     return MISSING
@@ -143,15 +143,16 @@ def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
     """Every style a user can name: presets, weightless translators, and translator weights in the
     store (trained or imported by the user)."""
     styles: dict[str, StyleInfo] = {}
-    for name in presets.names("styles"):
-        p = presets.load("styles", name)
-        weights = p.get("weights", name)
+    for name in presets.names("styles", host):
+        p = presets.load("styles", name, host)
+        weightless = _weightless(p.get("translator"), host)
+        status = BUILTIN if weightless else _weights_status(p.get("weights", name), host, store)
         styles[name] = StyleInfo(
             name,
             p.get("translator"),
-            _weights_status(weights, host, store),
+            status,
             p.get("description", ""),
-            "preset",
+            f"preset:{host.presets['styles'].entry(name).plugin}",
             p.get("how_to_get", ""),
         )
     for entry in host.translators:
@@ -167,6 +168,12 @@ def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
     return sorted(styles.values(), key=lambda s: s.name)
 
 
+def _weightless(arch: object, host: PluginHost) -> type[Translator] | None:
+    """The translator a style preset names, when it runs without weights."""
+    cls = host.translators.find(arch) if isinstance(arch, str) else None
+    return cls if cls is not None and not cls.needs_weights else None
+
+
 @dataclass(frozen=True)
 class ResolvedStyle:
     name: str
@@ -179,7 +186,9 @@ def resolve_style(spec: str, host: PluginHost, store: Store) -> ResolvedStyle:
     if looks_like_path(spec):
         path = resolve_weights(spec, host, store)
         return ResolvedStyle(path.stem, _translator_for(path, host), path)
-    preset = presets.load("styles", spec) if spec in presets.names("styles") else None
+    preset = presets.load("styles", spec, host) if spec in host.presets["styles"] else None
+    if preset is not None and (cls := _weightless(preset.get("translator"), host)) is not None:
+        return ResolvedStyle(spec, cls, None)
     if preset is None and spec in host.translators:
         cls = host.translators.get(spec)
         if not cls.needs_weights:

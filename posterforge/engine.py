@@ -1,8 +1,10 @@
-"""Runs a translator on batches: uint8 images in, uint8 images out, on any device.
+"""The one inference runner: translators (uint8 images in and out) and generators (noise and
+conditions in, images out), on any device.
 
-The engine owns everything between the image files and the network: the move to the device
-(pinned, non-blocking on CUDA), uint8 <-> float, reflection padding to the model's size multiple
-and the crop back, memory layout, autocast precision, and when to compile.
+The engine owns everything between the files and the network: the move to the device (pinned,
+non-blocking on CUDA), uint8 <-> float, reflection padding to a translator's size multiple and
+the crop back, memory layout, the model's own ``optimize_for``, autocast precision, and when to
+compile. ``translate`` calls :meth:`Engine.forward`, ``generate`` calls :meth:`Engine.sample`.
 
 Compilation policy (``compile="auto"``): a shape runs eagerly until it has cost
 ``compile_after_s`` seconds of compute; then, if it is small enough and the images still to come
@@ -90,13 +92,19 @@ class _ShapeState:
     compiled: bool = False
 
 
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise PosterforgeError(f"invalid precision {precision!r}: use fp32, fp16 or bf16")
+
+
 @dataclass
 class Engine:
-    """Wraps a built translator module for batched uint8 inference.
+    """Wraps a built module for batched inference.
 
-    ``module`` maps ``(B, 3, H, W)`` floats in [0, 1] to the same; H and W must be multiples of
-    ``multiple`` and at least ``min_size``. Call the engine with a ``(B, H, W, 3)`` uint8 CPU
-    tensor; it returns the same.
+    A translator ``module`` maps ``(B, 3, H, W)`` floats in [0, 1] to the same; H and W must be
+    multiples of ``multiple`` and at least ``min_size``. Call the engine with a ``(B, H, W, 3)``
+    uint8 CPU tensor; it returns the same. A generator ``module`` has ``sample(z, conditions)``
+    (see :class:`posterforge.models.BuiltGenerator`), run through :meth:`sample`.
     """
 
     module: torch.nn.Module
@@ -114,12 +122,11 @@ class Engine:
     compile_max_pixels: int = 512 * 512
     channels_last: bool | None = None
     _shapes: dict[tuple[int, ...], _ShapeState] = field(default_factory=dict, init=False)
-    _compiled: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, init=False)
+    _compiled: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict, init=False)
     _compile_failed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise PosterforgeError(f"invalid precision {self.precision!r}: use fp32, fp16 or bf16")
+        check_precision(self.precision)
         if self.compile not in COMPILE_MODES:
             raise PosterforgeError(f"invalid compile mode {self.compile!r}: use auto, on or off")
         if self.device.type == "cuda":
@@ -152,23 +159,42 @@ class Engine:
     @staticmethod
     def to_uint8(y: torch.Tensor) -> torch.Tensor:
         """float ``(B, 3, H, W)`` in [0, 1] -> uint8 ``(B, H, W, 3)`` on the CPU (rounded)."""
-        out = y.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-        return out.permute(0, 2, 3, 1).contiguous().cpu()
+        with torch.inference_mode():  # in place after the first op, also on inference tensors
+            # clamp out of place: a model may return a view (an expanded grey channel, say)
+            out = y.float().clamp(0, 1).mul_(255).round_().to(torch.uint8)
+            return out.permute(0, 2, 3, 1).contiguous().cpu()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float in, float out, on the device: pad, run (eager or compiled), crop."""
         padded, (h, w) = pad_to_multiple(x, self.multiple, self.min_size)
-        fn = self._pick(tuple(padded.shape))
+        return self._run("forward", self.module, padded)[..., :h, :w]
+
+    def sample(
+        self, z: torch.Tensor, conditions: torch.Tensor | None, **kw: object
+    ) -> torch.Tensor:
+        """A generator's ``sample(z, conditions, **kw)`` on the device: float ``(B, 3, H, W)``
+        in [0, 1] (fp32 whatever the autocast precision)."""
+        z = z.to(self.device)
+        if conditions is not None:
+            conditions = conditions.to(self.device)
+        if kw:  # model-specific arguments (truncation): eager, the compile cache is per shape
+            with torch.inference_mode(), self._autocast():
+                return self.module.sample(z, conditions, **kw).float()
+        return self._run("sample", self.module.sample, z, conditions).float()
+
+    def _run(self, entry: str, eager: Callable[..., torch.Tensor], *args: torch.Tensor | None):
+        key = (entry, *(tuple(a.shape) for a in args if a is not None))
+        fn = self._pick(key, entry, eager, args)
         start = time.perf_counter()
         with torch.inference_mode(), self._autocast():
-            y = fn(padded)
-        if fn is self.module:
+            y = fn(*args)
+        if fn is eager:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            state = self._shapes[tuple(padded.shape)]
+            state = self._shapes[key]
             state.eager_s += time.perf_counter() - start
-            state.eager_images += padded.shape[0]
-        return y[..., :h, :w]
+            state.eager_images += args[0].shape[0]  # type: ignore[union-attr]
+        return y
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -181,19 +207,25 @@ class Engine:
         )
 
     # -- compilation policy -----------------------------------------------------------------------
-    def _pick(self, shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        state = self._shapes.setdefault(shape, _ShapeState())
+    def _pick(
+        self,
+        key: tuple,
+        entry: str,
+        eager: Callable[..., torch.Tensor],
+        args: tuple[torch.Tensor | None, ...],
+    ) -> Callable[..., torch.Tensor]:
+        state = self._shapes.setdefault(key, _ShapeState())
         if self.compile == "off" or self._compile_failed or self.device.type == "mps":
-            return self.module
+            return eager
         if state.compiled:
-            assert self._compiled is not None
-            return self._compiled
-        if self.compile == "on" or self._worth_compiling(shape, state):
-            return self._compile_for(shape, state)
-        return self.module
+            return self._compiled[entry]
+        if self.compile == "on" or self._worth_compiling(args[0].shape, state):  # type: ignore[union-attr]
+            return self._compile_for(entry, eager, args, state)
+        return eager
 
     def _worth_compiling(self, shape: tuple[int, ...], state: _ShapeState) -> bool:
-        if state.eager_s < self.compile_after_s or shape[-1] * shape[-2] > self.compile_max_pixels:
+        pixels = shape[-1] * shape[-2] if len(shape) == 4 else 0
+        if state.eager_s < self.compile_after_s or pixels > self.compile_max_pixels:
             return False
         if self.remaining is None:
             return True
@@ -201,23 +233,27 @@ class Engine:
         return self.remaining * per_image >= self.compile_payoff_s
 
     def _compile_for(
-        self, shape: tuple[int, ...], state: _ShapeState
+        self,
+        entry: str,
+        eager: Callable[..., torch.Tensor],
+        args: tuple[torch.Tensor | None, ...],
+        state: _ShapeState,
     ) -> Callable[..., torch.Tensor]:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
         # A CPU-only machine gets "No CUDA runtime is found" from the C++ builder: noise here.
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        if self._compiled is None:
-            self._compiled = torch.compile(self.module, dynamic=False, options={"freezing": True})
+        if entry not in self._compiled:
+            self._compiled[entry] = torch.compile(
+                eager, dynamic=False, options={"freezing": True}
+            )
         try:
-            # Compile now, on this shape, so that a failure (no C compiler, say) falls back here.
+            # Compile now, on these shapes, so that a failure (no C compiler, say) falls back here.
             with torch.inference_mode(), self._autocast():
-                probe = torch.zeros(shape, device=self.device)
-                if self.channels_last:
-                    probe = probe.contiguous(memory_format=torch.channels_last)
-                self._compiled(probe)
+                probes = [None if a is None else torch.zeros_like(a) for a in args]
+                self._compiled[entry](*probes)
         except Exception as e:  # compilation is an optimisation: never fail the job for it
             log.warning("compilation failed, staying eager: %s", str(e).splitlines()[0][:200])
             self._compile_failed = True
-            return self.module
+            return eager
         state.compiled = True
-        return self._compiled
+        return self._compiled[entry]

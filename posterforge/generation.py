@@ -1,11 +1,14 @@
-"""Generate posters: sample a conditional generator by genre, as tensors, images or files.
+"""Generate images from any generator family, as tensors, images or files.
 
-    model name ─► weights ─► built generator (device, precision) ─► noise per poster index ─►
-    batches ─► uint8 ─► encode + atomic rename (worker threads) ─► one Poster record per file
+    model name ─► weights ─► built generator ─► engine (device, precision, compile) ─►
+    noise per image index ─► batches ─► uint8 ─► encode + atomic rename (worker threads) ─►
+    one Poster record per file
 
-Poster ``i`` of a run with seed ``s`` always gets the same noise vector, whatever the batch size,
-``-n`` or genre, so the same seed gives the same posters on the same device, a re-run skips what
-exists (``overwrite`` to redo), and poster ``i`` of two genres differs only by its genre.
+The core knows seeds, batches, files and grids; what a condition (``--genre horror+comedy``)
+means belongs to the family (:class:`posterforge.models.BuiltGenerator`). Image ``i`` of a run
+with seed ``s`` always gets the same noise vector, whatever the batch size, ``-n`` or condition,
+so the same seed gives the same images on the same device, a re-run skips what exists
+(``overwrite`` to redo), and image ``i`` of two conditions differs only by its condition.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import numpy as np
 
 from posterforge.errors import PosterforgeError
 from posterforge.images import FORMATS, encode_atomic, format_for
-from posterforge.labels import LabelSet
 
 if TYPE_CHECKING:
     import torch
 
+    from posterforge.engine import Engine
+    from posterforge.models import BuiltGenerator
     from posterforge.store import Store
 
 DEFAULT_MODEL = "posters-demo"
@@ -35,10 +39,11 @@ OK, SKIPPED = "ok", "skipped"
 
 @dataclass
 class Poster:
-    """One generated poster; ``--json`` prints one of these per line."""
+    """One generated image; ``--json`` prints one of these per line (``condition`` is the canonical
+    spelling of what was asked for, empty for an unconditional generator)."""
 
     path: str | None
-    genre: str
+    condition: str
     index: int
     seed: int
     status: str = OK
@@ -49,35 +54,64 @@ class Poster:
 
 @dataclass
 class LoadedGenerator:
-    """A built generator on its device with what is needed to condition it by name."""
+    """A built generator in its engine: the generator boundary the core samples through."""
 
-    module: torch.nn.Module
-    device: torch.device
-    labels: LabelSet
-    z_dim: int
-    image_size: tuple[int, int]  # (W, H)
-    precision: str = "fp32"
+    engine: Engine
+    name: str = ""
 
-    def conditions(self, genre: str, n: int) -> torch.Tensor:
-        """The label rows for ``n`` posters of ``genre`` (a name or a mix, see
-        :meth:`posterforge.labels.LabelSet.vector`)."""
-        import torch
+    @property
+    def module(self) -> BuiltGenerator:
+        return self.engine.module  # type: ignore[return-value]
 
-        return torch.tensor([self.labels.vector(genre)]).repeat(n, 1)
+    @property
+    def z_dim(self) -> int:
+        return int(self.module.z_dim)
 
-    def __call__(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Float ``(B, 3, H, W)`` in ``[0, 1]`` on the device, from CPU ``z`` and labels."""
-        import torch
+    @property
+    def image_size(self) -> tuple[int, int]:  # (W, H)
+        w, h = self.module.image_size
+        return int(w), int(h)
 
-        from posterforge.engine import PRECISIONS
+    @property
+    def label_names(self) -> list[str] | None:
+        names = self.module.label_names
+        return None if names is None else list(names)
 
-        dtype = PRECISIONS[self.precision]
-        with (
-            torch.inference_mode(),
-            torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=bool(dtype)),
-        ):
-            z, labels = z.to(self.device), labels.to(self.device)
-            return self.module.sample(z, labels).float()
+    @property
+    def conditional(self) -> bool:
+        return self.label_names is not None
+
+    @property
+    def truncation_in_model(self) -> bool:
+        return getattr(self.module, "truncation", "resample") == "model"
+
+    def caption(self, spec: str | None) -> str:
+        """The canonical condition for file names and captions ("" when unconditional)."""
+        if not self.conditional:
+            if spec:
+                raise PosterforgeError(
+                    f"generator {self.name or '?'} is unconditional: leave out --genre"
+                )
+            return ""
+        if spec is None:
+            raise PosterforgeError(
+                f"generator {self.name or '?'} is conditional: name what to generate with "
+                f"--genre (one of {', '.join(self.label_names or [])})"
+            )
+        return self.module.caption(spec)
+
+    def conditions(self, spec: str | None, n: int) -> torch.Tensor | None:
+        """The condition rows for ``n`` images of ``spec`` (None when unconditional)."""
+        if not self.conditional:
+            return None
+        return self.module.conditions(spec).reshape(1, -1).float().repeat(n, 1)
+
+    def __call__(
+        self, z: torch.Tensor, conditions: torch.Tensor | None, truncation: float | None = None
+    ) -> torch.Tensor:
+        """Float ``(B, 3, H, W)`` in ``[0, 1]`` on the device, from CPU ``z`` and conditions."""
+        kw = {"truncation": truncation} if truncation is not None else {}
+        return self.engine.sample(z, conditions, **kw)
 
 
 def noise(indices: Sequence[int], z_dim: int, seed: int, truncation: float | None = None):
@@ -111,35 +145,36 @@ def load_generator(
     *,
     device: str = "auto",
     precision: str = "fp32",
+    compile: str = "auto",
     store: Store | None = None,
 ) -> LoadedGenerator:
     """Resolve a generator (a stored name, a plugin's weights or a ``.safetensors`` file), build
-    it on ``device`` and return it ready to sample."""
+    it and put it in an engine on ``device``, ready to sample."""
     from posterforge.catalog import resolve_generator
-    from posterforge.engine import PRECISIONS, resolve_device
+    from posterforge.engine import Engine, check_precision, resolve_device
     from posterforge.plugins import get_host
     from posterforge.store import Store
     from posterforge.weights import load_weights
 
-    if precision not in PRECISIONS:
-        raise PosterforgeError(f"invalid precision {precision!r}: use fp32, fp16 or bf16")
+    check_precision(precision)
     cls, path = resolve_generator(model, get_host(), store or Store())
-    weights = load_weights(path)
-    dev = resolve_device(device)
-    module = cls.build(weights).to(dev).eval().requires_grad_(False)
-    return LoadedGenerator(
-        module,
-        dev,
-        LabelSet.genres(module.label_names),
-        int(module.z_dim),
-        tuple(module.image_size),
-        precision,
-    )
+    module = cls.build(load_weights(path))
+    engine = Engine(module, resolve_device(device), precision=precision, compile=compile)
+    return LoadedGenerator(engine, model)
+
+
+def _batch(
+    gen: LoadedGenerator, spec: str | None, indices: Sequence[int], seed: int, psi: float | None
+) -> torch.Tensor:
+    """Images ``indices`` of ``spec`` on the device; truncation is the family's or noise redraws."""
+    if gen.truncation_in_model:
+        return gen(noise(indices, gen.z_dim, seed), gen.conditions(spec, len(indices)), psi)
+    return gen(noise(indices, gen.z_dim, seed, psi), gen.conditions(spec, len(indices)))
 
 
 def sample(
     gen: LoadedGenerator,
-    genre: str,
+    condition: str | None,
     n: int,
     *,
     seed: int = 0,
@@ -147,15 +182,16 @@ def sample(
     batch_size: int = 64,
     start: int = 0,
 ) -> torch.Tensor:
-    """``n`` posters of ``genre`` as a float ``(n, 3, H, W)`` CPU tensor in ``[0, 1]``; poster
-    ``k`` has index ``start + k`` (see the module docstring). Nothing touches the disk."""
+    """``n`` images of ``condition`` (None for an unconditional generator) as a float
+    ``(n, 3, H, W)`` CPU tensor in ``[0, 1]``; image ``k`` has index ``start + k`` (see the module
+    docstring). Nothing touches the disk."""
     import torch
 
+    gen.caption(condition)  # refuses a condition the generator does not take, and vice versa
+    if truncation is not None and truncation <= 0:
+        raise PosterforgeError(f"truncation must be positive, not {truncation}")
     out = [
-        gen(
-            noise(range(i, min(i + batch_size, start + n)), gen.z_dim, seed, truncation),
-            gen.conditions(genre, min(batch_size, start + n - i)),
-        ).cpu()
+        _batch(gen, condition, range(i, min(i + batch_size, start + n)), seed, truncation).cpu()
         for i in range(start, start + n, batch_size)
     ]
     return torch.cat(out) if out else torch.zeros(0, 3, gen.image_size[1], gen.image_size[0])
@@ -163,31 +199,33 @@ def sample(
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Float ``(B, 3, H, W)`` in ``[0, 1]`` to uint8 ``(B, H, W, 3)`` on the CPU."""
-    import torch
+    from posterforge.engine import Engine
 
-    return x.clamp(0, 1).mul(255).round().to("cpu", torch.uint8).permute(0, 2, 3, 1)
+    return Engine.to_uint8(x)
 
 
-def generate_images(model: str = DEFAULT_MODEL, genre: str = "horror", n: int = 8, **kw: Any):
-    """``n`` posters of ``genre`` as PIL images (``kw``: seed, truncation, batch_size, device,
+def generate_images(
+    model: str = DEFAULT_MODEL, condition: str | None = None, n: int = 8, **kw: Any
+) -> list[Any]:
+    """``n`` images of ``condition`` as PIL images (``kw``: seed, truncation, batch_size, device,
     precision).
 
     >>> posters = generate_images("posters-demo", "horror", 4, seed=1)  # doctest: +SKIP
     """
     from PIL import Image
 
-    opts = {k: kw.pop(k) for k in ("device", "precision", "store") if k in kw}
+    opts = {k: kw.pop(k) for k in ("device", "precision", "compile", "store") if k in kw}
     gen = load_generator(model, **opts)
-    return [Image.fromarray(a.numpy()) for a in to_uint8(sample(gen, genre, n, **kw))]
+    return [Image.fromarray(a.numpy()) for a in to_uint8(sample(gen, condition, n, **kw))]
 
 
 def file_stem(caption: str) -> str:
-    """A file-name-safe form of a genre caption (``horror+comedy:0.5`` -> ``horror+comedy-0.5``)."""
+    """A file-name-safe form of a caption (``horror+comedy:0.5`` -> ``horror+comedy-0.5``)."""
     return re.sub(r"[^A-Za-z0-9+._-]", "-", caption)
 
 
 def generate_iter(
-    genres: Sequence[str],
+    conditions: Sequence[str | None] | None,
     n: int,
     out: str | Path | None,
     *,
@@ -198,17 +236,21 @@ def generate_iter(
     fmt: str = "png",
     device: str = "auto",
     precision: str = "fp32",
+    compile: str = "auto",
     overwrite: bool = False,
     grid: str | Path | None = None,
     grid_max: int = 64,
     store: Store | None = None,
     generator: LoadedGenerator | None = None,
 ) -> Iterator[Poster]:
-    """Generate ``n`` posters for each genre in ``genres``; write them under ``out`` (as
-    ``GENRE-00000.png``, ...) and/or a contact sheet to ``grid`` (the first ``grid_max``
-    posters of each genre, captioned). Yields one :class:`Poster` per poster as it is written.
+    """Generate ``n`` images for each of ``conditions`` (label specs such as ``horror`` or
+    ``horror+comedy``; ``None`` or empty for an unconditional generator); write them under
+    ``out`` (``CONDITION-00000.png``, or ``00000.png`` unconditionally) and/or a contact sheet
+    to ``grid`` (the first ``grid_max`` of each condition, captioned). Yields one
+    :class:`Poster` per image as it is written.
 
-    Configuration errors (unknown model or genre, bad format) raise before anything is written.
+    Configuration errors (unknown model or condition, bad format) raise before anything is
+    written.
     """
     if n < 0:
         raise PosterforgeError("-n must not be negative")
@@ -216,19 +258,26 @@ def generate_iter(
         raise PosterforgeError("batch size must be at least 1")
     if out is None and grid is None:
         raise PosterforgeError("nothing to write: pass --out DIR and/or --grid FILE")
-    if not genres:
-        raise PosterforgeError("name at least one --genre")
+    if truncation is not None and truncation <= 0:
+        raise PosterforgeError(f"truncation must be positive, not {truncation}")
     try:
         fmt = format_for("." + fmt.lower().lstrip("."))
     except ValueError:
         raise PosterforgeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
-    gen = generator or load_generator(model, device=device, precision=precision, store=store)
-    captions = [gen.labels.caption(g) for g in genres]  # unknown genres fail here, up front
+    gen = generator or load_generator(
+        model, device=device, precision=precision, compile=compile, store=store
+    )
+    specs = list(conditions or []) or [None]
+    captions = [gen.caption(c) for c in specs]  # unknown labels fail here, up front
     out = Path(out) if out is not None else None
+    if out is not None:
+        from posterforge.atomic import remove_stale
+
+        remove_stale(out)  # temp files of a killed run (dead writers only)
     sheets: list[tuple[str, list[Any]]] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
-        for caption in captions:
-            job = _GenreJob(gen, caption, seed, truncation, fmt, out, overwrite, pool)
+        for spec, caption in zip(specs, captions, strict=True):
+            job = _ConditionJob(gen, spec, caption, seed, truncation, fmt, out, overwrite, pool)
             count = n if out is not None else min(n, grid_max)  # no files: only the grid's
             yield from job.run(count, batch_size, grid_max if grid is not None else 0)
             sheets.append((caption, job.sheet))
@@ -239,11 +288,12 @@ def generate_iter(
 
 
 @dataclass
-class _GenreJob:
-    """The posters of one genre: compute in batches, encode on the pool while the next batch
+class _ConditionJob:
+    """The images of one condition: compute in batches, encode on the pool while the next batch
     computes (at most two batches in flight), keep the first ``grid_max`` for the sheet."""
 
     gen: LoadedGenerator
+    spec: str | None
     caption: str
     seed: int
     truncation: float | None
@@ -258,7 +308,8 @@ class _GenreJob:
     def dest(self, i: int) -> Path | None:
         if self.out is None:
             return None
-        return self.out / f"{file_stem(self.caption)}-{i:05d}{FORMATS[self.fmt].suffix}"
+        prefix = f"{file_stem(self.caption)}-" if self.caption else ""
+        return self.out / f"{prefix}{i:05d}{FORMATS[self.fmt].suffix}"
 
     def run(self, n: int, batch_size: int, grid_max: int) -> Iterator[Poster]:
         pending: deque[tuple[Poster, Future[None] | None]] = deque()
@@ -283,8 +334,10 @@ class _GenreJob:
             yield _finish(*pending.popleft())
 
     def _compute(self, indices: list[int]) -> Any:
-        z = noise(indices, self.gen.z_dim, self.seed, self.truncation)
-        return to_uint8(self.gen(z, self.gen.conditions(self.caption, len(indices)))).numpy()
+        from posterforge.engine import Engine
+
+        batch = _batch(self.gen, self.spec, indices, self.seed, self.truncation)
+        return Engine.to_uint8(batch).numpy()
 
 
 def _finish(poster: Poster, fut: Future[None] | None) -> Poster:
@@ -293,6 +346,11 @@ def _finish(poster: Poster, fut: Future[None] | None) -> Poster:
     return poster
 
 
-def generate(genres: Sequence[str], n: int, out: str | Path | None, **options: Any) -> list[Poster]:
-    """Like :func:`generate_iter`, returning the records once everything is written."""
-    return list(generate_iter(genres, n, out, **options))
+def generate(
+    conditions: Sequence[str | None] | None, n: int, out: str | Path | None, **options: Any
+) -> list[Poster]:
+    """Like :func:`generate_iter`, returning the records once everything is written.
+
+    >>> records = generate(["horror"], 4, "posters/", seed=1)  # doctest: +SKIP
+    """
+    return list(generate_iter(conditions, n, out, **options))

@@ -1,8 +1,11 @@
 """The plugin contract: every hook a posterforge plugin may implement.
 
 A plugin is a module named by an entry point in the ``posterforge`` group. It implements any of
-these hooks with ``@posterforge.hookimpl``. Hooks register *classes and descriptions*, never loaded
-models: listing styles or printing ``--help`` must not import torch or read weights.
+these hooks with ``@posterforge.hookimpl`` (an implementation may leave out the argument it does
+not use, as pluggy allows). Hooks register *classes and descriptions*, never loaded models:
+listing styles or printing ``--help`` must not import torch or read weights. Every registration
+is recorded against its plugin: a name that another plugin took already is refused and shown as
+an error of the later plugin in ``posterforge plugins`` (first-party plugins load first).
 
 The docstrings below are the hook reference in docs/ (a test checks that each hook is documented
 there and exercised by the test suite).
@@ -16,10 +19,13 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+    from pathlib import Path
+
     import typer
 
+    from posterforge.family import Family
     from posterforge.models import Generator, Translator
-    from posterforge.training.spec import TrainerSpec
     from posterforge.weights import Importer, WeightSource
 
 PROJECT = "posterforge"
@@ -32,19 +38,77 @@ def register_translators(register: Callable[[type[Translator]], None]) -> None:
     """Register translator classes (image in, image out), e.g. a CycleGAN generator family.
 
     Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.models.Translator`
-    and declares ``name``, optional ``aliases``, ``description``, ``needs_weights`` and ``multiple``
-    (the size multiple its network needs; the engine pads to it). ``cls.build(weights)`` makes the
-    torch module; it is called only when a command runs.
+    and sets, as class attributes:
+
+    - ``name`` (the architecture name stored in weight files as ``arch``) and optional
+      ``aliases``;
+    - ``description``; ``needs_weights`` (False: usable as a style without any weight file);
+    - ``multiple`` and ``min_size``: the engine pads each batch by reflection to a multiple of
+      ``multiple`` and at least ``min_size`` on each side, and crops the result back.
+
+    ``cls.build(weights)`` returns the torch module, on the CPU in fp32 (``weights`` is a loaded
+    :class:`posterforge.weights.Weights`, or None when ``needs_weights`` is False); it is called
+    only when a command runs. The module maps float ``(B, 3, H, W)`` in ``[0, 1]`` to the same
+    shape and range and does its own normalisation. It may define ``optimize_for(device, dtype)
+    -> nn.Module``: the engine calls it once after moving the module to ``device`` (``dtype`` is
+    the autocast dtype, None for fp32) and runs what it returns, e.g. faster kernels for a CPU.
     """
 
 
 @hookspec
 def register_generators(register: Callable[[type[Generator]], None]) -> None:
-    """Register generator classes (noise and labels in, images out), e.g. the genre cGAN.
+    """Register generator classes (noise and a condition in, images out).
 
-    Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.models.Generator`;
-    the built module samples ``(B, 3, H, W)`` images in ``[0, 1]`` from ``z`` and label vectors, and
-    its label names (genres) come from the weight file's config so that labels map by name.
+    Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.models.Generator`
+    (``name``, ``aliases``, ``description``, ``needs_weights`` as for translators), and
+    ``cls.build(weights)`` returns a module that satisfies
+    :class:`posterforge.models.BuiltGenerator`: ``z_dim``, ``image_size`` (W, H),
+    ``label_names`` (None for an unconditional generator), ``conditions(spec)`` (a user's
+    condition, such as ``horror+comedy``, as a ``(C,)`` tensor), ``caption(spec)`` (its canonical
+    spelling for file names) and ``sample(z, conditions)`` giving ``(B, 3, H, W)`` in ``[0, 1]``.
+    Label names come from the weight file's ``labels``, so conditions map by name.
+    :class:`posterforge.labels.LabelSet` parses names, aliases and mixes for any conditional
+    family. Optional: ``truncation = "model"`` to receive ``sample(z, c, truncation=PSI)``
+    instead of the core's noise resampling.
+    """
+
+
+@hookspec
+def register_families(register: Callable[[Family], None]) -> None:
+    """Offer a model family's training to ``posterforge train translator|generator --arch NAME``.
+
+    Call ``register(Family(...))`` (:class:`posterforge.family.Family`) with:
+
+    - ``name``, ``kind`` (``"translator"`` or ``"generator"``), ``description``, ``aliases``,
+      ``example`` (arguments of a typical train command, shown in its help);
+    - ``inputs``: :class:`posterforge.family.Input` ``(name, kind, help, required)``, each one a
+      ``--NAME PATH`` option of the train command (kind ``"folder"`` or ``"file"``, checked before
+      training starts);
+    - ``options``: :class:`posterforge.family.Option` ``(key, help, choices)``, recipe keys
+      offered as their own ``--KEY`` option;
+    - ``recipes``: a folder of ``NAME.toml`` recipes (``[model]`` for the family, ``[train]`` for
+      the harness: ``max_steps``, ``checkpoint_every``, ``sample_every``, ``log_every``,
+      ``keep_checkpoints``), and ``default_recipe`` (``"default"``);
+    - ``make_task(recipe, *, device, seed, init_from)``: a
+      :class:`posterforge.training.task.TrainingTask` from the merged ``[model]`` table
+      (``init_from``: loaded weights from ``--init-from``, or None; raise ``ValueError`` when the
+      family cannot start from them);
+    - ``make_data(inputs, recipe, *, seed, rank, world_size)``: the batch stream (``__next__``,
+      ``state_dict``, ``load_state_dict``; optional ``close`` and ``summary``).
+
+    The factories may be ``"module:function"`` strings, imported only when a run starts, so the
+    plugin module stays free of torch. ``train export`` and resume build the task without the data.
+    The generic harness owns the loop, checkpoints, exact resume, logs and sample grids.
+    """
+
+
+@hookspec
+def register_presets(register: Callable[[Traversable | Path], None]) -> None:
+    """Ship presets: ``register(folder)`` with a folder (e.g.
+    ``importlib.resources.files(__name__) / "presets"``) that holds ``styles/NAME.toml`` (a style
+    for ``translate --style NAME``: ``description``, ``translator``, ``weights``, ``licence``,
+    ``credit``, ``how_to_get``) and/or ``labels/NAME.toml`` (a label vocabulary for conditional
+    families: ``names`` in slot order, ``noun`` such as ``"genre"``, and ``[aliases]``).
     """
 
 
@@ -52,10 +116,12 @@ def register_generators(register: Callable[[type[Generator]], None]) -> None:
 def register_importers(register: Callable[[Importer], None]) -> None:
     """Register converters from foreign checkpoints (``.pth`` state dicts) into our weight format.
 
-    Call ``register(Importer(name=..., detect=..., convert=...))``. ``detect(state_dict)`` says
-    whether the tensors look like this format; ``convert(state_dict)`` returns ``(tensors, config)``
-    through an explicit key mapping. The core loads the file with ``torch.load(weights_only=True)``
-    before either is called, so an importer never sees pickled code.
+    Call ``register(Importer(name=..., description=..., detect=..., convert=...))``.
+    ``detect(state_dict)`` says whether the tensors look like this format;
+    ``convert(state_dict)`` returns ``(tensors, header_fields)`` through an explicit key mapping
+    (``header_fields``: ``kind``, ``arch``, ``config``, ...). The core loads the file with
+    ``torch.load(weights_only=True)`` before either is called, so an importer never sees pickled
+    code.
     """
 
 
@@ -63,23 +129,12 @@ def register_importers(register: Callable[[Importer], None]) -> None:
 def register_weight_sources(register: Callable[[WeightSource], None]) -> None:
     """Declare weights that can be installed into the store without a download.
 
-    Call ``register(WeightSource(...))`` with the style or model name, a function that finds the
-    source file (e.g. a checkpoint shipped inside an installed package, or ``None`` when absent),
-    the importer that converts it, and its sha256. The store imports it once, on first use.
-    """
-
-
-@hookspec
-def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    """Offer a model family's training to ``posterforge train translator|generator``.
-
-    Call ``register(TrainerSpec(name=..., kind="translator", description=..., build=...))``,
-    where ``build`` is a function or a ``"module:function"`` string (imported only when training
-    starts, so the plugin module stays free of torch). ``build(request)`` receives a
-    :class:`posterforge.training.spec.TrainRequest` (data folders, merged recipe, device, seed,
-    DDP rank, initial weights) and returns ``(task, batches)``: a
-    :class:`posterforge.training.task.TrainingTask` and a resumable batch stream for the generic
-    harness, which owns the loop, checkpoints, exact resume, logs and sample grids.
+    Call ``register(WeightSource(name=..., description=..., locate=..., importer=...))`` with
+    ``locate()`` finding the source file (e.g. a checkpoint shipped inside an installed package,
+    or ``None`` when absent), the importer that converts it (or ``posterforge.weights.NATIVE``
+    for a file already in our format), and optionally ``kind`` (``"translator"`` or
+    ``"generator"``), ``sha256``, ``licence``, ``provenance`` and ``how_to_get``. The store
+    imports it once, on first use, and checks the sha256.
     """
 
 
@@ -94,9 +149,10 @@ def register_commands(app: typer.Typer) -> None:
 HOOK_NAMES: tuple[str, ...] = (
     "register_translators",
     "register_generators",
+    "register_families",
+    "register_presets",
     "register_importers",
     "register_weight_sources",
-    "register_trainers",
     "register_commands",
 )
 

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from posterforge.atomic import create_temp, is_temp_name, name_target
 from posterforge.errors import PosterforgeError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 )
 
 
@@ -36,6 +36,19 @@ class ImageError(PosterforgeError):
         return type(self), (self.path, self.reason)
 
 
+@dataclass(frozen=True)
+class Metadata:
+    """What an output inherits from its input: colour profile, EXIF and resolution.
+
+    ``exif`` has its orientation reset to 1 (the pixels are already upright); ``icc_profile`` is
+    kept only when it describes RGB, the colour space the pixels are converted to.
+    """
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    dpi: tuple[float, float] | None = None
+
+
 @dataclass
 class Decoded:
     """A decoded image, already turned upright by its EXIF orientation."""
@@ -43,6 +56,8 @@ class Decoded:
     rgb: np.ndarray  # (H, W, 3) uint8, C-contiguous
     alpha: np.ndarray | None  # (H, W) uint8, or None when the file has no transparency
     size: tuple[int, int]  # (W, H) after EXIF orientation
+    frames: int = 1  # frames in the file (an animated GIF, a multi-page TIFF); rgb is the first
+    metadata: Metadata = field(default_factory=Metadata)
 
 
 # Grayscale modes that hold 16-bit samples; Pillow opens 16-bit PNG/TIFF as one of these ("I" too).
@@ -65,6 +80,7 @@ def decode(path: str | os.PathLike[str], *, max_pixels: int = 178_956_970) -> De
                     reason = f"image too large: {w} x {h} pixels (limit {max_pixels})"
                     raise ImageError(path, reason)
                 im.load()  # decode everything now so truncation fails here, not in a worker later
+                metadata = _metadata(im)
                 try:
                     upright = ImageOps.exif_transpose(im)
                 except Exception:  # a broken EXIF block should not cost us intact pixels
@@ -73,7 +89,8 @@ def decode(path: str | os.PathLike[str], *, max_pixels: int = 178_956_970) -> De
                     rgb, alpha = _split(upright)
                 except Exception as e:
                     raise ImageError(path, f"unsupported image mode {upright.mode}") from e
-                return Decoded(rgb=rgb, alpha=alpha, size=upright.size)
+                frames = max(1, int(getattr(im, "n_frames", 1) or 1))
+                return Decoded(rgb, alpha, upright.size, frames, metadata)
         except ImageError:
             raise
         except Image.UnidentifiedImageError as e:
@@ -85,6 +102,44 @@ def decode(path: str | os.PathLike[str], *, max_pixels: int = 178_956_970) -> De
             raise ImageError(path, "out of memory while decoding") from e
         except Exception as e:  # OSError, SyntaxError, struct.error...: all mean bad bytes
             raise ImageError(path, "truncated or corrupt image") from e
+
+
+_ORIENTATION = 0x0112
+_SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
+
+
+def _metadata(im: Image.Image) -> Metadata:
+    """The ICC profile (RGB only), EXIF (orientation reset to 1) and DPI of ``im``; never raises.
+
+    EXIF is taken only from a real EXIF block (JPEG, PNG, WebP): a TIFF's tags describe its own
+    strips and would be nonsense in another file.
+    """
+    icc = im.info.get("icc_profile")
+    # the pixels become RGB: a CMYK or gray profile would make viewers misread them
+    if not (isinstance(icc, bytes) and len(icc) >= 128 and icc[16:20] == b"RGB "):
+        icc = None
+    exif, turned = None, False
+    raw = im.info.get("exif")
+    if isinstance(raw, bytes) and raw:
+        try:
+            tags = Image.Exif()
+            tags.load(raw)
+            turned = tags.get(_ORIENTATION) in _SWAPS_AXES
+            if _ORIENTATION in tags:
+                tags[_ORIENTATION] = 1
+            exif = tags.tobytes() if len(tags) else None
+        except Exception:  # a broken EXIF block is dropped, the image is still good
+            exif, turned = None, False
+    dpi = None
+    given = im.info.get("dpi")
+    try:
+        if given is not None:
+            x, y = (float(v) for v in given)
+            if x > 0 and y > 0:
+                dpi = (y, x) if turned else (x, y)
+    except (TypeError, ValueError):
+        dpi = None
+    return Metadata(icc_profile=icc, exif=exif, dpi=dpi)
 
 
 def _open_regular(path: Path) -> BinaryIO:
@@ -143,16 +198,29 @@ class Format(NamedTuple):
     pillow: str  # name for Image.save(format=...)
     suffix: str  # default suffix for outputs
     alpha: bool  # whether an alpha channel can be stored
+    metadata: frozenset[str] = frozenset()  # the Metadata fields Pillow can write in this format
 
 
+_ALL_METADATA = frozenset({"icc_profile", "exif", "dpi"})
 FORMATS: dict[str, Format] = {
-    "png": Format("PNG", ".png", True),
-    "jpg": Format("JPEG", ".jpg", False),
-    "webp": Format("WEBP", ".webp", True),
-    "bmp": Format("BMP", ".bmp", False),
-    "tiff": Format("TIFF", ".tiff", True),
+    "png": Format("PNG", ".png", True, _ALL_METADATA),
+    "jpg": Format("JPEG", ".jpg", False, _ALL_METADATA),
+    "webp": Format("WEBP", ".webp", True, frozenset({"icc_profile", "exif"})),
+    "bmp": Format("BMP", ".bmp", False, frozenset({"dpi"})),
+    "tiff": Format("TIFF", ".tiff", True, _ALL_METADATA),
+    # 256 colours and 1-bit transparency: written only on request (--format gif)
+    "gif": Format("GIF", ".gif", True),
 }
 _BY_SUFFIX = {f.suffix: name for name, f in FORMATS.items()} | {".jpeg": "jpg", ".tif": "tiff"}
+# Formats read but not written back by default: a translated GIF would lose its colours to a
+# 256-entry palette, so its output is a PNG unless the user asks for GIF.
+DEFAULT_OUTPUT: dict[str, str] = {"gif": "png"}
+
+
+def output_format(path_or_suffix: str | os.PathLike[str]) -> str:
+    """The format an output gets from its input when no format is asked for."""
+    name = format_for(path_or_suffix)
+    return DEFAULT_OUTPUT.get(name, name)
 
 
 def format_for(path_or_suffix: str | os.PathLike[str]) -> str:
@@ -167,12 +235,10 @@ def format_for(path_or_suffix: str | os.PathLike[str]) -> str:
         raise ValueError(msg) from None
 
 
-_TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
-
-
 def is_temp_file(path: str | os.PathLike[str]) -> bool:
-    """True for the ``.{name}.{8 hex}.tmp`` files of encode_atomic (leftovers of a killed run)."""
-    return _TEMP_RE.match(Path(path).name) is not None
+    """True for the temp files of encode_atomic and atomic_write,
+    ``.{name}.{pid}-{host}-{8 hex}.tmp`` (and ``.{name}.{8 hex}.tmp`` of earlier versions)."""
+    return is_temp_name(path)
 
 
 def encode_atomic(
@@ -182,11 +248,14 @@ def encode_atomic(
     fmt: str | None = None,
     alpha: np.ndarray | None = None,
     quality: int = 95,
+    metadata: Metadata | None = None,
 ) -> None:
     """Write rgb (H, W, 3) uint8 [+ alpha (H, W) uint8] to ``path``: it appears whole or not at all.
 
     The format defaults to the one for path's suffix. Alpha is dropped for formats that cannot hold
-    it. An existing ``path`` is replaced; deciding whether that is wanted is the caller's job.
+    it. ``quality`` (1-100) applies to JPEG and WebP. ``metadata`` (ICC profile, EXIF, DPI) is
+    written as far as the format can hold it. An existing ``path`` is replaced; deciding whether
+    that is wanted is the caller's job.
     """
     path = Path(path)
     spec = FORMATS[format_for(fmt if fmt is not None else path)]
@@ -203,18 +272,36 @@ def encode_atomic(
         options["quality"] = quality
     if spec.pillow == "JPEG" and quality >= 90:
         options["subsampling"] = 0  # 4:4:4 - chroma subsampling smears the thin edges of posters
+    if metadata is not None:
+        options.update(_metadata_options(metadata, spec))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)  # same directory, so os.replace is an atomic rename
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # unique per write and named after this process; same folder, so the rename is atomic
+        fd, tmp = create_temp(path)
+    except OSError as e:
+        raise name_target(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=spec.pillow, **options)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # Ctrl-C too: never leave a half-written temp file behind
+    except BaseException as e:  # Ctrl-C too: never leave a half-written temp file behind
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            name_target(e, path)  # "cannot write PATH", not the temp file or no name at all
         raise
+
+
+def _metadata_options(metadata: Metadata, spec: Format) -> dict[str, object]:
+    """Image.save keyword arguments for the parts of ``metadata`` that ``spec`` can store."""
+    given = {
+        "icc_profile": metadata.icc_profile,
+        "exif": metadata.exif,
+        "dpi": metadata.dpi,
+    }
+    return {k: v for k, v in given.items() if v is not None and k in spec.metadata}
 
 
 def _check(a: np.ndarray, ndim: int, what: str) -> np.ndarray:
@@ -222,16 +309,3 @@ def _check(a: np.ndarray, ndim: int, what: str) -> np.ndarray:
         want = "(H, W, 3)" if ndim == 3 else "(H, W)"
         raise ValueError(f"{what} must be a {want} uint8 array, got {a.shape} {a.dtype}")
     return np.ascontiguousarray(a)
-
-
-def _create_temp(target: Path) -> tuple[int, Path]:
-    # os.open with 0o666 honours the umask (mkstemp forces 0o600); O_EXCL makes the name ours.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    stem = target.name[:50]  # stay under NAME_MAX (255 bytes) even for multi-byte names
-    for _ in range(100):
-        tmp = target.with_name(f".{stem}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file next to {target}")

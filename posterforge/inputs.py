@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from posterforge.errors import PosterforgeError
-from posterforge.images import FORMATS, IMAGE_SUFFIXES, format_for, is_temp_file
+from posterforge.images import DEFAULT_OUTPUT, FORMATS, IMAGE_SUFFIXES, format_for, is_temp_file
 
 log = logging.getLogger(__name__)
 
@@ -28,27 +28,68 @@ class Collision(PosterforgeError):
     """Two inputs would write the same output file."""
 
 
-def discover(inputs: Sequence[str | Path], *, stdin: TextIO | None = None) -> Iterator[Job]:
+def discover(
+    inputs: Sequence[str | Path],
+    *,
+    stdin: TextIO | None = None,
+    null: bool = False,
+    relative_to: str | Path | None = None,
+) -> Iterator[Job]:
     """Yield a Job per input file, lazily and in a deterministic order.
 
     A file (or anything that is not a directory, even a missing path) gives one job named after it.
     A directory gives every image below it, sorted, skipping hidden entries, temp files and
-    symlinked directories. The literal ``"-"`` reads one path per line from ``stdin``
-    (``sys.stdin`` when None); relative file paths read there keep their directories in ``rel``.
+    symlinked directories. The literal ``"-"`` reads paths from ``stdin`` (``sys.stdin`` when
+    None), one per line, or separated by NUL bytes when ``null`` (``find -print0``); relative file
+    paths read there keep their directories in ``rel``.
+
+    ``relative_to``: every output is named by its input's path below that folder (files given or
+    read from stdin, absolute or not, and the files found in folders); an input outside it raises.
     """
+    root = Path(relative_to) if relative_to is not None else None
     for item in inputs:
         if isinstance(item, str) and item == "-":
-            for line in stdin if stdin is not None else sys.stdin:
-                text = line.rstrip("\r\n")
-                if text.strip():
-                    yield from _one(Path(text), mirror=True)
+            for text in _stdin_paths(stdin if stdin is not None else sys.stdin, null):
+                yield from _one(Path(text), mirror=True, root=root)
         else:
-            yield from _one(Path(item), mirror=False)
+            yield from _one(Path(item), mirror=False, root=root)
 
 
-def _one(path: Path, *, mirror: bool) -> Iterator[Job]:
+def _stdin_paths(stream: TextIO, null: bool) -> Iterator[str]:
+    """The paths in ``stream``: non-blank lines, or with ``null`` the non-empty NUL-separated
+    names, read as bytes where the stream has a buffer (any name the file system allows)."""
+    if not null:
+        for line in stream:
+            text = line.rstrip("\r\n")
+            if text.strip():
+                yield text
+        return
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        pending = b""
+        for chunk in iter(lambda: buffer.read1(1 << 16), b""):
+            *names, pending = (pending + chunk).split(b"\0")
+            yield from (os.fsdecode(n) for n in names if n)
+        if pending:
+            yield os.fsdecode(pending)
+        return
+    text = ""
+    for chunk in iter(lambda: stream.read(1 << 16), ""):
+        *names, text = (text + chunk).split("\0")
+        yield from (n for n in names if n)
+    if text:
+        yield text
+
+
+_HERE = PurePosixPath()
+
+
+def _one(path: Path, *, mirror: bool, root: Path | None = None) -> Iterator[Job]:
     if os.path.isdir(path):  # unlike Path.is_dir, False on any OSError; decode says what is wrong
-        yield from _walk(path)
+        yield from _walk(path, _below(path, root) if root is not None else _HERE)
+        return
+    if root is not None:
+        yield Job(path, _below(path, root))
         return
     rel = PurePosixPath(path.as_posix())
     # a listed tree is mirrored, but never above the output dir or rooted elsewhere
@@ -57,14 +98,31 @@ def _one(path: Path, *, mirror: bool) -> Iterator[Job]:
     yield Job(path, rel)
 
 
-def _walk(top: Path) -> Iterator[Job]:
+def _below(path: Path, root: Path) -> PurePosixPath:
+    """``path`` relative to ``root`` (as written, else with symlinked folders resolved)."""
+    tries = [(os.path.abspath(path), os.path.abspath(root))]
+    # the file itself may be a link: resolve its folder, keep its own name
+    real = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), path.name)
+    tries.append((real, os.path.realpath(root)))
+    for p, r in tries:
+        try:
+            rel = os.path.relpath(p, r)
+        except ValueError:  # another drive on Windows
+            continue
+        parts = Path(rel).parts  # () for root itself: a folder walked from the top
+        if ".." not in parts:
+            return PurePosixPath(*parts)
+    raise PosterforgeError(f"{path}: not inside --relative-to {root}")
+
+
+def _walk(top: Path, prefix: PurePosixPath = _HERE) -> Iterator[Job]:
     def warn(e: OSError) -> None:  # an unreadable subdirectory must not stop the run
         log.warning("skipping unreadable directory %s: %s", e.filename, e.strerror)
 
     # followlinks=False: a symlinked directory can loop or pull in a whole other tree
     for dirpath, dirnames, filenames in os.walk(top, onerror=warn):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # also prunes the walk
-        base = PurePosixPath(Path(os.path.relpath(dirpath, top)).as_posix())
+        base = prefix / PurePosixPath(Path(os.path.relpath(dirpath, top)).as_posix())
         for name in sorted(filenames):
             if name.startswith(".") or is_temp_file(name):
                 continue
@@ -74,12 +132,27 @@ def _walk(top: Path) -> Iterator[Job]:
 
 
 def output_path(job: Job, out_dir: str | Path, fmt: str | None = None) -> Path:
-    """``out_dir / job.rel``, with the suffix of ``fmt`` when given; never outside ``out_dir``."""
+    """``out_dir / job.rel``, with the suffix of ``fmt`` when given; never outside ``out_dir``.
+
+    Without ``fmt`` the output keeps the input's format, except for the formats that are read but
+    not written by default (GIF becomes PNG); an input whose suffix names no image format raises.
+    """
     rel = job.rel
     if rel.is_absolute() or ".." in rel.parts or not rel.name:
         raise PosterforgeError(f"{job.src}: output path {rel} would escape {out_dir}")
     if fmt is not None:
         rel = rel.with_suffix(FORMATS[format_for(fmt)].suffix)
+    else:
+        try:
+            name = format_for(rel.suffix) if rel.suffix else ""
+        except ValueError:
+            name = ""
+        if not name:
+            what = f"suffix {rel.suffix!r}" if rel.suffix else "no suffix"
+            msg = f"{job.src}: {what} names no image format to write; choose one with --format"
+            raise PosterforgeError(msg)
+        if name in DEFAULT_OUTPUT:
+            rel = rel.with_suffix(FORMATS[DEFAULT_OUTPUT[name]].suffix)
     out = Path(out_dir).joinpath(*rel.parts)
     # second, lexical line of defence, e.g. against a backslash part that Windows would split
     base, target = Path(os.path.normpath(out_dir)), Path(os.path.normpath(out))

@@ -1,4 +1,5 @@
-"""Label names (the genres) by name, never by a bare index: lookup, aliases, mixes.
+"""Label names by name, never by a bare index: lookup, aliases, mixes. A small helper that any
+conditional family can use (the poster families use it for genres).
 
 ``LabelSet(names)`` is what a conditional generator declares; ``vector("horror+comedy")`` is the
 conditioning a user asks for. Imports no torch.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from posterforge.errors import PosterforgeError, UnknownNameError
 
@@ -20,8 +22,12 @@ def normalise(name: str) -> str:
 
 @dataclass(frozen=True)
 class LabelSet:
+    """Label names in slot order, other spellings (``aliases``) and what one label is called in
+    messages (``noun``: "genre" for the poster vocabularies)."""
+
     names: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    noun: str = "label"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
@@ -29,14 +35,16 @@ class LabelSet:
             raise ValueError(f"duplicate label names in {self.names}")
 
     @classmethod
-    def genres(cls, names: Sequence[str] | None = None) -> LabelSet:
-        """The genre labels (``presets/genres.toml`` unless ``names``) with the preset aliases
-        that point at one of them."""
-        from posterforge import presets
+    def from_dict(cls, data: Mapping[str, Any], names: Sequence[str] | None = None) -> LabelSet:
+        """From a vocabulary (``names``, ``noun``, ``aliases``: a label preset or a weight
+        header); ``names`` overrides the list and keeps the aliases that point at one of them."""
+        names = list(names) if names is not None else list(data["names"])
+        aliases = {normalise(k): v for k, v in dict(data.get("aliases", {})).items() if v in names}
+        return cls(tuple(names), aliases, str(data.get("noun", "label")))
 
-        names = list(names) if names is not None else presets.genres()
-        aliases = {normalise(k): v for k, v in presets.genre_aliases().items() if v in names}
-        return cls(tuple(names), aliases)
+    def as_dict(self) -> dict[str, Any]:
+        """What :meth:`from_dict` reads back (stored in weight headers)."""
+        return {"names": list(self.names), "noun": self.noun, "aliases": dict(self.aliases)}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -52,33 +60,50 @@ class LabelSet:
         """Like :meth:`find`, but an unknown name raises an error that lists the valid ones."""
         i = self.find(name)
         if i is None:
-            raise UnknownNameError("genre", name, self.names, show_all=True)
+            raise UnknownNameError(self.noun, name, self.names, show_all=True)
         return i
 
-    def vector(self, spec: str) -> list[float]:
-        """The label vector for ``spec``: one name (``horror``), a mix of names with equal weight
-        (``horror+comedy``), or weighted (``horror:0.7+comedy:0.3``)."""
-        out = [0.0] * len(self.names)
-        parts = [p for p in spec.split("+") if p.strip()]
-        if not parts:
-            raise PosterforgeError(f"invalid genre {spec!r}: name one of {', '.join(self.names)}")
+    def parse(self, spec: str) -> list[tuple[int, float | None]]:
+        """``spec`` as ``(slot, weight)`` pairs: one name (``horror``), a mix with equal weights
+        (``horror+comedy``) or weighted (``horror:0.7+comedy:0.3``; weight None when not given).
+        An empty part, a label named twice or weights that are all zero are refused."""
+        noun = self.noun
+        parts = spec.split("+")
+        if not spec.strip() or any(not p.strip() for p in parts):
+            raise PosterforgeError(
+                f"invalid {noun} {spec!r}: name one of {', '.join(self.names)}, "
+                f"or a mix such as {self.names[0]}+{self.names[-1]}"
+            )
+        out: list[tuple[int, float | None]] = []
         for part in parts:
-            name, _, weight = part.partition(":")
-            try:
-                w = float(weight) if weight.strip() else 1.0
-            except ValueError:
-                raise PosterforgeError(f"invalid weight in genre {spec!r}: {weight!r}") from None
-            if not 0.0 <= w <= 1.0:
-                raise PosterforgeError(f"genre weight must be in [0, 1]: {part!r}")
-            out[self.index(name)] += w
+            name, sep, weight = part.partition(":")
+            w: float | None = None
+            if sep:
+                try:
+                    w = float(weight)
+                except ValueError:
+                    bad = f"invalid weight in {noun} {spec!r}: {weight!r}"
+                    raise PosterforgeError(bad) from None
+                if not 0.0 <= w <= 1.0:
+                    raise PosterforgeError(f"{noun} weight must be in [0, 1]: {part!r}")
+            slot = self.index(name)
+            if any(slot == s for s, _ in out):
+                raise PosterforgeError(f"{noun} {self.names[slot]!r} is named twice in {spec!r}")
+            out.append((slot, w))
+        if all(w == 0.0 for _, w in out):
+            raise PosterforgeError(f"the weights of {noun} {spec!r} are all zero")
+        return out
+
+    def vector(self, spec: str) -> list[float]:
+        """The label vector for ``spec`` (see :meth:`parse`); a name without a weight gets 1."""
+        out = [0.0] * len(self.names)
+        for slot, w in self.parse(spec):
+            out[slot] = 1.0 if w is None else w
         return out
 
     def caption(self, spec: str) -> str:
         """The canonical spelling of ``spec`` for file names and captions (``horror+comedy``)."""
-        parts = []
-        for part in spec.split("+"):
-            if part.strip():
-                name, sep, weight = part.partition(":")
-                canon = self.names[self.index(name)]
-                parts.append(f"{canon}:{float(weight):g}" if sep and weight.strip() else canon)
-        return "+".join(parts)
+        return "+".join(
+            self.names[slot] if w is None else f"{self.names[slot]}:{w:g}"
+            for slot, w in self.parse(spec)
+        )

@@ -6,7 +6,8 @@ torch module and is called only when a command runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +41,34 @@ class Translator(_Model):
 
 
 class Generator(_Model):
-    """Noise-and-labels-to-image model. The built module has ``sample(z, labels)`` returning
-    ``(B, 3, H, W)`` in ``[0, 1]``, and attributes ``z_dim``, ``label_names`` and ``image_size``
-    (W, H)."""
+    """Noise-and-condition-to-image model. ``build(weights)`` returns a module that satisfies
+    :class:`BuiltGenerator`; ``posterforge generate`` uses nothing else of it."""
+
+
+@runtime_checkable
+class BuiltGenerator(Protocol):
+    """What a built generator offers the core (seeds, batches, files and grids live in the core;
+    what a condition means lives here).
+
+    ``label_names`` is None for an unconditional generator: ``generate`` then needs no
+    ``--genre``, and ``conditions``/``caption`` are not called. A conditional one takes label names
+    from its weight file, so a user's ``--genre horror`` maps by name, never by a bare index.
+    ``truncation`` says what ``--truncation PSI`` means for it: ``"resample"`` (the default) lets
+    the core redraw noise entries beyond +-PSI; ``"model"`` passes ``truncation=PSI`` to
+    :meth:`sample` (e.g. a StyleGAN lerping w toward the condition's average).
+    """
+
+    z_dim: int
+    image_size: tuple[int, int]  # (W, H)
+    label_names: Sequence[str] | None
+
+    def conditions(self, spec: str) -> torch.Tensor:
+        """The condition row ``(C,)`` for a user's spec (a label name, alias or mix); raise
+        :class:`~posterforge.errors.PosterforgeError` for one it does not know."""
+
+    def caption(self, spec: str) -> str:
+        """The canonical spelling of ``spec``, used in file names and grid captions."""
+
+    def sample(self, z: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        """``(B, 3, H, W)`` in ``[0, 1]`` from ``(B, z_dim)`` noise and ``(B, C)`` conditions
+        (None when unconditional), both on the module's device."""

@@ -19,7 +19,12 @@ from posterforge.errors import PosterforgeError, UnknownNameError
 KINDS = ("translator",)
 SUFFIX = ".tmpl"
 PREFIX = "posterforge-"
-RESERVED = {"posterforge", "posterforge_cyclegan", "posterforge_genre_cgan"}  # our own packages
+RESERVED = {  # our own packages
+    "posterforge",
+    "posterforge_cyclegan",
+    "posterforge_genre_cgan",
+    "posterforge_stylegan",
+}
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
 

@@ -1,7 +1,10 @@
 """Plugin loading: entry points in the ``posterforge`` group, loaded once, failures isolated.
 
-Each hook implementation is called on its own, so one plugin that raises is recorded against that
-plugin (``posterforge plugins`` shows it) and the rest keep working.
+Each plugin's hook implementations are called through pluggy on their own (a subset caller per
+plugin), so an implementation may omit arguments as pluggy allows, and one plugin that raises,
+or calls ``sys.exit()``, is recorded against that plugin (``posterforge plugins`` shows it) while
+the rest keep working. First-party plugins (those of the ``posterforge`` distribution) load first,
+so a third-party plugin can never take a built-in name: its clash is reported against it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from typing import Any
 
 import pluggy
 
-from posterforge import hookspecs
+from posterforge import hookspecs, presets
+from posterforge.family import Family
 from posterforge.models import Generator, Translator
-from posterforge.registry import Registry
-from posterforge.training.spec import TrainerSpec
+from posterforge.registry import Registry, instance_of, subclass_of
 from posterforge.weights import Importer, WeightSource
 
 ENTRY_POINT_GROUP = "posterforge"
 ENV_LOAD = "POSTERFORGE_LOAD_PLUGINS"
+BUILTIN_DIST = "posterforge"
 
 
 @dataclass
@@ -29,17 +33,35 @@ class PluginInfo:
     name: str
     version: str | None
     module: str
+    builtin: bool = False
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
             "module": self.module,
+            "builtin": self.builtin,
             "hooks": self.hooks,
+            "registered": self.registered,
             "errors": self.errors,
         }
+
+
+class _Refused(Exception):
+    """Several registrations of one call refused, each with its reason."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def _fail(hook: str, e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return f"{hook}: called sys.exit({e.code!r})"
+    return f"{hook}: {type(e).__name__}: {e}"
 
 
 class PluginHost:
@@ -49,74 +71,134 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
-        self.translators: Registry[Translator] = Registry("translator", Translator)
-        self.generators: Registry[Generator] = Registry("generator", Generator)
-        self.importers: dict[str, Importer] = {}
-        self.weight_sources: dict[str, WeightSource] = {}
-        self.trainers: dict[str, TrainerSpec] = {}
+        self.unknown_requested: list[str] = []  # POSTERFORGE_LOAD_PLUGINS names nothing has
         self._commands_added: set[int] = set()
+        self._new_registries()
+
+    def _new_registries(self) -> None:
+        self.translators: Registry[type[Translator]] = Registry(
+            "translator", subclass_of(Translator)
+        )
+        self.generators: Registry[type[Generator]] = Registry("generator", subclass_of(Generator))
+        self.families: Registry[Family] = Registry("family", instance_of(Family))
+        self.importers: Registry[Importer] = Registry("importer", instance_of(Importer))
+        self.weight_sources: Registry[WeightSource] = Registry(
+            "weight source", instance_of(WeightSource)
+        )
+        self.presets: dict[str, Registry[presets.Preset]] = {
+            kind: Registry(f"{kind} preset") for kind in presets.KINDS
+        }
+
+    def _add_presets(self, folder: Any, plugin: str) -> None:
+        """Each preset of the folder on its own: one clash does not drop the others."""
+        clashes = []
+        for preset in presets.scan(folder):
+            try:
+                self.presets[preset.kind].add(preset, plugin)
+            except Exception as e:
+                clashes.append(str(e))
+        if clashes:
+            raise _Refused(clashes)
+
+    # (hook, what the plugins listing calls it, register function)
+    def _hooks(self, plugin: str) -> list[tuple[str, str, Callable[[Any], None]]]:
+        return [
+            ("register_translators", "translators", lambda c: self.translators.add(c, plugin)),
+            ("register_generators", "generators", lambda c: self.generators.add(c, plugin)),
+            ("register_families", "families", lambda f: self.families.add(f, plugin)),
+            ("register_presets", "presets", lambda d: self._add_presets(d, plugin)),
+            ("register_importers", "importers", lambda i: self.importers.add(i, plugin)),
+            ("register_weight_sources", "weights", lambda s: self.weight_sources.add(s, plugin)),
+        ]
 
     # -- loading ----------------------------------------------------------------------------------
     def load_entry_points(self, allowed: set[str] | None) -> None:
-        seen: set[str] = set()
+        found: dict[str, metadata.EntryPoint] = {}
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in seen or (allowed is not None and ep.name not in allowed):
-                continue
-            seen.add(ep.name)
+            found.setdefault(ep.name, ep)
+        if allowed is not None:
+            self.unknown_requested = sorted(allowed - set(found))
+
+        def builtin(ep: metadata.EntryPoint) -> bool:
             dist = getattr(ep, "dist", None)
-            info = PluginInfo(ep.name, dist.version if dist else None, ep.value)
+            return dist is not None and dist.metadata["Name"] == BUILTIN_DIST
+
+        ordered = sorted(found.values(), key=lambda ep: (not builtin(ep), ep.name))
+        for ep in ordered:
+            if allowed is not None and ep.name not in allowed:
+                continue
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(ep.name, dist.version if dist else None, ep.value, builtin(ep))
             self.plugins[ep.name] = info
             try:
-                self.add(ep.load(), ep.name, info)
-            except Exception as e:  # a broken plugin must not break the rest
-                info.errors.append(f"load failed: {type(e).__name__}: {e}")
+                module = ep.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:  # a broken plugin (even one calling exit) must not stop us
+                info.errors.append(_fail("load failed", e))
+                continue
+            self.add(module, ep.name, info)
 
     def add(self, module: object, name: str, info: PluginInfo | None = None) -> None:
         """Register a plugin object (module or class instance) under ``name``."""
         if info is None:
             info = self.plugins.setdefault(name, PluginInfo(name, None, repr(module)))
-        self.pm.register(module, name=name)
-        info.hooks = sorted(impl.name for impl in self._impls_of(module))
+        try:
+            self.pm.register(module, name=name)
+        except Exception as e:  # e.g. a hook implementation with an unknown argument
+            info.errors.append(_fail("register failed", e))
+            return
+        info.hooks = sorted(
+            c.name for c in self.pm.get_hookcallers(module) or [] if c.name in hookspecs.HOOK_NAMES
+        )
         self._collect(name, info)
 
     def remove(self, name: str) -> None:
         """Unregister a plugin and drop what it registered (tests use this in ``finally``)."""
-        self.pm.unregister(name=name)
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
         self.plugins.pop(name, None)
         self._rebuild()
 
-    def _impls_of(self, plugin: object) -> list[Any]:
-        return [
-            caller
-            for caller in self.pm.get_hookcallers(plugin) or []
-            if caller.name in hookspecs.HOOK_NAMES
-        ]
+    def _call_one(self, plugin: object, hook_name: str, **kwargs: Any) -> None:
+        """Call one plugin's implementation of a hook, through pluggy's normal calling."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        self.pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
 
     def _collect(self, name: str, info: PluginInfo) -> None:
-        """Run one plugin's register_* hooks, recording any failure against it."""
+        """Run one plugin's register_* hooks, recording any failure or clash against it."""
         plugin = self.pm.get_plugin(name)
-        hooks: list[tuple[str, Callable[[Any], None]]] = [
-            ("register_translators", lambda cls: self.translators.add(cls, name)),
-            ("register_generators", lambda cls: self.generators.add(cls, name)),
-            ("register_importers", lambda imp: self.importers.setdefault(imp.name, imp)),
-            ("register_weight_sources", lambda src: self.weight_sources.setdefault(src.name, src)),
-            ("register_trainers", lambda spec: self.trainers.setdefault(spec.name, spec)),
-        ]
-        for hook_name, register in hooks:
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
+        for hook_name, _label, add in self._hooks(name):
+            if hook_name not in info.hooks:
+                continue
+
+            def register(item: Any, add: Callable[[Any], None] = add, hook: str = hook_name):
                 try:
-                    impl.function(register=register)
-                except Exception as e:
-                    info.errors.append(f"{hook_name} failed: {type(e).__name__}: {e}")
+                    add(item)
+                except _Refused as e:
+                    info.errors += [f"{hook}: {reason}" for reason in e.reasons]
+                except Exception as e:  # a clash or a wrong type: refuse this one, keep going
+                    info.errors.append(f"{hook}: {e}")
+
+            try:
+                self._call_one(plugin, hook_name, register=register)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
+                info.errors.append(_fail(f"{hook_name} failed", e))
+        labels = [label for _h, label, _a in self._hooks(name)]
+        info.registered = {k: names for k in labels if (names := self._names(k, name))}
+
+    def _names(self, label: str, plugin: str) -> list[str]:
+        if label == "presets":
+            return [f"{k}/{n}" for k, reg in self.presets.items() for n in reg.by_plugin(plugin)]
+        registry = self.weight_sources if label == "weights" else getattr(self, label)
+        return registry.by_plugin(plugin)
 
     def _rebuild(self) -> None:
-        self.translators = Registry("translator", Translator)
-        self.generators = Registry("generator", Generator)
-        self.importers, self.weight_sources, self.trainers = {}, {}, {}
+        self._new_registries()
         for name, info in self.plugins.items():
-            info.errors = [e for e in info.errors if e.startswith("load failed")]
+            info.errors = [e for e in info.errors if e.startswith(("load failed", "register"))]
             if self.pm.get_plugin(name) is not None:
                 self._collect(name, info)
 
@@ -125,15 +207,20 @@ class PluginHost:
         if id(app) in self._commands_added:
             return
         self._commands_added.add(id(app))
-        for impl in self.pm.hook.register_commands.get_hookimpls():
-            name = self.pm.get_name(impl.plugin) or "?"
+        for plugin in self.pm.get_plugins():
+            name = self.pm.get_name(plugin) or "?"
+            if "register_commands" not in getattr(self.plugins.get(name), "hooks", []):
+                continue
             try:
-                impl.function(app=app)
-            except Exception as e:
+                self._call_one(plugin, "register_commands", app=app)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
                 if name in self.plugins:
-                    self.plugins[name].errors.append(
-                        f"register_commands failed: {type(e).__name__}: {e}"
-                    )
+                    self.plugins[name].errors.append(_fail("register_commands failed", e))
+
+    def builtin_plugins(self) -> set[str]:
+        return {n for n, info in self.plugins.items() if info.builtin}
 
 
 _host: PluginHost | None = None

@@ -1,64 +1,99 @@
-"""Presets are data (TOML) under ``presets/``: styles, the genre list, training recipes.
+"""Presets are data (TOML) that plugins ship: styles for ``translate`` and label vocabularies for
+conditional generators (training recipes belong to a family: see :mod:`posterforge.family`).
 
-In a built wheel they live in ``posterforge/presets``; in a source checkout (editable install)
-they are read from the repository's top-level ``presets/`` folder.
+A plugin declares a folder through the ``register_presets`` hook; the folder holds one
+sub-folder per kind, ``styles/NAME.toml`` and ``labels/NAME.toml``. The first-party plugins keep
+theirs in the repository's top-level ``presets/<family>/`` folder, which the wheel carries inside
+each plugin package (:func:`shipped` finds it in both layouts).
 """
 
 from __future__ import annotations
 
 import tomllib
-from functools import cache
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from posterforge.errors import PosterforgeError, UnknownNameError
+from posterforge.errors import PosterforgeError
+
+if TYPE_CHECKING:
+    from posterforge.labels import LabelSet
+    from posterforge.plugins import PluginHost
+
+KINDS = ("styles", "labels")
 
 
-@cache
-def root() -> Traversable:
-    packaged = resources.files("posterforge") / "presets"
+@dataclass(frozen=True)
+class Preset:
+    """One preset file, as registered: ``kind`` is a folder name of :data:`KINDS`."""
+
+    kind: str
+    name: str
+    source: Traversable | Path
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads(self.source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise PosterforgeError(f"preset {self.kind}/{self.name}.toml: {e}") from None
+
+
+def scan(folder: Traversable | Path) -> list[Preset]:
+    """The presets in a plugin's folder (``styles/*.toml``, ``labels/*.toml``)."""
+    if not folder.is_dir():
+        raise PosterforgeError(f"preset folder {folder} does not exist")
+    found = []
+    for kind in KINDS:
+        sub = folder / kind
+        if sub.is_dir():
+            found += [
+                Preset(kind, p.name[:-5], p)
+                for p in sorted(sub.iterdir(), key=lambda p: p.name)
+                if p.name.endswith(".toml")
+            ]
+    return found
+
+
+def shipped(package: str, checkout_name: str) -> Traversable:
+    """A first-party plugin's preset folder: ``<package>/presets`` in an installed wheel, else
+    ``presets/<checkout_name>`` of the source checkout (editable installs)."""
+    packaged = resources.files(package) / "presets"
     if packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parent.parent / "presets"
+    module_dir = Path(str(resources.files(package)))
+    checkout = module_dir.parent.parent / "presets" / checkout_name
     if checkout.is_dir():
         return checkout
-    raise PosterforgeError("posterforge presets are missing from this installation")
+    raise PosterforgeError(f"the presets of {package} are missing from this installation")
 
 
-def names(kind: str) -> list[str]:
-    """Preset names in one folder, e.g. ``names("styles")``."""
-    folder = root() / kind
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+def _host(host: PluginHost | None) -> PluginHost:
+    if host is not None:
+        return host
+    from posterforge.plugins import get_host
+
+    return get_host()
 
 
-def load(kind: str, name: str) -> dict[str, Any]:
-    """One preset as a dict, e.g. ``load("train", "anime")``."""
-    item = root() / kind / f"{name}.toml"
-    if not item.is_file():
-        raise UnknownNameError(f"{kind} preset", name, names(kind))
-    try:
-        return tomllib.loads(item.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise PosterforgeError(f"preset {kind}/{name}.toml: {e}") from None
+def names(kind: str, host: PluginHost | None = None) -> list[str]:
+    """Preset names of one kind, e.g. ``names("styles")``."""
+    return _host(host).presets[kind].names()
 
 
-def load_file(name: str) -> dict[str, Any]:
-    """A top-level preset file such as ``genres.toml``."""
-    item = root() / f"{name}.toml"
-    if not item.is_file():
-        raise PosterforgeError(f"preset {name}.toml is missing from this installation")
-    return tomllib.loads(item.read_text(encoding="utf-8"))
+def load(kind: str, name: str, host: PluginHost | None = None) -> dict[str, Any]:
+    """One preset as a dict, e.g. ``load("styles", "vintage")``."""
+    registry = _host(host).presets[kind]
+    return registry.get(name).load()
 
 
-def genres() -> list[str]:
-    """The genre list that generators are conditioned on, in label order."""
-    return list(load_file("genres")["genres"])
+def labels(name: str, host: PluginHost | None = None) -> LabelSet:
+    """A label vocabulary preset (``labels/NAME.toml``: ``names``, optional ``noun`` and
+    ``[aliases]``) as a :class:`~posterforge.labels.LabelSet`."""
+    from posterforge.labels import LabelSet
 
-
-def genre_aliases() -> dict[str, str]:
-    """Other spellings of genre names (``musical`` -> ``music``)."""
-    return dict(load_file("genres").get("aliases", {}))
+    data = load("labels", name, host)
+    if not isinstance(data.get("names"), list) or not data["names"]:
+        raise PosterforgeError(f"label preset {name!r} has no names list")
+    return LabelSet.from_dict(data)

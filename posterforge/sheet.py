@@ -8,7 +8,31 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from posterforge.images import decode, encode_atomic
+from posterforge.errors import PosterforgeError
+from posterforge.images import FORMATS, decode, encode_atomic, format_for
+
+
+def check_destination(dest: str | Path, option: str = "--contact-sheet") -> None:
+    """Raise a one-line error, before any work, unless an image file can be written at ``dest``:
+    a known image suffix, not a folder, no file where a parent folder must be."""
+    dest = Path(dest)
+    try:
+        if not dest.suffix:
+            raise ValueError(dest)
+        format_for(dest.suffix)
+    except ValueError:
+        known = ", ".join(FORMATS)
+        what = f"suffix {dest.suffix!r}" if dest.suffix else "no suffix"
+        raise PosterforgeError(
+            f"{option} {dest}: {what} names no image format; end it in one of {known}"
+        ) from None
+    if dest.is_dir():
+        raise PosterforgeError(f"{option} {dest}: is a folder; give a file name such as sheet.png")
+    for parent in dest.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PosterforgeError(f"{option} {dest}: {parent} is a file, not a folder")
+            break
 
 
 def _thumb(path: str | Path, height: int) -> Image.Image:

@@ -10,12 +10,13 @@ flight. Only the list of paths is held whole (for collisions, sharding and the E
 
 from __future__ import annotations
 
-import glob
+import errno
+import logging
 import os
 import re
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,9 +24,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from posterforge.atomic import Claim, claim, held_by_other, remove_stale
 from posterforge.errors import PosterforgeError
-from posterforge.images import FORMATS, Decoded, ImageError, decode, encode_atomic, format_for
-from posterforge.images import is_temp_file as _is_temp
+from posterforge.images import (
+    FORMATS,
+    IMAGE_SUFFIXES,
+    Decoded,
+    ImageError,
+    decode,
+    encode_atomic,
+    format_for,
+)
 from posterforge.inputs import Job, discover, in_shard, parse_shard, unique_outputs
 
 if TYPE_CHECKING:
@@ -33,6 +42,8 @@ if TYPE_CHECKING:
 
     from posterforge.engine import Engine
     from posterforge.store import Store
+
+log = logging.getLogger(__name__)
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 
@@ -51,9 +62,15 @@ class Record:
         return asdict(self)
 
 
+MAX_SIDE = 16384  # pixels per side that --size may ask for (the float batch grows with its square)
+
+
 @dataclass(frozen=True)
 class Size:
-    """``--size``: ``N`` scales the shorter side to N (aspect kept); ``WxH`` is exact."""
+    """``--size``: ``N`` scales the shorter side to N (aspect kept); ``WxH`` is exact.
+
+    Each number is at most :data:`MAX_SIDE`.
+    """
 
     width: int | None = None
     height: int | None = None
@@ -64,10 +81,34 @@ class Size:
         if m := re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text):
             w, h = int(m[1]), int(m[2])
             if w > 0 and h > 0:
-                return cls(width=w, height=h)
+                return cls(width=w, height=h)._bounded(text)
         elif (m := re.fullmatch(r"\s*(\d+)\s*", text)) and int(m[1]) > 0:
-            return cls(short=int(m[1]))
+            return cls(short=int(m[1]))._bounded(text)
         raise PosterforgeError(f"invalid size {text!r}: use N (shorter side) or WxH, e.g. 1280x720")
+
+    def _bounded(self, text: str) -> Size:
+        if max(self.width or 0, self.height or 0, self.short or 0) > MAX_SIDE:
+            raise PosterforgeError(f"invalid size {text!r}: at most {MAX_SIDE} pixels per side")
+        return self
+
+    def check_memory(self, batch_size: int, available: int | None = None) -> None:
+        """Raise if one float batch at this size would not fit in the memory available now.
+
+        For ``N`` the batch is at least N x N per image. The network needs several times more, so
+        passing is no promise; failing means the run could never have worked.
+        """
+        if available is None:
+            available = available_memory()
+        w, h = (self.width, self.height) if self.short is None else (self.short, self.short)
+        assert w and h
+        need = batch_size * 3 * w * h * 4  # float32 (B, 3, H, W)
+        if available is not None and need > available:
+            text = f"{w}x{h}" if self.short is None else f"{self.short}"
+            raise PosterforgeError(
+                f"--size {text}: a batch of {batch_size} float image(s) needs at least "
+                f"{need / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB of memory "
+                "available; use a smaller --size or --batch-size"
+            )
 
     def target(self, w: int, h: int) -> tuple[int, int]:
         """(W, H) for an input of (w, h)."""
@@ -78,6 +119,25 @@ class Size:
         return max(1, round(w * scale)), max(1, round(h * scale))
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux: MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class NoImagesError(PosterforgeError):
+    """The inputs hold no image to translate; the message says why."""
+
+
 def plan(
     inputs: Sequence[str | Path],
     out: str | Path,
@@ -85,14 +145,39 @@ def plan(
     fmt: str | None = None,
     shard: str | None = None,
     stdin: TextIO | None = None,
+    null: bool = False,
+    relative_to: str | Path | None = None,
+    strict: bool = False,
 ) -> list[tuple[Job, Path]]:
-    """The (input, output path) pairs of a run, in order; raises if two inputs share an output."""
+    """The (input, output path) pairs of a run, in order; raises if two inputs share an output.
+
+    Raises before any image is read when ``out`` cannot be a folder. ``strict`` (what the command
+    line wants) also makes a named input that does not exist an error, and raises
+    :class:`NoImagesError` when no image is found at all (an empty shard is not an error).
+    ``null`` and ``relative_to`` are passed to :func:`~posterforge.inputs.discover`.
+    """
     if fmt is not None:
         fmt = _check_format(fmt)
+    _check_out_dir(Path(out))
+    if relative_to is not None and not os.path.isdir(relative_to):
+        raise PosterforgeError(f"--relative-to {relative_to}: no such folder")
+    if strict:
+        for item in inputs:
+            if not (isinstance(item, str) and item == "-") and not os.path.lexists(item):
+                raise PosterforgeError(f"{item}: no such file or folder")
     # An output folder inside an input folder must not feed our own outputs back in on a re-run.
     out_dir = Path(out).resolve()
-    jobs: Iterable[Job] = (
-        j for j in discover(inputs, stdin=stdin) if not j.src.resolve().is_relative_to(out_dir)
+    seen = {"found": 0, "inside_out": 0}
+
+    def not_ours(job: Job) -> bool:
+        seen["found"] += 1
+        if job.src.resolve().is_relative_to(out_dir):
+            seen["inside_out"] += 1
+            return False
+        return True
+
+    jobs: Iterable[Job] = filter(
+        not_ours, discover(inputs, stdin=stdin, null=null, relative_to=relative_to)
     )
     if shard is not None:
         try:
@@ -100,7 +185,34 @@ def plan(
         except ValueError as e:
             raise PosterforgeError(str(e)) from None
         jobs = (j for j in jobs if in_shard(j, k, n))
-    return list(unique_outputs(jobs, Path(out), fmt))
+    pairs = list(unique_outputs(jobs, Path(out), fmt))
+    if strict and seen["found"] == seen["inside_out"]:
+        raise NoImagesError(_why_empty(inputs, out, seen["inside_out"]))
+    return pairs
+
+
+def _check_out_dir(out: Path) -> None:
+    """``out`` must be a folder, or creatable as one (no file in the way)."""
+    where = out.absolute()
+    existing = next((p for p in (where, *where.parents) if os.path.lexists(p)), None)
+    if existing is not None and not existing.is_dir():
+        if existing == where:
+            raise PosterforgeError(f"--out {out}: is a file, not a folder")
+        raise PosterforgeError(f"--out {out}: {existing} is a file, not a folder")
+
+
+def _why_empty(inputs: Sequence[str | Path], out: str | Path, inside_out: int) -> str:
+    if inside_out:
+        return (
+            f"no images found in the inputs: the only {inside_out} image(s) are inside "
+            f"--out {out}, which is never read as input (outputs are not translated again)"
+        )
+    named = [str(i) for i in inputs]
+    if named == ["-"]:
+        return "no images found in the inputs: no paths were read from stdin"
+    shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    suffixes = " ".join(sorted(IMAGE_SUFFIXES))
+    return f"no images found in the inputs: no file in {shown} ends in {suffixes}"
 
 
 def _check_format(fmt: str) -> str:
@@ -164,34 +276,87 @@ def translate_iter(
     store: Store | None = None,
     engine: Engine | None = None,
     planned: list[tuple[Job, Path]] | None = None,
+    quality: int = 95,
+    metadata: bool = True,
+    null: bool = False,
+    relative_to: str | Path | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Iterator[Record]:
     """Translate every input; yields one :class:`Record` per input as it finishes.
 
     Configuration errors (unknown style, missing weights, output collisions) raise before any
     image is read. Bad images become ``failed`` records and the run goes on.
+
+    ``quality`` (1-100) applies to JPEG and WebP outputs; ``metadata`` carries each input's ICC
+    profile, EXIF (orientation reset to 1) and DPI to its output where the format holds them.
+    ``notify`` receives one-line notes about single inputs (an animated GIF of which only the
+    first frame is translated); by default they are logged as warnings.
     """
     if batch_size is not None and batch_size < 1:
         raise PosterforgeError("batch size must be at least 1")
+    if not 1 <= quality <= 100:
+        raise PosterforgeError(f"invalid quality {quality}: use 1 to 100")
     if alpha not in ("keep", "drop"):
         raise PosterforgeError(f"invalid alpha mode {alpha!r}: use keep or drop")
     if isinstance(size, str):
         size = Size.parse(size)
     fmt = _check_format(fmt) if fmt is not None else None
-    pairs = planned if planned is not None else plan(inputs, out, fmt=fmt, shard=shard, stdin=stdin)
+    if planned is None:
+        planned = plan(
+            inputs, out, fmt=fmt, shard=shard, stdin=stdin, null=null, relative_to=relative_to
+        )
+    pairs = planned
     if engine is None:
         engine = load_engine(
             style, device=device, precision=precision, compile=compile, store=store
         )
     if batch_size is None:
         batch_size = default_batch_size(engine.device.type)
-    runner = _Runner(engine, batch_size, size, fmt, alpha == "keep", workers)
+    runner = _Runner(engine, batch_size, size, fmt, alpha == "keep", workers, overwrite)
+    runner.quality, runner.keep_metadata = quality, metadata
+    runner.notify = notify or log.warning
+    for folder in dict.fromkeys(dest.parent for _, dest in pairs):
+        _remove_stale_temps(folder, runner.started)
+    root, inside = Path(out).resolve(), {}
     todo: list[tuple[Job, Path]] = []
     for job, dest in pairs:
-        if dest.exists() and not overwrite:
+        if (problem := _unwritable(dest, root, inside)) is not None:
+            yield Record(str(job.src), None, FAILED, problem)
+        elif (seen := _identity(dest)) is not None and not overwrite:
             yield Record(str(job.src), str(dest), SKIPPED, "output exists (use --overwrite)")
         else:
+            if seen is not None:  # to tell later whether another run has replaced it since
+                runner.planned[dest] = seen
             todo.append((job, dest))
     yield from runner.run(todo)
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What tells one version of a file from the next (a rename brings a new inode), or None
+    when there is no file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _unwritable(dest: Path, root: Path, inside: dict[Path, str | None]) -> str | None:
+    """Why ``dest`` must not be written, or None: a folder in its place, or a symlinked folder
+    that would put it outside the output folder ``root`` (``inside`` caches folders' verdicts)."""
+    if dest.is_dir():
+        return f"cannot write {dest}: a folder of that name is in the way"
+    folder = dest.parent
+    if folder not in inside:
+        try:
+            real = folder.resolve()
+            bad = None if real.is_relative_to(root) else f"its folder leads to {real}"
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+            bad = f"its folder cannot be resolved ({getattr(e, 'strerror', None) or e})"
+        inside[folder] = bad
+    if (bad := inside[folder]) is not None:
+        return f"cannot write {dest}: {bad}, outside the output folder {root} (a symlink)"
+    return None
 
 
 def translate(inputs: Sequence[str | Path], out: str | Path, **options: Any) -> list[Record]:
@@ -221,16 +386,73 @@ class _Runner:
         fmt: str | None,
         keep_alpha: bool,
         workers: int | None,
+        overwrite: bool = False,
     ):
         self.engine, self.batch_size, self.size = engine, batch_size, size
-        self.fmt, self.keep_alpha = fmt, keep_alpha
+        self.fmt, self.keep_alpha, self.overwrite = fmt, keep_alpha, overwrite
+        # output options that translate_iter sets after construction
+        self.quality, self.keep_metadata = 95, True
+        self.notify: Callable[[str], None] = log.warning
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.prefetch = 2 * batch_size + self.workers
         self.max_buffered = 4 * batch_size
+        self.started = time.time()
+        self.claims: dict[Path, Claim] = {}  # outputs this run has locked and not yet written
+        self.planned: dict[Path, tuple[int, int, int, int]] = {}  # outputs to replace, as found
 
     def run(self, todo: list[tuple[Job, Path]]) -> Iterator[Record]:
+        """Translate ``todo``. Each output is claimed (a lock file) before its input is read, so
+        runs that share an output folder split the work: an output another live run holds is
+        put aside, and once that run lets go it is skipped (written there) or done here."""
+        try:
+            waiting = yield from self._pass(todo)
+            while waiting:
+                free, held = [], []
+                for item in waiting:
+                    (held if held_by_other(item[1]) else free).append(item)
+                if not free:
+                    time.sleep(0.05)
+                    continue
+                waiting = held + (yield from self._pass(free))
+        finally:
+            for held in list(self.claims.values()):
+                held.release()
+            self.claims.clear()
+
+    def _claim(self, job: Job, dest: Path) -> Record | bool | None:
+        """None: ``dest`` is ours to write. False: another live run holds it. A Record: nothing
+        to do (another run has written it meanwhile) or it cannot be written."""
+        try:
+            held = claim(dest)
+        except OSError as e:
+            why = e.strerror or str(e)
+            if e.errno == errno.EEXIST and e.filename:
+                why = f"{e.filename} is {why}"
+            return Record(str(job.src), None, FAILED, f"cannot write {dest}: {why}")
+        if held is None:
+            return False
+        # re-check now that it is ours: another run may have written it since we planned
+        if (now := _identity(dest)) is not None and now != self.planned.get(dest):
+            held.release()
+            if dest.is_dir():
+                why = f"cannot write {dest}: a folder of that name is in the way"
+                return Record(str(job.src), None, FAILED, why)
+            return Record(str(job.src), str(dest), SKIPPED, "finished by another process")
+        self.claims[dest] = held
+        return None
+
+    def _release(self, dest: Path) -> None:
+        held = self.claims.pop(dest, None)
+        if held is not None:
+            held.release()
+
+    def _pass(
+        self, todo: list[tuple[Job, Path]]
+    ) -> Generator[Record, None, list[tuple[Job, Path]]]:
+        """One pipeline over ``todo``; returns the items that another run holds."""
+        waiting: list[tuple[Job, Path]] = []
         with ThreadPoolExecutor(self.workers, thread_name_prefix="posterforge-io") as pool:
-            decoding: deque[tuple[Job, Path, Future[tuple[Decoded, float]]]] = deque()
+            decoding: deque[tuple[Job, Path, Future[Any]]] = deque()
             encoding: deque[Future[Record]] = deque()
             buckets: dict[tuple[int, int], list[_Item]] = {}
             queue = iter(todo)
@@ -240,7 +462,14 @@ class _Runner:
                     nxt = next(queue, None)
                     if nxt is None:
                         return
-                    decoding.append((*nxt, pool.submit(_timed_decode, nxt[0].src)))
+                    job, dest = nxt
+                    got = self._claim(job, dest)
+                    if got is False:
+                        waiting.append(nxt)
+                    elif isinstance(got, Record):
+                        decoding.append((job, dest, _done(got)))
+                    else:
+                        decoding.append((job, dest, pool.submit(_timed_decode, job.src)))
 
             def flush(key: tuple[int, int]) -> None:
                 for fut in self._process(buckets.pop(key), pool):
@@ -254,10 +483,17 @@ class _Runner:
                 job, dest, fut = decoding.popleft()
                 submit_decodes()
                 try:
-                    image, ms = fut.result()
+                    got = fut.result()
                 except ImageError as e:
+                    self._release(dest)
                     yield Record(str(job.src), None, FAILED, e.reason)
                     continue
+                if isinstance(got, Record):  # skipped or failed when claimed
+                    yield got
+                    continue
+                image, ms = got
+                if image.frames > 1:
+                    self.notify(f"{job.src}: {image.frames} frames, only the first is translated")
                 key = image.size
                 buckets.setdefault(key, []).append(_Item(job, dest, image, ms))
                 if len(buckets[key]) >= self.batch_size:
@@ -268,6 +504,7 @@ class _Runner:
             for key in list(buckets):
                 flush(key)
             yield from _drain(encoding, limit=0)
+        return waiting
 
     def _process(self, items: list[_Item], pool: ThreadPoolExecutor) -> list[Future[Record]]:
         import torch
@@ -281,6 +518,7 @@ class _Runner:
                 return self._process(items[:half], pool) + self._process(items[half:], pool)
             w, h = items[0].image.size
             reason = f"out of memory at {w}x{h} ({e.__class__.__name__}); try --size"
+            self._release(items[0].dest)
             return [_done(Record(str(items[0].job.src), None, FAILED, reason))]
         compute_ms = (time.perf_counter() - start) * 1000 / len(items)
         out_hw = result.shape[1:3]
@@ -307,11 +545,15 @@ class _Runner:
 
             alpha = np.asarray(Image.fromarray(alpha).resize((hw[1], hw[0]), Image.BILINEAR))
         try:
-            _remove_stale_temps(item.dest)
-            encode_atomic(rgb, item.dest, fmt=self.fmt, alpha=alpha)
+            meta = item.image.metadata if self.keep_metadata else None
+            encode_atomic(
+                rgb, item.dest, fmt=self.fmt, alpha=alpha, quality=self.quality, metadata=meta
+            )
         except OSError as e:
             reason = f"cannot write {item.dest}: {e.strerror or e}"
             return Record(str(item.job.src), None, FAILED, reason)
+        finally:
+            self._release(item.dest)  # after the rename: a run that claims it next sees it done
         ms += (time.perf_counter() - start) * 1000
         return Record(str(item.job.src), str(item.dest), OK, None, round(ms, 1))
 
@@ -334,12 +576,10 @@ def _drain(encoding: deque[Future[Record]], limit: int) -> Iterator[Record]:
         yield encoding.popleft().result()
 
 
-def _remove_stale_temps(dest: Path) -> None:
-    """Temp files of this output left by a killed run (they are ours by name)."""
-    if dest.parent.is_dir():
-        for stale in dest.parent.glob(f".{glob.escape(dest.name[:50])}.*.tmp"):
-            if _is_temp(stale):
-                stale.unlink(missing_ok=True)
+def _remove_stale_temps(folder: Path, since: float) -> None:
+    """Temp and lock files in an output folder left by killed runs: only those whose writer is
+    provably gone (a dead process on this host, or untouched since well before ``since``)."""
+    remove_stale(folder, since=since)
 
 
 def _resize(x: torch.Tensor, size: Size) -> torch.Tensor:

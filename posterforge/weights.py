@@ -184,14 +184,14 @@ def convert_foreign(
         if fmt not in importers:
             from posterforge.errors import UnknownNameError
 
-            raise UnknownNameError("checkpoint format", fmt, importers)
+            raise UnknownNameError("checkpoint format", fmt, importers.keys())
         chosen = [importers[fmt]]
     else:
         chosen = [imp for imp in importers.values() if imp.detect(state)]
         if not chosen:
             raise WeightsError(
                 f"{path}: no importer recognises these tensors "
-                f"(known formats: {', '.join(sorted(importers)) or 'none'})"
+                f"(known formats: {', '.join(sorted(importers.keys())) or 'none'})"
             )
         if len(chosen) > 1:
             names = ", ".join(i.name for i in chosen)

@@ -12,6 +12,7 @@ from posterforge import plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
+FIXTURES = ("pf-hello", "pf-broken", "pf-moods", "pf-exit", "pf-clash")
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def test_plugins_dir(tmp_path_factory) -> Path:
     """Really install the fixture plugin distributions (pip, entry points and all) into a folder
     that tests put on the path: the venv itself stays untouched."""
     target = tmp_path_factory.mktemp("site")
-    pip_install_into(target, *(FIXTURE_PLUGINS / d for d in ("pf-hello", "pf-broken")))
+    pip_install_into(target, *(FIXTURE_PLUGINS / d for d in FIXTURES))
     return target
 
 

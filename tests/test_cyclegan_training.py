@@ -15,12 +15,17 @@ import torch
 from posterforge import plugins
 from posterforge.images import encode_atomic
 from posterforge.training.harness import TrainConfig, Trainer
-from posterforge.training.spec import TrainRequest
-from posterforge.training.task import TrainingTask
+from posterforge.training.task import TrainingTask, scalars
 from posterforge.weights import Weights, load_weights, make_header
 from posterforge_cyclegan import CycleGANResnet
 from posterforge_cyclegan.network import ResnetGenerator
-from posterforge_cyclegan.training import CycleGANRecipe, CycleGANTask, UnpairedStream, build
+from posterforge_cyclegan.training import (
+    CycleGANRecipe,
+    CycleGANTask,
+    UnpairedStream,
+    make_data,
+    make_task,
+)
 
 TINY = dict(size=32, load_size=36, batch_size=4, ngf=8, n_blocks=2, ndf=8, lr=2e-4)
 CAST = {"A": (60, 0, -60), "B": (-60, 0, 60)}  # red cast vs blue cast, in 0..255
@@ -91,8 +96,8 @@ def all_tensors(task: CycleGANTask) -> list[torch.Tensor]:
 def test_tiny_domains_learn_the_colour_cast(tmp_path, domains):
     a, b = domains
     steps = int(os.environ.get("PF_TINY_STEPS", "100"))
-    request = TrainRequest(data={"a": a, "b": b}, recipe=dict(TINY), seed=0)
-    task, data = build(request)
+    task = make_task(dict(TINY), seed=0)
+    data = make_data({"a": a, "b": b}, dict(TINY), seed=0)
     assert isinstance(task, TrainingTask)
     start = time.perf_counter()
     Trainer(task, data, config(tmp_path / "run", steps)).run()
@@ -140,7 +145,13 @@ def test_recipe_rejects_unknown_keys_and_parses_schedules():
 
 def test_wgan_gp_step_reports_the_penalty():
     task = CycleGANTask(dict(TINY, loss="wgan-gp", gp_weight=10.0))
-    out = task.step(tiny_batch(), 0)
+    raw = task.step(tiny_batch(), 0)
+    # losses stay tensors (no host sync in the step); schedule values are plain floats
+    assert all(
+        isinstance(raw[k], torch.Tensor) and raw[k].ndim == 0 and not raw[k].requires_grad
+        for k in ("loss_G", "loss_D", "cycle", "identity", "adv", "gp")
+    )
+    out = scalars(raw)  # what the harness logs
     assert {"loss_G", "loss_D", "cycle", "identity", "adv", "gp", "lr", "cycle_weight"} <= set(out)
     assert all(isinstance(v, float) for v in out.values())
     assert out["gp"] > 0 and out["wgan"] == 1.0
@@ -188,7 +199,7 @@ def test_resume_is_exact(tmp_path, domains):
     recipe = dict(TINY, pool_size=2, loss="wgan-gp", grad_clip=5.0)  # the pool fills and swaps
 
     def fresh() -> tuple[CycleGANTask, UnpairedStream]:
-        return build(TrainRequest(data={"a": a, "b": b}, recipe=recipe, seed=3))
+        return make_task(recipe, seed=3), make_data({"a": a, "b": b}, recipe, seed=3)
 
     whole, whole_data = fresh()
     Trainer(whole, whole_data, config(tmp_path / "whole", 8, checkpoint_every=4)).run()
@@ -235,11 +246,13 @@ def test_sample_grid_and_exports():
     assert task.export_reverse()[1]["provenance"]["direction"] == "B->A"
 
 
-def test_the_plugin_registers_the_trainer(domains):
-    spec = plugins.get_host().trainers["cyclegan"]
-    assert spec.kind == "translator"
+def test_the_plugin_registers_the_family(domains):
+    family = plugins.get_host().families["cyclegan"]
+    assert family.kind == "translator" and [i.name for i in family.inputs] == ["a", "b"]
+    assert {"default", "anime"} <= set(family.recipe_names())
     a, b = domains
-    task, data = spec.make(TrainRequest(data={"a": a, "b": b}, recipe=dict(TINY)))
+    task = family.task(dict(TINY))
+    data = family.data({"a": a, "b": b}, dict(TINY))
     try:
         batch = next(data)
         assert batch["A"].shape == batch["B"].shape == (4, 3, 36, 36)
@@ -247,4 +260,4 @@ def test_the_plugin_registers_the_trainer(domains):
     finally:
         data.close()
     with pytest.raises(ValueError, match="b"):
-        build(TrainRequest(data={"a": a}, recipe={}))
+        make_data({"a": a}, {})

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from posterforge import generation as gen_api
+from posterforge import presets
 from posterforge.errors import PosterforgeError
-from posterforge.labels import LabelSet
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,7 @@ def tiny_generator(tmp_path_factory):
     net = GenreGenerator(ngf=8)
     with torch.no_grad():
         net.net[-2].weight.mul_(20)  # visible contrast from DCGAN's small initial weights
-    names = list(LabelSet.genres().names)
+    names = list(presets.labels("genres").names)
     net = recalibrated(net, torch.eye(len(names)))
     header = make_header(
         "generator", "genre-cgan", {"z_dim": 100, "ngf": 8, "image_size": [64, 128]}, labels=names
@@ -100,7 +100,7 @@ def test_errors_come_before_anything_is_written(tiny_generator, tmp_path):
     with pytest.raises(PosterforgeError, match="nothing to write"):
         gen_api.generate(["horror"], 2, None, **kw)
     with pytest.raises(PosterforgeError, match="unknown format"):
-        gen_api.generate(["horror"], 2, tmp_path / "o", fmt="gif", **kw)
+        gen_api.generate(["horror"], 2, tmp_path / "o", fmt="xyz", **kw)
     assert not (tmp_path / "o").exists()
 
 
@@ -116,12 +116,12 @@ def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
     assert len(records) == 20
     assert records[0] == {
         "path": str(out / "horror-00000.jpg"),
-        "genre": "horror",
+        "condition": "horror",
         "index": 0,
         "seed": 4,
         "status": "ok",
     }
-    assert records[10]["genre"] == "sci-fi" and records[10]["path"].endswith("sci-fi-00000.jpg")
+    assert records[10]["condition"] == "sci-fi" and records[10]["path"].endswith("sci-fi-00000.jpg")
     assert len(list(out.glob("*.jpg"))) == 20
     sheet = np.asarray(Image.open(grid))
     # two captioned groups of two rows of 8 posters (64x128) with 4 px gaps

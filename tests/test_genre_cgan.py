@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from posterforge import presets
 from posterforge.errors import PosterforgeError
-from posterforge.labels import LabelSet
 from posterforge.training.labelled import LabelledImage, balance, label_counts, read_labelled
 from posterforge.weights import load_weights
 from posterforge_genre_cgan.demo_data import make_demo_posters
@@ -22,7 +22,7 @@ from posterforge_genre_cgan.training import (
     recalibrated,
 )
 
-GENRES = LabelSet.genres()
+GENRES = presets.labels("genres")
 TINY = {"ngf": 8, "ndf": 8, "batch_size": 4, "diffaugment": "translation,cutout,color"}
 
 
@@ -300,5 +300,5 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, demo_set):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("ddp-posters.safetensors")  # rank 0 alone stores it
-    assert proc.stderr.count("posters used") == 1  # and reports the counts once
+    assert proc.stderr.count("images used") == 1  # and reports the counts once
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]

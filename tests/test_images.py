@@ -286,7 +286,7 @@ def test_format_for(given: str | Path, name: str) -> None:
     assert format_for(given) == name
 
 
-@pytest.mark.parametrize("given", ["x.gif", ".txt", "noext", "png.d/"])
+@pytest.mark.parametrize("given", ["x.xcf", ".txt", "noext", "png.d/"])
 def test_format_for_unknown(given: str) -> None:
     with pytest.raises(ValueError, match="unknown image format"):
         format_for(given)

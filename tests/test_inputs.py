@@ -136,7 +136,7 @@ def test_output_path(tmp_path: Path) -> None:
     assert output_path(job, str(out), "tiff") == out / "a" / "b.photo.tiff"
     assert output_path(Job(Path("n"), PurePosixPath("noext")), out, "webp") == out / "noext.webp"
     with pytest.raises(ValueError, match="unknown image format"):
-        output_path(job, out, "gif")
+        output_path(job, out, "xcf")
 
 
 @pytest.mark.parametrize("rel", ["../x.png", "a/../../x.png", "a/..", "/etc/x.png", ".", ""])

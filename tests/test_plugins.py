@@ -15,7 +15,7 @@ def test_first_party_plugin_is_discovered_like_any_other():
     assert "cyclegan" in host.plugins
     assert host.plugins["cyclegan"].errors == []
     assert "cyclegan-resnet" in host.translators
-    assert {"reference", "vintagify"} <= set(host.importers)
+    assert {"reference", "vintagify"} <= set(host.importers.names())
 
 
 def test_loading_is_idempotent():

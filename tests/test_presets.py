@@ -16,9 +16,10 @@ from .conftest import ROOT, pip_install_into
 
 
 def test_genres_are_the_twenty_imdb_genres():
-    genres = presets.genres()
-    assert len(genres) == 20 == len(set(genres))
-    assert {"horror", "comedy", "sci-fi", "western"} <= set(genres)
+    genres = presets.labels("genres")
+    assert len(genres) == 20 == len(set(genres.names))
+    assert {"horror", "comedy", "sci-fi", "western"} <= set(genres.names)
+    assert genres.noun == "genre" and genres.find("Musical") == genres.index("music")
 
 
 def test_style_presets_name_a_translator():
@@ -57,9 +58,10 @@ def wheel(tmp_path_factory):
 
 def test_wheel_carries_presets_and_plugins(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "posterforge/presets/genres.toml" in names
-    assert "posterforge/presets/styles/vintage.toml" in names
-    assert "posterforge/presets/train/posters-demo.toml" in names
+    assert "posterforge_genre_cgan/presets/labels/genres.toml" in names
+    assert "posterforge_cyclegan/presets/styles/vintage.toml" in names
+    assert "posterforge_cyclegan/presets/recipes/anime.toml" in names
+    assert "posterforge_genre_cgan/presets/recipes/posters-demo.toml" in names
     assert "posterforge_cyclegan/__init__.py" in names
     assert "posterforge_genre_cgan/__init__.py" in names
     assert "posterforge_genre_cgan/weights/posters-demo.safetensors" in names
@@ -75,9 +77,11 @@ def test_presets_readable_after_non_editable_install(wheel, tmp_path):
     target = tmp_path / "site"
     pip_install_into(target, wheel)
     code = (
-        "import posterforge, posterforge.presets as p;"
-        "print(posterforge.__file__); print(p.root());"
-        "print(p.load('styles', 'vintage')['weights'])"
+        "import posterforge, posterforge.presets as p, posterforge.plugins as pl;"
+        "print(posterforge.__file__);"
+        "print(pl.get_host().presets['styles'].get('vintage').source);"
+        "print(p.load('styles', 'vintage')['weights']);"
+        "print(pl.get_host().families.get('genre-cgan').recipe_names())"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     # Run outside the checkout so that nothing can fall back to the source tree.
@@ -90,5 +94,6 @@ def test_presets_readable_after_non_editable_install(wheel, tmp_path):
         check=True,
     ).stdout.splitlines()
     assert out[0].startswith(str(target))
-    assert out[1].startswith(str(target / "posterforge" / "presets"))
+    assert out[1].startswith(str(target / "posterforge_cyclegan" / "presets"))
     assert out[2] == "vintage"
+    assert out[3] == "['default', 'posters-demo']"

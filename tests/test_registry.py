@@ -4,7 +4,7 @@ import pytest
 
 from posterforge import Translator
 from posterforge.errors import PosterforgeError, UnknownNameError
-from posterforge.registry import Registry
+from posterforge.registry import Registry, subclass_of
 
 
 class Alpha(Translator):
@@ -17,7 +17,7 @@ class Beta(Translator):
 
 
 def make() -> Registry[Translator]:
-    reg: Registry[Translator] = Registry("translator", Translator)
+    reg: Registry[Translator] = Registry("translator", subclass_of(Translator))
     reg.add(Alpha, "p1")
     reg.add(Beta, "p2")
     return reg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from posterforge.errors import PosterforgeError
-from posterforge.training.run import load_recipe, parse_overrides
+from posterforge.training.run import family_for, load_recipe, parse_overrides
 from posterforge.training.schedules import Schedule
 
 
@@ -35,7 +35,7 @@ def test_overrides_are_toml_values_in_sections():
 
 
 def test_the_anime_recipe_has_the_reference_shape():
-    recipe = load_recipe("anime", ["train.max_steps=5"])
+    recipe = load_recipe(family_for("translator", "cyclegan"), "anime", ["train.max_steps=5"])
     model = recipe["model"]
     assert recipe["train"]["max_steps"] == 5
     assert model["loss"] == "lsgan" and model["wgan_from_step"] > 0  # LSGAN first, then WGAN-GP
@@ -206,7 +206,7 @@ def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
     )
     assert r.code == 2
     assert r.err.strip() == (
-        "posterforge: error: cyclegan recipe: size must be a multiple of 4 and at least 32, not 16"
+        "posterforge: error: cyclegan: size must be a multiple of 4 and at least 32, not 16"
     )
 
 
@@ -236,18 +236,53 @@ def test_fine_tuning_from_the_vintage_style(tmp_path, cli):
     assert header["config"]["affine"] is True  # vintagify's generator has affine norms
 
 
-def test_trainer_spec_builds_from_a_function_or_a_lazy_import_path(tmp_path, monkeypatch):
+def test_family_factories_may_be_lazy_import_paths(tmp_path, monkeypatch):
     import sys
 
-    from posterforge.training.spec import TrainerSpec, TrainRequest
+    from posterforge.family import Family
 
-    request = TrainRequest(data={}, recipe={})
-    built = TrainerSpec("f", "generator", "", lambda r: (r, "stream")).make(request)
-    assert built == (request, "stream")
-    (tmp_path / "pf_lazy_trainer.py").write_text("def build(r):\n    return r, 'lazy'\n")
+    (tmp_path / "pf_lazy_family.py").write_text(
+        "def task(recipe, **kw):\n    return ('task', recipe, kw)\n"
+        "def data(inputs, recipe, **kw):\n    return ('data', inputs, kw)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec = TrainerSpec("g", "generator", "", "pf_lazy_trainer:build")
-    assert "pf_lazy_trainer" not in sys.modules  # registering imports nothing
-    assert spec.make(request) == (request, "lazy")
-    assert "pf_lazy_trainer" in sys.modules
-    monkeypatch.delitem(sys.modules, "pf_lazy_trainer")
+    family = Family("g", "generator", "", (), "pf_lazy_family:task", "pf_lazy_family:data")
+    assert "pf_lazy_family" not in sys.modules  # registering imports nothing
+    assert family.task({"x": 1}, seed=2) == (
+        "task",
+        {"x": 1},
+        {"device": "cpu", "seed": 2, "init_from": None},
+    )
+    assert family.data({}, {}, rank=1)[2] == {"seed": 0, "rank": 1, "world_size": 1}
+    assert family.load_recipe() == {"model": {}, "train": {}}  # no recipe files: empty tables
+    monkeypatch.delitem(sys.modules, "pf_lazy_family")
+
+
+def test_init_from_survives_a_kill_before_the_first_checkpoint(tmp_path, tiny_style):
+    """A run killed before its first checkpoint resumes from its --init-from weights (not from
+    random ones), leaves no temp files of the killed export, and the export keeps provenance."""
+    import shutil
+
+    import torch
+
+    from posterforge.atomic import _host
+    from posterforge.training import run
+    from posterforge.weights import load_weights
+
+    _domain(tmp_path / "a", 4, (40, 0, -40), 1)
+    _domain(tmp_path / "b", 4, (-40, 0, 40), 2)
+    inputs = {"a": tmp_path / "a", "b": tmp_path / "b"}
+    kw = dict(overrides=TINY, init_from=str(tiny_style), max_steps=2, seed=1, device="cpu")
+    straight = load_weights(run.train("translator", inputs, "straight", tmp_path / "s", **kw))
+    run.train("translator", inputs, "killed", tmp_path / "k", **kw)
+    # what a kill -9 before the first checkpoint (during an export, say) leaves behind
+    shutil.rmtree(tmp_path / "k" / "checkpoints")
+    (tmp_path / "k" / "model.safetensors").unlink()
+    stale = tmp_path / "k" / f".model.safetensors.999999999-{_host()}-0badf00d.tmp"
+    stale.write_bytes(b"half a file")
+    resumed = load_weights(run.resume(tmp_path / "k", device="cpu"))
+    assert not stale.exists()
+    assert all(torch.equal(straight.tensors[k], resumed.tensors[k]) for k in straight.tensors)
+    assert straight.config == resumed.config and straight.config["ngf"] == 4  # tiny_style's shape
+    for w in (straight, resumed):
+        assert w.header["provenance"]["init_from"] == str(tiny_style)

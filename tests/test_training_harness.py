@@ -282,10 +282,16 @@ def test_ddp_two_ranks_on_gloo(tmp_path, images):
     assert log_steps(run) == [2, 4, 6, 8]
 
 
-def test_progress_bar_only_on_a_terminal(tmp_path, images, monkeypatch, capsys):
-    Trainer(ToyTask(), stream(images), config(tmp_path / "quiet", 2)).run()
-    assert capsys.readouterr().err == ""
+def test_progress_on_stderr_a_bar_on_a_terminal_plain_lines_elsewhere(
+    tmp_path, images, monkeypatch, capsys
+):
+    Trainer(ToyTask(), stream(images), config(tmp_path / "log", 2)).run()
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout belongs to the command's result
+    lines = err.splitlines()  # no terminal (nohup, a log file): plain periodic lines
+    assert lines and lines[0].startswith("train: step ") and "loss=" in lines[-1]
+    assert "\r" not in err and "2/2" in lines[-1]
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     Trainer(ToyTask(), stream(images), config(tmp_path / "tty", 2)).run()
-    err = capsys.readouterr().err
-    assert "2/2" in err and "loss=" in err
+    out, err = capsys.readouterr()
+    assert out == "" and "\r" in err and "2/2" in err and "loss=" in err

@@ -410,4 +410,4 @@ def test_an_output_folder_inside_the_input_is_not_read_back(tiny_style, tmp_path
 def test_cli_says_when_there_is_nothing_to_do(cli, tiny_style, tmp_path):
     (tmp_path / "empty").mkdir()
     r = cli("translate", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
-    assert r.code == 0 and "no images found" in r.err
+    assert r.code == 2 and "no images found" in r.err

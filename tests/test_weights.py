@@ -185,14 +185,20 @@ def test_resolution_order_path_then_store_then_source(tmp_path, pf_home):
 
     from posterforge.weights import Importer
 
-    host.importers["fake"] = Importer(
-        "fake",
-        "",
-        lambda sd: "k" in sd,
-        lambda sd: ({"x": sd["k"]}, make_header("translator", "cyclegan-resnet", {})),
+    host.importers.add(
+        Importer(
+            "fake",
+            "",
+            lambda sd: "k" in sd,
+            lambda sd: ({"x": sd["k"]}, make_header("translator", "cyclegan-resnet", {})),
+        ),
+        "test",
     )
-    host.weight_sources["fromsrc"] = WeightSource(
-        "fromsrc", "d", locate, "fake", licence="MIT", provenance={"package": "somepkg"}
+    host.weight_sources.add(
+        WeightSource(
+            "fromsrc", "d", locate, "fake", licence="MIT", provenance={"package": "somepkg"}
+        ),
+        "test",
     )
     path = catalog.resolve_weights("fromsrc", host, store)
     assert path == store.path_for("fromsrc") and calls == [1]
@@ -214,7 +220,7 @@ def test_source_with_wrong_sha256_is_refused(tmp_path):
     host, store = plugins.get_host(), Store()
     src = tmp_path / "src.pth"
     torch.save({"k": torch.zeros(1)}, src)
-    host.weight_sources["s"] = WeightSource("s", "", lambda: src, "vintagify", sha256="0" * 64)
+    host.weight_sources.add(WeightSource("s", "", lambda: src, "vintagify", sha256="0" * 64), "t")
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         catalog.resolve_weights("s", host, store)
     assert not store.has("s")

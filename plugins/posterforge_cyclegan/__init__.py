@@ -1,4 +1,5 @@
-"""First-party plugin: CycleGAN ResNet translators, their importers, and the `vintage` weights.
+"""First-party plugin: CycleGAN ResNet translators, their importers, training family, styles
+and the `vintage` weights.
 
 Discovered through the ``posterforge`` entry-point group like any third-party plugin. This module
 must stay cheap to import (no torch): the networks live in :mod:`posterforge_cyclegan.network`.
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posterforge import Translator, hookimpl
+from posterforge.family import Family, Input
+from posterforge.presets import shipped
 from posterforge.weights import Importer, WeightSource
 from posterforge_cyclegan import importers
 
@@ -21,6 +24,11 @@ if TYPE_CHECKING:
 
 VINTAGIFY_FILE = "resources/G_A2B_epoch33.pth"
 VINTAGIFY_SHA256 = "c502cd44ca720d004f89775f593fc403acc6b36d27d65390cbe2f476f771e560"
+
+
+def presets_folder():
+    """Styles (``vintage``, ``yourname``, ``spiritedaway``) and recipes (``default``, ``anime``)."""
+    return shipped(__name__, "cyclegan")
 
 
 class CycleGANResnet(Translator):
@@ -97,15 +105,26 @@ def register_weight_sources(register):
 
 
 @hookimpl
-def register_trainers(register):
-    from posterforge.training.spec import TrainerSpec
+def register_presets(register):
+    register(presets_folder())
 
+
+@hookimpl
+def register_families(register):
     register(
-        TrainerSpec(
-            "cyclegan",
-            "translator",
-            "CycleGAN: two ResNet generators, two PatchGAN discriminators, LSGAN/WGAN-GP, "
-            "cycle + identity losses",
-            "posterforge_cyclegan.training:build",
+        Family(
+            name="cyclegan",
+            kind="translator",
+            description="CycleGAN: two ResNet generators, two PatchGAN discriminators, "
+            "LSGAN/WGAN-GP, cycle + identity losses",
+            inputs=(
+                Input("a", "folder", "Folder of domain A images (translate from)."),
+                Input("b", "folder", "Folder of domain B images (translate to)."),
+            ),
+            recipes=presets_folder() / "recipes",
+            example="--a spirited/ --b yourname/ --name yourname --preset anime "
+            "--init-from vintage --out runs/yourname",
+            make_task="posterforge_cyclegan.training:make_task",
+            make_data="posterforge_cyclegan.training:make_data",
         )
     )

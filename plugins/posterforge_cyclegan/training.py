@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from posterforge.family import recipe_from_dict
 from posterforge.training import distributed
 from posterforge.training.augment import make_augment
 from posterforge.training.data import ImageFolderStream
 from posterforge.training.schedules import Schedule
-from posterforge.training.spec import recipe_from_dict
 from posterforge.weights import make_header
 from posterforge_cyclegan import losses
 from posterforge_cyclegan.discriminator import PatchDiscriminator
@@ -34,7 +34,8 @@ from posterforge_cyclegan.pool import ImagePool
 from posterforge_cyclegan.winograd import kernel_cache
 
 if TYPE_CHECKING:
-    from posterforge.training.spec import TrainRequest
+    from pathlib import Path
+
     from posterforge.weights import Weights
 
 LOSSES = ("lsgan", "wgan-gp")
@@ -244,7 +245,7 @@ class CycleGANTask:
             gp = losses.gradient_penalty(_unwrap(d), real.float(), fake.float())
         return losses.d_wgan(real_s, fake_s) + self.recipe.gp_weight * gp, gp
 
-    def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor | float]:
         with kernel_cache():  # Winograd kernels reused across the G passes (fast_cpu only)
             return self._step(batch, step)
 
@@ -252,7 +253,7 @@ class CycleGANTask:
         bf16 = self.recipe.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def _step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def _step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor | float]:
         r = self.recipe
         mode = r.loss_at(step)
         lr, cw, iw = r.lr(step), r.cycle_weight(step), r.identity_weight(step)
@@ -302,8 +303,10 @@ class CycleGANTask:
         if norm_g is not None and norm_d is not None:
             names += ["grad_norm_G", "grad_norm_D"]
             values += [norm_g, norm_d]
-        floats = torch.stack([v.detach().float() for v in values]).tolist()  # the one host sync
-        out = dict(zip(names, floats, strict=True))
+        # tensors: the harness reads them (one host sync) only on the steps it logs
+        out: dict[str, torch.Tensor | float] = {
+            k: v.detach().float() for k, v in zip(names, values, strict=True)
+        }
         out.update(lr=lr, cycle_weight=cw, identity_weight=iw, wgan=float(mode == "wgan-gp"))
         if clip is not None:
             out["grad_clip"] = clip
@@ -419,25 +422,46 @@ class UnpairedStream:
         self.b.close()
 
 
-def build(request: TrainRequest) -> tuple[CycleGANTask, UnpairedStream]:
-    """The ``cyclegan`` trainer: ``request.data`` needs ``a`` and ``b`` image folders."""
-    missing = [k for k in ("a", "b") if k not in request.data]
+def make_task(
+    recipe: dict[str, Any],
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    init_from: Weights | None = None,
+) -> CycleGANTask:
+    """The family's task (both generators start from ``init_from`` when given)."""
+    return CycleGANTask(recipe, device=device, seed=seed, init_from=init_from)
+
+
+def make_data(
+    inputs: dict[str, Path],
+    recipe: dict[str, Any],
+    *,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> UnpairedStream:
+    """Unpaired batches from the image folders ``inputs["a"]`` and ``inputs["b"]``."""
+    missing = [k for k in ("a", "b") if k not in inputs]
     if missing:
         raise ValueError(f"cyclegan training needs image folders {missing} (domains a and b)")
-    recipe = CycleGANRecipe.from_dict(request.recipe)
-    task = CycleGANTask(
-        recipe, device=request.device, seed=request.seed, init_from=request.init_from
+    r = CycleGANRecipe.from_dict(recipe)
+    return UnpairedStream(
+        inputs["a"],
+        inputs["b"],
+        r.batch_size,
+        r.load_size,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
     )
-    data = UnpairedStream(
-        request.data["a"],
-        request.data["b"],
-        recipe.batch_size,
-        recipe.load_size,
-        seed=request.seed,
-        rank=request.rank,
-        world_size=request.world_size,
-    )
-    return task, data
 
 
-__all__ = ["CycleGANRecipe", "CycleGANTask", "UnpairedStream", "build", "init_weights"]
+__all__ = [
+    "CycleGANRecipe",
+    "CycleGANTask",
+    "UnpairedStream",
+    "init_weights",
+    "make_data",
+    "make_task",
+]

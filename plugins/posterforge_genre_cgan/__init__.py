@@ -1,4 +1,5 @@
-"""First-party plugin: the genre-conditioned poster DCGAN, its trainer, and the demo model.
+"""First-party plugin: the genre-conditioned poster DCGAN, its training family, the 20-genre
+vocabulary and the demo model.
 
 Discovered through the ``posterforge`` entry-point group like any third-party plugin. This module
 must stay cheap to import (no torch): the networks live in :mod:`posterforge_genre_cgan.network`.
@@ -6,20 +7,45 @@ must stay cheap to import (no torch): the networks live in :mod:`posterforge_gen
 
 from __future__ import annotations
 
+import tomllib
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posterforge import Generator, hookimpl
+from posterforge.family import Family, Input, Option
+from posterforge.presets import shipped
 from posterforge.weights import NATIVE, WeightSource
 
 if TYPE_CHECKING:
     import torch
 
+    from posterforge.labels import LabelSet
     from posterforge.weights import Weights
 
 ARCH = "genre-cgan"
 DEMO_NAME = "posters-demo"
 DEMO_FILE = Path(__file__).resolve().parent / "weights" / f"{DEMO_NAME}.safetensors"
+VOCABULARY = "genres"  # the label preset the recipes name by default
+
+
+def presets_folder():
+    return shipped(__name__, ARCH)
+
+
+@cache
+def genre_vocabulary() -> dict:
+    """``labels/genres.toml``: the 20 genres, their noun and aliases."""
+    return tomllib.loads((presets_folder() / "labels" / f"{VOCABULARY}.toml").read_text("utf-8"))
+
+
+def labels_of(weights: Weights) -> LabelSet:
+    """The label set of a genre-cgan weight file: its names, with the noun and aliases it stores
+    (files from before vocabularies were stored get those of the genre preset)."""
+    from posterforge.labels import LabelSet
+
+    vocabulary = weights.header.get("vocabulary") or genre_vocabulary()
+    return LabelSet.from_dict(vocabulary, names=weights.labels)
 
 
 class GenreCGAN(Generator):
@@ -33,7 +59,7 @@ class GenreCGAN(Generator):
 
         if weights is None:
             raise ValueError(f"{cls.name} needs weights")
-        cfg, labels = weights.config, weights.labels
+        cfg, labels = weights.config, labels_of(weights)
         net = GenreGenerator(int(cfg["z_dim"]), len(labels), int(cfg["ngf"]))
         net.load_state_dict({k: v.float() for k, v in weights.tensors.items()})
         return PosterSampler(net, labels).eval()
@@ -47,6 +73,11 @@ def _demo_sha256() -> str | None:
 @hookimpl
 def register_generators(register):
     register(GenreCGAN)
+
+
+@hookimpl
+def register_presets(register):
+    register(presets_folder())
 
 
 @hookimpl
@@ -66,15 +97,31 @@ def register_weight_sources(register):
     )
 
 
-@hookimpl
-def register_trainers(register):
-    from posterforge.training.spec import TrainerSpec
+LABELLED_INPUTS = (
+    Input("data", "folder", "Folder of posters (or one sub-folder per label)."),
+    Input(
+        "labels",
+        "file",
+        "CSV (path and genres columns, several genres separated by |) or JSONL.",
+        required=False,
+    ),
+)
+BALANCE = Option("balance", "Label balancing (default: the recipe's).", ("cap", "resample", "none"))
 
+
+@hookimpl
+def register_families(register):
     register(
-        TrainerSpec(
-            ARCH,
-            "generator",
-            "Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection discriminator)",
-            "posterforge_genre_cgan.training:build",
+        Family(
+            name=ARCH,
+            kind="generator",
+            description="Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection "
+            "discriminator)",
+            inputs=LABELLED_INPUTS,
+            options=(BALANCE,),
+            recipes=presets_folder() / "recipes",
+            example="--data posters/ --labels labels.csv --name mine --out runs/mine",
+            make_task="posterforge_genre_cgan.training:make_task",
+            make_data="posterforge_genre_cgan.training:make_data",
         )
     )

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from posterforge.atomic import atomic_write
-from posterforge.presets import genres
+from posterforge_genre_cgan import genre_vocabulary
 
 SIZE = (96, 192)  # W x H, twice the generator's 64x128 so that training resizes them
 
@@ -145,7 +145,7 @@ def make_demo_posters(
 ) -> Path:
     """Write the demo set into ``out`` (see the module docstring); return the labels file."""
     out = Path(out)
-    names = genres()
+    names = list(genre_vocabulary()["names"])
     missing = [g for g in names if g not in LOOKS]
     if missing:
         raise ValueError(f"no demo look for genres {missing}")

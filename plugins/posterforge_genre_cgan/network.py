@@ -16,6 +16,8 @@ import itertools
 import torch
 from torch import nn
 
+from posterforge.labels import LabelSet
+
 HEIGHT, WIDTH = 128, 64
 
 
@@ -90,17 +92,26 @@ def init_dcgan(net: nn.Module) -> None:
 
 
 class PosterSampler(nn.Module):
-    """The built generator behind ``posterforge generate``: ``sample(z, labels)`` gives
-    ``(B, 3, 128, 64)`` in ``[0, 1]`` (the generator boundary of the plugin contract)."""
+    """The built generator behind ``posterforge generate`` (the plugin contract's
+    :class:`posterforge.models.BuiltGenerator`): ``sample(z, labels)`` gives ``(B, 3, 128, 64)``
+    in ``[0, 1]``; conditions are genre names, aliases or mixes, parsed by ``labels``."""
 
-    def __init__(self, net: GenreGenerator, label_names: list[str]):
+    def __init__(self, net: GenreGenerator, labels: LabelSet | list[str]):
         super().__init__()
-        if len(label_names) != net.n_labels:
-            raise ValueError(f"{len(label_names)} label names for {net.n_labels} labels")
+        labels = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
+        if len(labels) != net.n_labels:
+            raise ValueError(f"{len(labels)} label names for {net.n_labels} labels")
         self.net = net
+        self.labels = labels
         self.z_dim = net.z_dim
-        self.label_names = list(label_names)
+        self.label_names = list(labels.names)
         self.image_size = (WIDTH, HEIGHT)
+
+    def conditions(self, spec: str) -> torch.Tensor:
+        return torch.tensor(self.labels.vector(spec))
+
+    def caption(self, spec: str) -> str:
+        return self.labels.caption(spec)
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(z, labels).add(1.0).mul(0.5).clamp(0.0, 1.0)

@@ -11,19 +11,20 @@ from a :class:`~posterforge.training.data.LabelledImageStream`.
 from __future__ import annotations
 
 import copy
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posterforge.family import recipe_from_dict
+from posterforge.labels import LabelSet
 from posterforge.training import distributed
 from posterforge.training.augment import make_diffaugment
 from posterforge.training.data import FITS, LabelledImageStream
-from posterforge.training.labelled import BALANCE_MODES, balance, counts_table, read_labelled
-from posterforge.training.spec import recipe_from_dict
+from posterforge.training.labelled import BALANCE_MODES, labelled_stream
 from posterforge.weights import make_header
 from posterforge_genre_cgan.network import (
     HEIGHT,
@@ -33,7 +34,7 @@ from posterforge_genre_cgan.network import (
 )
 
 if TYPE_CHECKING:
-    from posterforge.training.spec import TrainRequest
+    from posterforge.weights import Weights
 
 ARCH = "genre-cgan"
 LOSSES = ("bce", "hinge")
@@ -57,6 +58,7 @@ class GenreCGANRecipe:
     balance: str = "cap"  # "cap" | "resample" | "none"
     balance_cap: int | None = None  # with "cap": the most posters per genre (default: the mean)
     export_dtype: str = "fp32"  # "fp32" | "fp16" (half the file, for shipped models)
+    labels: str = "genres"  # the label vocabulary (a labels preset) the generator is conditioned on
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
@@ -143,20 +145,27 @@ class GenreCGANTask:
     def __init__(
         self,
         recipe: GenreCGANRecipe | dict[str, Any] | None,
-        label_names: list[str],
+        labels: LabelSet | list[str],
         *,
         device: str | torch.device = "cpu",
         seed: int = 0,
-        data_summary: dict[str, Any] | None = None,
+        init_from: Weights | None = None,
     ):
         r = recipe if isinstance(recipe, GenreCGANRecipe) else GenreCGANRecipe.from_dict(recipe)
-        self.recipe = r
-        self.label_names = list(label_names)
+        self.labels = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
+        self.label_names = list(self.labels.names)
         self.device = torch.device(device)
-        self.data_summary = dict(data_summary or {})
+        self.init_from = None
+        if init_from is not None:
+            r = self._init_recipe(r, init_from)
+        self.recipe = r
         torch.manual_seed(seed)  # initial weights: reproducible per seed
         n = len(self.label_names)
-        self.G = GenreGenerator(r.z_dim, n, r.ngf).to(self.device).train()
+        self.G = GenreGenerator(r.z_dim, n, r.ngf)
+        if init_from is not None:
+            self.G.load_state_dict({k: v.float() for k, v in init_from.tensors.items()})
+            self.init_from = str(init_from.path or init_from.arch)
+        self.G = self.G.to(self.device).train()
         self.D = GenreDiscriminator(n, r.ndf).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         # batch norm statistics stay per rank (no SyncBN, no broadcast each forward); rank 0's
@@ -171,13 +180,26 @@ class GenreCGANTask:
         self.label_bank = torch.zeros(0, n, device=self.device)  # on the device: no host sync
         self.steps_done = 0
 
+    def _init_recipe(self, r: GenreCGANRecipe, init_from: Weights) -> GenreCGANRecipe:
+        """Start the generator from a genre-cgan weight file: its shape (z_dim, ngf) wins over
+        the recipe's; its labels must be this run's, in the same order."""
+        if init_from.arch != ARCH or init_from.header.get("kind") != "generator":
+            raise ValueError(f"--init-from must be a {ARCH} generator, not {init_from.arch!r}")
+        if list(init_from.labels) != self.label_names:
+            raise ValueError(
+                f"--init-from has labels {', '.join(init_from.labels)}; this run's vocabulary "
+                f"{r.labels!r} has {', '.join(self.label_names)}"
+            )
+        cfg = init_from.config
+        return replace(r, z_dim=int(cfg.get("z_dim", r.z_dim)), ngf=int(cfg.get("ngf", r.ngf)))
+
     def _view(self, x01: torch.Tensor) -> torch.Tensor:
         """What the discriminator sees: augmented (when on) and scaled to [-1, 1]."""
         if self.augment is not None:
             x01 = self.augment(x01)
         return x01 * 2 - 1
 
-    def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         r = self.recipe
         real, y = batch["image"], batch["labels"]
         z = torch.randn(len(real), r.z_dim, device=real.device)
@@ -198,8 +220,7 @@ class GenreCGANTask:
         self._update_ema(step)
         self.label_bank = torch.cat([y.detach().float(), self.label_bank])[: self.LABEL_BANK]
         self.steps_done = step + 1
-        loss_d_f, loss_g_f = torch.stack([loss_d.detach(), loss_g.detach()]).tolist()
-        return {"loss_D": loss_d_f, "loss_G": loss_g_f}
+        return {"loss_D": loss_d.detach(), "loss_G": loss_g.detach()}  # the harness syncs on log
 
     @torch.no_grad()
     def _update_ema(self, step: int) -> None:
@@ -264,69 +285,62 @@ class GenreCGANTask:
             for k, v in net.state_dict().items()
         }
         config = {"z_dim": net.z_dim, "ngf": net.ngf, "image_size": [WIDTH, HEIGHT]}
-        provenance = {
-            "trainer": ARCH,
-            "steps": self.steps_done,
-            "recipe": self.recipe.to_dict(),
-            **({"data": self.data_summary} if self.data_summary else {}),
-        }
+        provenance = {"trainer": ARCH, "steps": self.steps_done, "recipe": self.recipe.to_dict()}
+        if self.init_from is not None:
+            provenance["init_from"] = self.init_from
+        vocabulary = {k: v for k, v in self.labels.as_dict().items() if k != "names"}
         header = make_header(
-            "generator", ARCH, config, labels=self.label_names, provenance=provenance
+            "generator",
+            ARCH,
+            config,
+            labels=self.label_names,
+            vocabulary=vocabulary,
+            provenance=provenance,
         )
         return tensors, header
 
 
-def build(request: TrainRequest) -> tuple[GenreCGANTask, LabelledImageStream]:
-    """The ``genre-cgan`` trainer: ``request.data`` needs ``data`` (a folder) and optionally
-    ``labels`` (a CSV/JSONL file; without it the sub-folders name the genres)."""
-    from posterforge.labels import LabelSet
+def _vocabulary(recipe: GenreCGANRecipe) -> LabelSet:
+    from posterforge import presets
 
-    if "data" not in request.data:
-        raise ValueError("genre-cgan training needs a data folder (--data)")
-    recipe = GenreCGANRecipe.from_dict(request.recipe)
-    labels = LabelSet.genres()
-    found = read_labelled(request.data["data"], labels, request.data.get("labels"))
-    items = balance(found.items, len(labels), recipe.balance, request.seed, recipe.balance_cap)
-    if request.rank == 0:
-        _report(found, items)
-    used = type(found)(items, labels)
-    task = GenreCGANTask(
-        recipe,
-        list(labels.names),
-        device=request.device,
-        seed=request.seed,
-        data_summary={
-            "images_found": len(found.items),
-            "images_used": len(items),
-            "balance": recipe.balance,
-            "folder": request.data["data"].name,
-        },
-    )
-    stream = LabelledImageStream(
-        [it.path for it in items],
-        used.multi_hot(),
-        recipe.batch_size,
+    return presets.labels(recipe.labels)
+
+
+def make_task(
+    recipe: dict[str, Any],
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    init_from: Weights | None = None,
+) -> GenreCGANTask:
+    """The family's task: the nets for the recipe's label vocabulary (a labels preset)."""
+    r = GenreCGANRecipe.from_dict(recipe)
+    return GenreCGANTask(r, _vocabulary(r), device=device, seed=seed, init_from=init_from)
+
+
+def make_data(
+    inputs: dict[str, Path],
+    recipe: dict[str, Any],
+    *,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> LabelledImageStream:
+    """Posters of ``inputs["data"]`` labelled by ``inputs["labels"]`` (CSV/JSONL) or by their
+    sub-folders, balanced by the recipe, fitted to 64x128."""
+    r = GenreCGANRecipe.from_dict(recipe)
+    return labelled_stream(
+        inputs,
+        _vocabulary(r),
+        r.batch_size,
         (WIDTH, HEIGHT),
-        fit=recipe.fit,
-        seed=request.seed,
-        rank=request.rank,
-        world_size=request.world_size,
+        fit=r.fit,
+        balance_mode=r.balance,
+        balance_cap=r.balance_cap,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
     )
-    return task, stream
 
 
-def _report(found: Any, items: list[Any]) -> None:
-    """Bad label rows (with line numbers) and the per-genre counts, on stderr."""
-    from posterforge.training.labelled import label_counts
-
-    shown = 20
-    for problem in found.problems[:shown]:
-        print(f"posterforge: warning: {problem}", file=sys.stderr)
-    if len(found.problems) > shown:
-        print(f"posterforge: warning: ... and {len(found.problems) - shown} more", file=sys.stderr)
-    before, after = found.counts(), label_counts(items, len(found.labels))
-    print(counts_table(found.labels, before, after), file=sys.stderr)
-    print(f"{len(items)} of {len(found.items)} posters used", file=sys.stderr)
-
-
-__all__ = ["ARCH", "GenreCGANRecipe", "GenreCGANTask", "build"]
+__all__ = ["ARCH", "GenreCGANRecipe", "GenreCGANTask", "make_data", "make_task"]

@@ -45,10 +45,11 @@ def _root(
 
 
 def _register_builtin_commands() -> None:
-    from posterforge.cli import generate, listing, train, translate, weights
+    from posterforge.cli import evaluate, generate, listing, train, translate, weights
 
     app.command("translate")(translate.translate)
     app.command("generate")(generate.generate)
+    app.command("eval")(evaluate.evaluate)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
@@ -82,9 +83,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script: load plugins, add their commands, run, map errors."""
     if argv is None and (args := malloc_reexec_args(sys.argv[1:], os.environ)):
         os.execve(args[0], args, {**os.environ, **MALLOC_ENV})
+    from posterforge.cli import train
     from posterforge.plugins import get_host
 
-    get_host().add_commands(app)
+    host = get_host()
+    train.add_family_commands(host)
+    host.add_commands(app)
+    if host.unknown_requested:
+        names = ", ".join(host.unknown_requested)
+        print(
+            f"posterforge: error: POSTERFORGE_LOAD_PLUGINS names no installed plugin: {names}",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USAGE)
     try:
         app(args=list(argv) if argv is not None else None, prog_name="posterforge")
     except PosterforgeError as e:
@@ -93,3 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("posterforge: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as e:  # a full disk, a read-only folder: one line, not a traceback
+        from posterforge.atomic import os_error_line
+
+        print(f"posterforge: error: {os_error_line(e)}", file=sys.stderr)
+        sys.exit(EXIT_FAILED_INPUTS)

@@ -15,16 +15,20 @@ from posterforge.cli import EXIT_OK
 
 def generate(
     genre: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--genre",
+            "--label",
             "-g",
-            help="Genre name; repeat for several; a mix: horror+comedy or horror:0.7+comedy:0.3.",
+            help="What to generate, for a conditional model: a label name (a genre for the "
+            "poster models); repeat for several; a mix: horror+comedy or horror:0.7+comedy:0.3. "
+            "Leave out for an unconditional model.",
         ),
-    ],
-    n: Annotated[int, typer.Option("-n", min=0, help="Posters per genre.")] = 16,
+    ] = None,
+    n: Annotated[int, typer.Option("-n", min=0, help="Images per genre (or in all).")] = 16,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (GENRE-00000.png, ...).")
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (GENRE-00000.png, or 00000.png, ...)."),
     ] = None,
     model: Annotated[
         str, typer.Option("--model", "-m", help="Generator name or a .safetensors file.")
@@ -32,7 +36,10 @@ def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same posters (on the same device).")] = 0,
     truncation: Annotated[
         float | None,
-        typer.Option(help="PSI > 0: redraw noise beyond +-PSI (more typical, less varied)."),
+        typer.Option(
+            help="PSI > 0: more typical, less varied images (the model's own truncation, or "
+            "noise redrawn beyond +-PSI)."
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 64,
     grid: Annotated[
@@ -48,17 +55,19 @@ def generate(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
-    """Generate new posters by genre: [bold]posterforge generate --genre horror -n 64 -o out[/].
+    """Generate new images: [bold]posterforge generate --genre horror -n 64 -o out[/].
 
-    Prints one path per poster on stdout (or JSON with --json); the summary goes to stderr.
-    Posters that exist already are skipped, so an interrupted run picks up where it stopped.
+    Works with any generator model (see [bold]posterforge generators[/]); an unconditional one
+    needs no --genre. Prints one path per image on stdout (or JSON with --json); the summary goes
+    to stderr. Images that exist already are skipped, so an interrupted run picks up where it
+    stopped.
     """
     from posterforge.generation import OK, generate_iter
 
     written = skipped = 0
     start = time.perf_counter()
     for poster in generate_iter(
-        genre,
+        genre or None,
         n,
         out,
         model=model,

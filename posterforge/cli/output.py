@@ -1,11 +1,14 @@
-"""How the CLI prints: tables for people, JSON for pipes. Rich is imported only when used."""
+"""How the CLI prints: tables for people, JSON for pipes, a progress line on stderr. Rich is
+imported only when used."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 
 def print_json(data: Any) -> None:
@@ -22,3 +25,99 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console(soft_wrap=False).print(table)
+
+
+class ProgressLine:
+    """A one-line progress display on a terminal stream (stderr): count, bar, rate and ETA.
+
+    It never writes to stdout and never captures it: lines go out through :class:`Lines`, which
+    clears the bar first when the line lands on the same terminal and draws it again after, so
+    stdout carries exactly its lines whether it is a terminal, a file or a pipe.
+    """
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None, every: float = 0.1):
+        self.label, self.total, self.every = label, total, every
+        self.stream = stream if stream is not None else sys.stderr
+        self.done, self.start, self.drawn_at = 0, time.monotonic(), 0.0
+        self.shown = False
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if time.monotonic() - self.drawn_at >= self.every or self.done >= self.total:
+            self.draw()
+
+    def draw(self) -> None:
+        self.drawn_at = time.monotonic()
+        self.stream.write("\r" + self.text(_columns(self.stream) - 1) + "\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+    def text(self, width: int = 79) -> str:
+        secs = time.monotonic() - self.start
+        rate = self.done / secs if secs > 0 else 0.0
+        eta = "--:--"
+        if rate > 0 and self.total >= self.done:
+            m, s = divmod(round((self.total - self.done) / rate), 60)
+            eta = f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+        tail = f" {self.done}/{self.total} {rate:.2f} img/s ETA {eta}"
+        room = min(40, width - len(self.label) - len(tail) - 3)
+        if room < 5:
+            return (self.label + tail)[:width]
+        filled = room * self.done // max(self.total, 1)
+        return f"{self.label} [{'#' * filled}{'.' * (room - filled)}]{tail}"
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        columns = 0
+    return max(20, columns) if columns > 0 else 80  # a new pty may report 0 columns
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class Lines:
+    """Whole lines to stdout (results, for pipes) and stderr (for people), around an optional
+    :class:`ProgressLine` on stderr. Each line is flushed at once."""
+
+    def __init__(self, progress: ProgressLine | None = None):
+        self.progress = progress
+
+    def out(self, line: str) -> None:
+        self._write(sys.stdout, line)
+
+    def err(self, line: str) -> None:
+        self._write(sys.stderr, line)
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance()
+
+    def close(self) -> None:
+        """Take the progress line off the terminal (the summary replaces it)."""
+        if self.progress is not None:
+            self.progress.clear()
+            self.progress = None
+
+    def _write(self, stream: TextIO, line: str) -> None:
+        bar = self.progress
+        # the bar shares the terminal with this line: take it away, write, draw it again
+        around = bar is not None and bar.shown and (stream is bar.stream or _isatty(stream))
+        if around:
+            bar.clear()
+        stream.write(line + "\n")
+        stream.flush()
+        if around:
+            bar.draw()

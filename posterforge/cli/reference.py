@@ -104,9 +104,13 @@ def _section(cmd: Any, ctx: Any, level: int) -> list[str]:
 
 
 def render_cli_reference(app: typer.Typer | None = None) -> str:
-    """The Markdown of docs/cli.md: the built-in commands of ``app`` (default: posterforge's)."""
+    """The Markdown of docs/cli.md: the built-in commands of ``app`` (default: posterforge's,
+    with ``train`` built from the first-party families only)."""
     if app is None:
-        from posterforge.cli import app
+        from posterforge.cli import app, train
+        from posterforge.plugins import get_host
+
+        train.add_family_commands(get_host(), builtin_only=True)
     root = typer.main.get_command(app)
     ctx = typer.Context(root, info_name="posterforge", **root.context_settings)
     lines = _section(root, ctx, 2)

@@ -1,142 +1,191 @@
-"""``posterforge train translator``: a thin layer over :mod:`posterforge.training.run`."""
+"""``posterforge train translator|generator|export``: a thin layer over
+:mod:`posterforge.training.run`.
+
+The ``translator`` and ``generator`` commands are built from the families that plugins register:
+each declared input becomes ``--NAME PATH`` and each declared recipe option ``--KEY VALUE``, so a
+new family brings its own options without a core change.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from posterforge.family import Family
+    from posterforge.plugins import PluginHost
 
 app = typer.Typer(
     help="Train new models (a style for translate, or a generator).", no_args_is_help=True
 )
 
-
-# options shared by the train commands
-PRESET = typer.Option(help="Training recipe under presets/train (default: the family's).")
-SET = typer.Option("--set", help="Recipe override KEY=VALUE (TOML value); train.KEY for the loop.")
-MAX_STEPS = typer.Option(min=0)
-DEVICE = typer.Option(help="auto, cpu, cuda, cuda:N.")
-OVERWRITE = typer.Option(help="Replace stored weights of that name.")
-RESUME = typer.Option(help="Continue the run in this folder exactly.")
+KINDS = ("translator", "generator")
+WHAT = {"translator": "a translator (a style for translate)", "generator": "a generator"}
 
 
-@app.command("translator")
-def translator(
-    a: Annotated[Path | None, typer.Option("--a", help="Folder of domain A images (from).")] = None,
-    b: Annotated[Path | None, typer.Option("--b", help="Folder of domain B images (to).")] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Style name to store the result under.")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
-    preset: Annotated[str | None, PRESET] = None,
-    arch: Annotated[str | None, typer.Option(help="Model family (default: the plugin's).")] = None,
-    init_from: Annotated[
-        str | None, typer.Option(help="Start both generators from a style or weight file.")
-    ] = None,
-    set_: Annotated[list[str] | None, SET] = None,
-    max_steps: Annotated[int | None, MAX_STEPS] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, DEVICE] = "auto",
-    overwrite: Annotated[bool, OVERWRITE] = False,
-    resume: Annotated[Path | None, RESUME] = None,
-) -> None:
-    """Train a translator (CycleGAN) from two unpaired folders and store it as a style.
+def _common(kind: str, families: list[Family]) -> list[inspect.Parameter]:
+    """The options every train command has, after the families' own."""
+    names = ", ".join(f.name for f in families)
+    stored = "Style name" if kind == "translator" else "Model name"
+    spec = [
+        ("name", str | None, typer.Option("--name", help=f"{stored} to store the result under.")),
+        ("out", Path | None, typer.Option("--out", "-o", help="Run folder.")),
+        (
+            "arch",
+            str | None,
+            typer.Option(help=f"Model family: {names} (default: {names.split(',')[0]})."),
+        ),
+        (
+            "preset",
+            str | None,
+            typer.Option(help="The family's training recipe (default: its own)."),
+        ),
+        (
+            "init_from",
+            str | None,
+            typer.Option(help="Start from a model's weights (a name or file)."),
+        ),
+        (
+            "set_",
+            list[str] | None,
+            typer.Option(
+                "--set", help="Recipe override KEY=VALUE (TOML value); train.KEY for the loop."
+            ),
+        ),
+        ("max_steps", int | None, typer.Option(min=0)),
+        ("seed", int, typer.Option()),
+        ("device", str, typer.Option(help="auto, cpu, cuda, cuda:N.")),
+        ("overwrite", bool, typer.Option(help="Replace stored weights of that name.")),
+        ("resume", Path | None, typer.Option(help="Continue the run in this folder exactly.")),
+    ]
+    defaults = {"seed": 0, "device": "auto", "overwrite": False}
+    return [
+        inspect.Parameter(
+            n, inspect.Parameter.KEYWORD_ONLY, default=defaults.get(n), annotation=Annotated[t, o]
+        )
+        for n, t, o in spec
+    ]
 
-    Example: [bold]posterforge train translator --a spirited/ --b yourname/ --name yourname
-    --preset anime --init-from vintage --out runs/yourname[/]. Under [bold]torchrun
-    --nproc-per-node N[/] the same command trains with DistributedDataParallel.
-    """
-    _train_or_resume(
-        "translator",
-        {"a": a, "b": b},
-        name,
-        out,
-        resume,
-        arch=arch,
-        preset=preset,
-        overrides=set_ or (),
-        init_from=init_from,
-        max_steps=max_steps,
-        seed=seed,
-        device=device,
-        overwrite=overwrite,
+
+def _declared(families: Iterable[Family], attr: str) -> dict[str, tuple[Any, list[str]]]:
+    """Inputs (or options) by name, with the families that declare each."""
+    out: dict[str, tuple[Any, list[str]]] = {}
+    for family in families:
+        for item in getattr(family, attr):
+            key = item.name if attr == "inputs" else item.key
+            out.setdefault(key, (item, []))[1].append(family.name)
+    return out
+
+
+def family_command(kind: str, families: list[Family]) -> Any:
+    """The ``train KIND`` command for these families (a function with a built signature)."""
+    inputs = _declared(families, "inputs")
+    options = _declared(families, "options")
+
+    def whose(owners: list[str]) -> str:  # which families take an option, when several could
+        return f" (for {', '.join(owners)})" if len(families) > 1 else ""
+
+    params = []
+    for key, (spec, owners) in inputs.items():
+        meta = f"{spec.kind.upper()}"
+        help_text = f"{spec.help}{whose(owners)}"
+        opt = typer.Option(spec.flag, help=help_text, metavar=meta)
+        params.append(
+            inspect.Parameter(
+                key,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[Path | None, opt],
+            )
+        )
+    for key, (spec, owners) in options.items():
+        choices = f" ({' | '.join(spec.choices)})" if spec.choices else ""
+        opt = typer.Option(spec.flag, help=f"{spec.help}{choices}{whose(owners)}")
+        params.append(
+            inspect.Parameter(
+                key,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[str | None, opt],
+            )
+        )
+    params += _common(kind, families)
+
+    def command(**kw: Any) -> None:
+        given_inputs = {k: kw.pop(k) for k in inputs}
+        given_options = {k: kw.pop(k) for k in options}
+        for key, value in given_options.items():
+            choices = options[key][0].choices
+            if value is not None and choices and value not in choices:
+                flag = options[key][0].flag
+                raise typer.BadParameter(
+                    f"{flag} must be one of {', '.join(choices)}, not {value!r}"
+                )
+        _train_or_resume(kind, given_inputs, given_options, **kw)
+
+    lines = [f"Train {WHAT[kind]} and store it under --name."]
+    for f in families:
+        lines.append(f"[bold]{f.name}[/]: {f.description}.")
+        if f.example:
+            lines.append(f"Example: [bold]posterforge train {kind} --arch {f.name} {f.example}[/]")
+    lines.append(
+        "Under [bold]torchrun --nproc-per-node N[/] the same command trains with "
+        "DistributedDataParallel."
     )
+    command.__doc__ = "\n\n".join(lines)
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__name__ = kind
+    return command
 
 
-@app.command("generator")
-def generator(
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Folder of posters (or genre sub-folders).")
-    ] = None,
-    labels: Annotated[
-        Path | None,
-        typer.Option("--labels", help="CSV or JSONL: path, genres separated by |."),
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Model name to store the result under.")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder.")] = None,
-    arch: Annotated[
-        str | None, typer.Option(help="Model family, e.g. genre-cgan (default: the first).")
-    ] = None,
-    balance: Annotated[
-        str | None, typer.Option(help="Genre balancing: cap, resample or none (recipe's).")
-    ] = None,
-    preset: Annotated[str | None, PRESET] = None,
-    set_: Annotated[list[str] | None, SET] = None,
-    max_steps: Annotated[int | None, MAX_STEPS] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, DEVICE] = "auto",
-    overwrite: Annotated[bool, OVERWRITE] = False,
-    resume: Annotated[Path | None, RESUME] = None,
-) -> None:
-    """Train a poster generator from a labelled folder and store it for [bold]generate[/].
-
-    Example: [bold]posterforge train generator --data posters/ --labels labels.csv --name mine
-    --out runs/mine[/]. Per-genre counts (found and used after balancing) and unusable label
-    rows (with line numbers) are printed before training starts.
-    """
-    overrides = [*(set_ or ()), *([f'balance="{balance}"'] if balance else [])]
-    _train_or_resume(
-        "generator",
-        {"data": data, "labels": labels},
-        name,
-        out,
-        resume,
-        optional=("labels",),
-        arch=arch,
-        preset=preset,
-        overrides=overrides,
-        max_steps=max_steps,
-        seed=seed,
-        device=device,
-        overwrite=overwrite,
-    )
+def add_family_commands(host: PluginHost, *, builtin_only: bool = False) -> None:
+    """(Re)build ``train translator`` and ``train generator`` from the registered families."""
+    builtin = host.builtin_plugins()
+    app.registered_commands = [c for c in app.registered_commands if c.name not in KINDS]
+    for kind in KINDS:
+        entries = [
+            e
+            for e in host.families
+            if e.item.kind == kind and (not builtin_only or e.plugin in builtin)
+        ]
+        entries.sort(key=lambda e: (e.plugin not in builtin, e.name))  # the default comes first
+        families = [e.item for e in entries]
+        if families:
+            app.command(kind)(family_command(kind, families))
 
 
 def _train_or_resume(
     kind: str,
-    data: dict[str, Path | None],
+    inputs: dict[str, Path | None],
+    options: dict[str, str | None],
+    *,
     name: str | None,
     out: Path | None,
     resume: Path | None,
-    *,
-    optional: tuple[str, ...] = (),
-    **options: Any,
+    set_: list[str] | None,
+    **rest: Any,
 ) -> None:
-    """``--resume RUN_DIR``, or a new run that needs every input but the ``optional`` ones."""
+    """``--resume RUN_DIR``, or a new run that needs ``--name`` and ``--out``."""
     from posterforge.training import run
 
     if resume is not None:
-        path = run.resume(resume, max_steps=options["max_steps"], device=options["device"])
+        path = run.resume(resume, max_steps=rest["max_steps"], device=rest["device"])
     else:
-        given = {**{k: v for k, v in data.items() if k not in optional}, "name": name, "out": out}
-        missing = [f"--{k}" for k, v in given.items() if v is None]
+        family = run.family_for(kind, rest.get("arch"))
+        declared = {i.name for i in family.inputs}
+        extra = ["--" + k.replace("_", "-") for k, v in inputs.items() if v and k not in declared]
+        if extra:
+            raise typer.BadParameter(f"{family.name} does not take {', '.join(extra)}")
+        missing = [i.flag for i in family.inputs if i.required and inputs.get(i.name) is None]
+        missing += [f"--{k}" for k, v in {"name": name, "out": out}.items() if v is None]
         if missing:
             raise typer.BadParameter(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
-        inputs = {k: v for k, v in data.items() if v is not None}
-        path = run.train(kind, inputs, name, out, **options)  # type: ignore[arg-type]
+        assert name is not None and out is not None
+        path = run.train(kind, inputs, name, out, options=options, overrides=set_ or (), **rest)
     if path is not None:
         typer.echo(str(path))
 
@@ -148,7 +197,8 @@ def export(
     step: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace stored weights of that name.")] = False,
 ) -> None:
-    """Store the model of a run's checkpoint (e.g. an earlier, better-looking step) as a style."""
+    """Store the model of a run's checkpoint (e.g. an earlier, better-looking step) under a name.
+    Needs only the run folder (not the training data)."""
     from posterforge.training import run
 
     typer.echo(str(run.export(run_dir, name, step=step, overwrite=overwrite)))

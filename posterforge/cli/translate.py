@@ -1,16 +1,33 @@
-"""``posterforge translate``: a thin layer over :func:`posterforge.translation.translate_iter`."""
+"""``posterforge translate``: a thin layer over :func:`posterforge.translation.translate_iter`.
+
+stdout carries exactly one line per input (an output path, or a JSON record with ``--json``),
+whatever stderr is; progress, notes and errors go to stderr. A closed stdout (``| head``) ends the
+run quietly by SIGPIPE (status 141), as shell tools do; Ctrl-C ends it with one line and 130.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from posterforge.cli import EXIT_FAILED_INPUTS, EXIT_OK
+
+if TYPE_CHECKING:
+    from posterforge.cli.output import Lines
+    from posterforge.engine import Engine
+    from posterforge.inputs import Job
+    from posterforge.translation import Record
+
+EXIT_INTERRUPTED = 130
 
 
 def translate(
@@ -31,12 +48,27 @@ def translate(
         ),
     ] = None,
     size: Annotated[
-        str | None, typer.Option("--size", help="Resize first: N (shorter side) or WxH.")
+        str | None,
+        typer.Option("--size", help="Resize first: N (shorter side) or WxH, at most 16384."),
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="png, jpg, webp, bmp or tiff (default: as the input)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="png, jpg, webp, bmp, tiff or gif (default: as the input; GIF inputs give PNG).",
+        ),
     ] = None,
+    quality: Annotated[
+        int | None,
+        typer.Option(help="JPEG and WebP quality, 1-100 (default 95)."),
+    ] = None,
+    metadata: Annotated[
+        bool,
+        typer.Option(
+            help="Carry each input's ICC profile, EXIF (orientation reset) and DPI to its output."
+        ),
+    ] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
     compile: Annotated[
@@ -49,6 +81,17 @@ def translate(
     alpha: Annotated[
         str, typer.Option(help="keep (pass transparency through where the format can) or drop.")
     ] = "keep",
+    null: Annotated[
+        bool,
+        typer.Option("--null", "-0", help="Paths on stdin end in NUL, not newline (find -print0)."),
+    ] = False,
+    relative_to: Annotated[
+        Path | None,
+        typer.Option(
+            help="Name each output by its input's path below DIR (mirrors absolute paths).",
+            metavar="DIR",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image on stdout.")
     ] = False,
@@ -60,17 +103,65 @@ def translate(
     """Translate images into a style: [bold]posterforge translate ./frames -o out -s vintage[/].
 
     Prints one output path per image on stdout (or JSON with --json); progress and errors go to
-    stderr. Exit code 0 when every input succeeded, 1 when some failed, 2 on a usage error.
+    stderr. Exit code 0 when every input succeeded, 1 when some failed, 2 on a usage error, 130
+    when interrupted (run it again to resume) and 141 (SIGPIPE) when stdout is closed early.
     """
-    from posterforge.translation import FAILED, OK, SKIPPED, plan, translate_iter
+    from posterforge.cli.output import Lines, ProgressLine
+    from posterforge.errors import PosterforgeError
+    from posterforge.translation import Size, default_batch_size, load_engine, plan, translate_iter
 
-    pairs = plan(inputs, out, fmt=fmt, shard=shard, stdin=sys.stdin)
+    # Everything that can be known without the model is checked first, each a one-line error.
+    if alpha not in ("keep", "drop"):
+        raise PosterforgeError(f"invalid --alpha {alpha!r}: use keep or drop")
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise PosterforgeError(f"invalid --precision {precision!r}: use fp32, fp16 or bf16")
+    if compile not in ("auto", "on", "off"):
+        raise PosterforgeError(f"invalid --compile {compile!r}: use auto, on or off")
+    if quality is not None and not 1 <= quality <= 100:
+        raise PosterforgeError(f"invalid --quality {quality}: use 1 to 100")
+    if null and "-" not in inputs:
+        raise PosterforgeError("--null reads NUL-separated paths from stdin: give - as an input")
+    size_spec = Size.parse(size) if size is not None else None
+    if size_spec is not None:
+        size_spec.check_memory(batch_size or 1)
+    if contact_sheet is not None:
+        from posterforge.sheet import check_destination
+
+        check_destination(contact_sheet, "--contact-sheet")
+    _check_style(style)  # reads a weight file's header only; a bad style is the first thing to fix
+    pairs = plan(
+        inputs,
+        out,
+        fmt=fmt,
+        shard=shard,
+        stdin=sys.stdin,
+        null=null,
+        relative_to=relative_to,
+        strict=True,
+    )
+    lines = Lines()
+    if not pairs:  # images were found, but none in this shard
+        if not quiet:
+            lines.err(f"posterforge: shard {shard} holds none of the inputs; nothing to do")
+        raise typer.Exit(EXIT_OK)
+    if overwrite or any(not dest.exists() for _, dest in pairs):
+        _check_writable(out)  # before the model loads: a read-only --out fails in a second
+
+    try:
+        engine = load_engine(style, device=device, precision=precision, compile=compile)
+    except KeyboardInterrupt:
+        lines.err("posterforge: interrupted while loading the model; nothing was written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    batch = batch_size or default_batch_size(engine.device.type)
+    if not quiet:
+        lines.err(_engine_line(engine, device, batch))
+    started_ns = time.time_ns()
     records = translate_iter(
         inputs,
         out,
         style=style,
-        batch_size=batch_size,
-        size=size,
+        batch_size=batch,
+        size=size_spec,
         fmt=fmt,
         device=device,
         precision=precision,
@@ -78,74 +169,189 @@ def translate(
         overwrite=overwrite,
         alpha=alpha,
         planned=pairs,
+        engine=engine,
+        quality=quality if quality is not None else 95,
+        metadata=metadata,
+        notify=lines.err,
     )
-    counts = {OK: 0, SKIPPED: 0, FAILED: 0}
-    done: list[tuple[str, str]] = []
+    report = _Report(lines, as_json, keep=16 if contact_sheet is not None else 0)
     start = time.perf_counter()
-    with _progress(len(pairs), enabled=not quiet and sys.stderr.isatty()) as advance:
-        for rec in records:
-            counts[rec.status] += 1
-            if rec.status == FAILED:
-                print(f"{rec.input}: {rec.error}", file=sys.stderr)
-            if as_json:
-                print(json.dumps(rec.as_dict()), flush=True)
-            elif rec.status == OK:
-                print(rec.output, flush=True)
-            if rec.status == OK and rec.output and contact_sheet and len(done) < 16:
-                done.append((rec.input, rec.output))
-            advance()
-    if not pairs and not quiet:  # after the loop: a bad style is reported first
-        print("posterforge: no images found in the inputs", file=sys.stderr)
-    if contact_sheet is not None and done:
-        from posterforge.sheet import before_after_sheet
+    try:
+        with _Sigint() as sigint:
+            if not quiet and sys.stderr.isatty():
+                lines.progress = ProgressLine("translating", len(pairs))
+            try:
+                for rec in records:
+                    with sigint.held():  # a record is reported whole, Ctrl-C or not
+                        report(rec)
+            except KeyboardInterrupt:
+                _stop(records)  # the work in flight lands on disk
+                for rec in _written_unreported(pairs, report.inputs, started_ns):
+                    report(rec)
+                lines.close()
+                left = len(pairs) - sum(report.counts.values())
+                lines.err(
+                    f"posterforge: interrupted: {report.summary()}, {left} left; run the "
+                    "same command again to resume (outputs that exist are skipped)"
+                )
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+        lines.close()
+        if contact_sheet is not None and report.kept:
+            _write_sheet(report.kept, contact_sheet, lines)
+        if not quiet:
+            secs = time.perf_counter() - start
+            rate = report.counts["ok"] / secs if secs > 0 else 0.0
+            lines.err(f"{report.summary()} in {secs:.1f} s ({rate:.2f} images/s)")
+    except BrokenPipeError:
+        _stop(records)
+        _closed_pipe()
+    raise typer.Exit(EXIT_FAILED_INPUTS if report.counts["failed"] else EXIT_OK)
 
-        before_after_sheet(done, contact_sheet)
-    if not quiet:
-        secs = time.perf_counter() - start
-        rate = counts[OK] / secs if secs > 0 else 0.0
-        print(
-            f"translated {counts[OK]}, skipped {counts[SKIPPED]}, failed {counts[FAILED]} "
-            f"in {secs:.1f} s ({rate:.2f} images/s)",
-            file=sys.stderr,
-        )
-    raise typer.Exit(EXIT_FAILED_INPUTS if counts[FAILED] else EXIT_OK)
+
+class _Report:
+    """Prints each record: failures on stderr, the path or JSON line on stdout; counts them."""
+
+    def __init__(self, lines: Lines, as_json: bool, keep: int):
+        self.lines, self.as_json, self.keep = lines, as_json, keep
+        self.counts = {"ok": 0, "skipped": 0, "failed": 0}
+        self.inputs: set[str] = set()  # inputs reported so far
+        self.kept: list[tuple[str, str]] = []  # (input, output) pairs for the contact sheet
+
+    def __call__(self, rec: Record) -> None:
+        self.inputs.add(rec.input)
+        self.counts[rec.status] += 1
+        if rec.status == "failed":
+            self.lines.err(f"{rec.input}: {rec.error}")
+        if self.as_json:
+            self.lines.out(json.dumps(rec.as_dict()))
+        elif rec.status == "ok":
+            self.lines.out(str(rec.output))
+        if rec.status == "ok" and rec.output and len(self.kept) < self.keep:
+            self.kept.append((rec.input, rec.output))
+        self.lines.advance()
+
+    def summary(self) -> str:
+        c = self.counts
+        return f"translated {c['ok']}, skipped {c['skipped']}, failed {c['failed']}"
 
 
-class _progress:
-    """A rich progress bar on stderr (images/s and ETA), or nothing when not on a terminal."""
+def _check_style(style: str) -> None:
+    from posterforge.catalog import resolve_style
+    from posterforge.plugins import get_host
+    from posterforge.store import Store
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.bar = total, enabled, None
+    resolve_style(style, get_host(), Store())
 
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
 
-        class Rate(ProgressColumn):
-            def render(self, task):
-                return Text(f"{task.speed or 0:.2f} img/s")
+def _engine_line(engine: Engine, device: str, batch: int) -> str:
+    """One line: the device and precision the run uses (and whether ``auto`` picked them)."""
+    import torch
 
-        self.bar = Progress(
-            "translating",
-            BarColumn(),
-            MofNCompleteColumn(),
-            Rate(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.bar.start()
-        task = self.bar.add_task("translate", total=self.total)
-        return lambda: self.bar.advance(task)
+    about = []
+    if engine.device.type == "cuda":
+        about.append(torch.cuda.get_device_name(engine.device))
+    elif engine.device.type == "cpu":
+        about.append(f"{torch.get_num_threads()} threads")
+    if device == "auto":
+        about.append("picked by --device auto")
+    where = f"{engine.device} ({', '.join(about)})" if about else str(engine.device)
+    return f"posterforge: device {where}, precision {engine.precision}, batch size {batch}"
 
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
+
+def _written_unreported(
+    pairs: list[tuple[Job, Path]], reported: set[str], since_ns: int
+) -> Iterator[Record]:
+    """Records for the outputs written by this run whose record was not printed when Ctrl-C came
+    (their encode finished while the interrupt unwound the pipeline)."""
+    from posterforge.translation import OK, Record
+
+    since = since_ns - 100_000_000  # file times come from a coarser clock than time_ns
+    for job, dest in pairs:
+        if str(job.src) in reported:
+            continue
+        try:
+            written = dest.stat().st_mtime_ns >= since
+        except OSError:
+            continue
+        if written:
+            yield Record(str(job.src), str(dest), OK)
+
+
+def _stop(records: Iterator[Record]) -> None:
+    """Close the pipeline: nothing new starts, what is in flight finishes (a second Ctrl-C
+    stops waiting)."""
+    close = getattr(records, "close", None)
+    if close is not None:
+        with suppress(KeyboardInterrupt):
+            close()
+
+
+def _write_sheet(pairs: list[tuple[str, str]], dest: Path, lines: Lines) -> None:
+    from posterforge.errors import PosterforgeError
+    from posterforge.sheet import before_after_sheet
+
+    try:
+        before_after_sheet(pairs, dest)
+    except (OSError, PosterforgeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        lines.err(f"posterforge: error: --contact-sheet {dest}: cannot write it: {reason}")
+        raise typer.Exit(EXIT_FAILED_INPUTS) from None
+
+
+def _closed_pipe() -> NoReturn:
+    """The reader of our output went away (``| head -2``): end quietly the way shell tools do,
+    killed by SIGPIPE (the shell shows status 141); the outputs written so far are whole."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing is flushed into the closed pipe later
+    except (OSError, ValueError):
+        pass
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + 13)
+
+
+class _Sigint:
+    """Ctrl-C raises KeyboardInterrupt at once, except while a record is being reported: then it
+    is raised right after that record, so each line on stdout is whole."""
+
+    def __enter__(self) -> _Sigint:
+        self.holding = self.pending = False
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread (an embedding application): leave it alone
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+def _check_writable(out: Path) -> None:
+    from posterforge.atomic import probe_writable
+    from posterforge.errors import PosterforgeError
+
+    try:
+        probe_writable(out)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename and e.filename != str(out) else ""
+        raise PosterforgeError(f"cannot write to {out}: {where}{e.strerror or e}") from None

@@ -229,15 +229,27 @@ class ImageFolderStream(Iterator[torch.Tensor]):
 
 class LabelledImageStream(ImageFolderStream):
     """An :class:`ImageFolderStream` over explicit files with label vectors: each batch is
-    ``{"image": (B, 3, H, W), "labels": (B, L)}``. ``files`` may repeat a file (resampling)."""
+    ``{"image": (B, 3, H, W), "labels": (B, L)}``. ``files`` may repeat a file (resampling).
+    ``summary`` (counts of what was found and used) is what :meth:`summary` reports to the run."""
 
     def __init__(
-        self, files: Sequence[Path], labels: np.ndarray, batch_size: int, load_size: Size, **kw: Any
+        self,
+        files: Sequence[Path],
+        labels: np.ndarray,
+        batch_size: int,
+        load_size: Size,
+        *,
+        summary: dict[str, Any] | None = None,
+        **kw: Any,
     ):
         if len(files) != len(labels):
             raise ValueError(f"{len(files)} files but {len(labels)} label rows")
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
+        self._summary = dict(summary or {})
         super().__init__(list(files), batch_size, load_size, **kw)
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self._summary)
 
     def _list(self, source: Any) -> list[Path]:
         return [Path(p) for p in source]

@@ -29,10 +29,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from posterforge.atomic import atomic_write, write_text_atomic
+from posterforge.atomic import atomic_write, remove_stale, write_text_atomic
 from posterforge.errors import PosterforgeError
 from posterforge.training import distributed
-from posterforge.training.task import TrainingTask
+from posterforge.training.task import TrainingTask, scalars
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +264,9 @@ class Trainer:
         if self.is_main:
             for sub in ("checkpoints", "samples"):
                 (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-            for p in (self.run_dir / "checkpoints").glob(".step-*.tmp"):  # left by a killed run
-                p.unlink(missing_ok=True)
+            # temp files of a killed run (checkpoint, exported model, log): dead writers only
+            for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
+                remove_stale(folder)
         found = latest_checkpoint(self.run_dir) if self.resume_requested else None
         if not self.resume_requested and list_checkpoints(self.run_dir):
             raise PosterforgeError(
@@ -324,12 +325,13 @@ class Trainer:
                 self.step += 1
                 done = self.step
                 final = done == cfg.max_steps
+                logged = None
                 if done % cfg.log_every == 0 or final:
-                    scalars = {k: float(v) for k, v in losses.items()}
+                    logged = scalars(losses)  # the only host sync of the loop
                     if self.is_main:
-                        self._log(done, scalars)
+                        self._log(done, logged)
                 if progress is not None:
-                    progress.update(done, losses if done % cfg.log_every == 0 else None)
+                    progress.update(done, logged)
                 if done % cfg.sample_every == 0 or final:
                     self._sample(done)
                 if done % cfg.checkpoint_every == 0 or final:
@@ -415,47 +417,45 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 class _Progress:
-    """A rich progress bar with the latest losses, on stderr and only when it is a terminal."""
+    """Training progress on stderr, never stdout: a one-line bar with the latest losses on a
+    terminal; elsewhere (nohup, a log file) a plain line per logged step, at most one every
+    ``every_s`` seconds, with the step, rate, ETA and losses."""
 
-    def __init__(self, total: int, start: int):
+    def __init__(self, total: int, start: int, every_s: float = 30.0):
+        self.total, self.start_step = total, start
+        self.start, self.every_s, self.last = time.monotonic(), every_s, -float("inf")
         self._bar: Any = None
-        if not sys.stderr.isatty():
-            return
-        try:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-        except ImportError:
-            return
-        self._bar = Progress(
-            TextColumn("train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._bar.start()
-        self._id = self._bar.add_task("train", total=total, completed=start, losses="")
+        self._losses = ""
+        if sys.stderr.isatty():
+            from posterforge.cli.output import ProgressLine
+
+            self._bar = ProgressLine("train", total)
+            self._bar.done = start
 
     def update(self, step: int, losses: dict[str, float] | None) -> None:
-        if self._bar is None:
-            return
         if losses is not None:
-            text = " ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
-            self._bar.update(self._id, completed=step, losses=text)
-        else:
-            self._bar.update(self._id, completed=step)
+            self._losses = " ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+        if self._bar is not None:
+            self._bar.label = f"train {self._losses}".rstrip()
+            self._bar.advance(step - self._bar.done)
+            return
+        now = time.monotonic()
+        if losses is None or (now - self.last < self.every_s and step < self.total):
+            return
+        self.last = now
+        rate = (step - self.start_step) / max(now - self.start, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        eta_text = f"{eta / 60:.1f} min" if eta != float("inf") else "?"
+        print(
+            f"train: step {step}/{self.total} ({rate:.2f} steps/s, ETA {eta_text}) {self._losses}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.stop()
+            self._bar.clear()
+            print(f"train: step {self._bar.done}/{self.total} {self._losses}", file=sys.stderr)
 
 
 __all__ = [

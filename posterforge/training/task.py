@@ -8,6 +8,7 @@ sample grid shows, and how the result is exported in our weight format.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -18,10 +19,12 @@ if TYPE_CHECKING:
 class TrainingTask(Protocol):
     """One model family's training, driven step by step by the harness."""
 
-    def step(self, batch: Any, step: int) -> dict[str, float]:
+    def step(self, batch: Any, step: int) -> Mapping[str, torch.Tensor | float]:
         """Run one optimisation step on ``batch`` (already on the device); return losses and any
-        scalar worth logging (learning rates, loss weights). ``step`` counts from 0 and drives
-        schedules. Avoid host syncs other than the returned scalars."""
+        scalar worth logging (learning rates, loss weights) as 0-d tensors (detached) or floats.
+        ``step`` counts from 0 and drives schedules. Do not call ``.item()`` or ``float()`` on a
+        device tensor here: the harness reads the values, with one host sync, only on the steps
+        it logs, so an accelerator's queue never stalls on the other steps."""
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly: nets, optimisers, schedulers, EMA, pools,
@@ -39,3 +42,15 @@ class TrainingTask(Protocol):
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The finished model as ``(tensors, header)`` for ``posterforge.weights.save_weights``."""
+
+
+def scalars(values: Mapping[str, Any]) -> dict[str, float]:
+    """A step's values as floats, with one host sync for all its tensors."""
+    import torch
+
+    keys = [k for k, v in values.items() if isinstance(v, torch.Tensor)]
+    out = {k: float(v) for k, v in values.items() if not isinstance(v, torch.Tensor)}
+    if keys:
+        stacked = torch.stack([values[k].detach().float().reshape(()) for k in keys])
+        out.update(zip(keys, stacked.tolist(), strict=True))
+    return {k: out[k] for k in values}

@@ -1,0 +1,43 @@
+"""The built StyleGAN poster generator (the plugin contract's ``BuiltGenerator``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from posterforge.labels import LabelSet
+from posterforge_stylegan.network import StyleGenerator
+
+
+class StyleSampler(nn.Module):
+    """``sample(z, labels, truncation)`` gives ``(B, 3, H, W)`` in ``[0, 1]``. Truncation is the
+    model's own (``truncation = "model"``): w moves toward the average w of the requested labels
+    (a mix: their weighted average), not a global one. Noise is the stored constant, so the same
+    (seed, index) gives the same poster."""
+
+    truncation = "model"
+
+    def __init__(self, net: StyleGenerator, labels: LabelSet):
+        super().__init__()
+        if len(labels) != net.c_dim:
+            raise ValueError(f"{len(labels)} label names for {net.c_dim} labels")
+        self.net, self.labels = net, labels
+        self.z_dim = net.z_dim
+        self.label_names = list(labels.names)
+        w, h = net.image_size
+        self.image_size = (int(w), int(h))
+
+    def conditions(self, spec: str) -> torch.Tensor:
+        return torch.tensor(self.labels.vector(spec))
+
+    def caption(self, spec: str) -> str:
+        return self.labels.caption(spec)
+
+    def sample(
+        self, z: torch.Tensor, labels: torch.Tensor, truncation: float | None = None
+    ) -> torch.Tensor:
+        psi = 1.0 if truncation is None else float(truncation)
+        x = self.net(z, labels.to(z.dtype), truncation_psi=psi, noise_mode="const")
+        return x.add(1.0).mul(0.5).clamp(0.0, 1.0)
+
+    forward = sample

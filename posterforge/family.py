@@ -1,0 +1,186 @@
+"""A model family's training, as the plugin declares it: its inputs, recipes and factories.
+
+The core's ``posterforge train translator|generator`` builds its options from the declared
+:class:`Input` and :class:`Option` lists, merges the chosen recipe with ``--set`` overrides, and
+calls the two factories: ``make_task`` (the nets, optimisers and step: all that a checkpoint
+holds) and ``make_data`` (the batch stream). They are separate so that ``train export`` and
+sampling never touch the training data. Registering a family imports no torch: the factories may
+be ``"module:function"`` strings, imported only when a run starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from posterforge.errors import PosterforgeError, UnknownNameError
+
+if TYPE_CHECKING:
+    from posterforge.training.harness import BatchStream
+    from posterforge.training.task import TrainingTask
+    from posterforge.weights import Weights
+
+KINDS = ("translator", "generator")
+INPUT_KINDS = ("folder", "file")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# the train commands' own options: an input or option of a family may not take these names
+RESERVED = frozenset(
+    {"name", "out", "preset", "arch", "init_from", "set", "max_steps", "seed", "device"}
+    | {"overwrite", "resume", "help"}
+)
+
+
+@dataclass(frozen=True)
+class Input:
+    """A training input: ``--NAME PATH`` on the command line, ``inputs[NAME]`` for ``make_data``.
+
+    ``kind`` is ``"folder"`` or ``"file"`` (checked before training starts); an input that is not
+    ``required`` may be left out."""
+
+    name: str
+    kind: str
+    help: str
+    required: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A recipe key offered as its own option: ``--KEY VALUE`` sets ``[model] KEY`` (a string),
+    e.g. ``Option("balance", "Genre balancing", ("cap", "resample", "none"))``."""
+
+    key: str
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+
+# make_task(recipe, *, device, seed, init_from) -> TrainingTask
+TaskFactory = Callable[..., "TrainingTask"]
+# make_data(inputs, recipe, *, seed, rank, world_size) -> BatchStream
+DataFactory = Callable[..., "BatchStream"]
+
+
+def _resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
+    if isinstance(ref, str):
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return ref
+
+
+@dataclass(frozen=True)
+class Family:
+    """A trainable model family (see the module docstring and docs/hooks.md).
+
+    ``recipes`` is a folder of ``NAME.toml`` files (``[model]`` for the family, ``[train]`` for
+    the harness: ``max_steps``, ``checkpoint_every``, ...); ``default_recipe`` names the one a run
+    uses without ``--preset``. ``make_task`` receives the ``[model]`` table (a dict), ``device``
+    (a string), ``seed`` and ``init_from`` (loaded :class:`~posterforge.weights.Weights`, or
+    None); a family that cannot start from weights raises ``ValueError`` saying so.
+    ``make_data`` receives the inputs by name (``Path`` values), the same table, ``seed``,
+    ``rank`` and ``world_size``. Either may raise ``ValueError`` with a message for the user.
+    A stream may offer ``summary() -> dict`` (counts of what it uses): it is stored in the run
+    and in the exported weights' provenance as ``data``.
+    """
+
+    name: str
+    kind: str
+    description: str
+    inputs: tuple[Input, ...]
+    make_task: TaskFactory | str
+    make_data: DataFactory | str
+    recipes: Traversable | Path | None = None
+    default_recipe: str = "default"
+    options: tuple[Option, ...] = ()
+    aliases: tuple[str, ...] = ()
+    example: str = ""  # the train command's arguments for the help, e.g. "--a A/ --b B/ ..."
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise PosterforgeError(f"family {self.name!r}: kind must be one of {KINDS}")
+        seen: set[str] = set()
+        for key, what in [(i.name, "input") for i in self.inputs] + [
+            (o.key, "option") for o in self.options
+        ]:
+            if not _NAME.match(key) or key in RESERVED or key in seen:
+                raise PosterforgeError(
+                    f"family {self.name!r}: {what} name {key!r} is invalid, reserved or repeated"
+                )
+            seen.add(key)
+        for i in self.inputs:
+            if i.kind not in INPUT_KINDS:
+                raise PosterforgeError(f"family {self.name!r}: input kind must be {INPUT_KINDS}")
+
+    # -- recipes ---------------------------------------------------------------------------------
+    def recipe_names(self) -> list[str]:
+        if self.recipes is None or not self.recipes.is_dir():
+            return []
+        return sorted(p.name[:-5] for p in self.recipes.iterdir() if p.name.endswith(".toml"))
+
+    def load_recipe(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+        """The recipe ``name`` (default: ``default_recipe``) as ``{"model": {...}, "train":
+        {...}}``; a family without recipe files gets empty tables."""
+        name = name or self.default_recipe
+        names = self.recipe_names()
+        if name not in names:
+            if not names and name == self.default_recipe:
+                return {"model": {}, "train": {}}
+            raise UnknownNameError(f"{self.name} recipe", name, names, show_all=True)
+        assert self.recipes is not None
+        text = (self.recipes / f"{name}.toml").read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise PosterforgeError(f"{self.name} recipe {name}.toml: {e}") from None
+        return {"model": dict(data.get("model", {})), "train": dict(data.get("train", {}))}
+
+    # -- factories -------------------------------------------------------------------------------
+    def task(
+        self,
+        recipe: dict[str, Any],
+        *,
+        device: str = "cpu",
+        seed: int = 0,
+        init_from: Weights | None = None,
+    ) -> TrainingTask:
+        return _resolve(self.make_task)(dict(recipe), device=device, seed=seed, init_from=init_from)
+
+    def data(
+        self,
+        inputs: dict[str, Path],
+        recipe: dict[str, Any],
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> BatchStream:
+        return _resolve(self.make_data)(
+            dict(inputs), dict(recipe), seed=seed, rank=rank, world_size=world_size
+        )
+
+
+R = TypeVar("R")
+
+
+def recipe_from_dict(cls: type[R], recipe: dict[str, Any] | None, family: str) -> R:
+    """A family's recipe dataclass from the ``[model]`` table; unknown keys (typos) are refused
+    with the list of known ones, before any training starts."""
+    recipe = dict(recipe or {})
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(recipe) - known)
+    if unknown:
+        have = ", ".join(sorted(known))
+        raise ValueError(f"unknown {family} recipe keys: {', '.join(unknown)} (known: {have})")
+    return cls(**recipe)

@@ -1,0 +1,108 @@
+"""The StyleGAN family on the plugin contract: training through the generic harness, exact resume
+with ADA's probability, export, and generation by genre name with the model's own truncation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from posterforge import plugins, presets
+from posterforge.generation import load_generator, sample
+from posterforge.training import run
+from posterforge.weights import load_weights
+from posterforge_genre_cgan.demo_data import make_demo_posters
+from posterforge_stylegan.training import StyleGANTask
+
+TINY = {
+    "batch_size": 4,
+    "z_dim": 16,
+    "w_dim": 16,
+    "mapping_layers": 2,
+    "channel_base": 256,
+    "channel_max": 16,
+    "r1_interval": 2,
+    "pl_weight": 1.0,
+    "pl_interval": 2,
+    "ada_speed_kimg": 0.02,  # p moves fast enough to see in a few steps
+    "ada_interval": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def demo_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    make_demo_posters(out, per_genre=2, seed=0)
+    return out
+
+
+def _train(tmp_path, demo_set, name, steps, **kw):
+    return run.train(
+        "generator",
+        {"data": demo_set, "labels": demo_set / "labels.csv"},
+        name,
+        tmp_path / name,
+        arch="stylegan",
+        overrides=[f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+        + ["train.log_every=1", "train.checkpoint_every=2"],
+        max_steps=steps,
+        seed=5,
+        device="cpu",
+        **kw,
+    )
+
+
+def test_the_family_arrives_through_the_contract_only():
+    host = plugins.get_host()
+    entry = host.families.entry("stylegan")
+    assert entry.plugin == "stylegan" and entry.item.kind == "generator"
+    assert host.generators.entry("stylegan").plugin == "stylegan"
+    assert {"default", "large"} <= set(entry.item.recipe_names())
+
+
+def test_resume_is_bit_exact_with_ada_and_exports_a_usable_model(tmp_path, demo_set):
+    straight = _train(tmp_path, demo_set, "straight", 4)
+    _train(tmp_path, demo_set, "halves", 2)
+    resumed = run.resume(tmp_path / "halves", max_steps=4, device="cpu")
+    a, b = load_weights(straight), load_weights(resumed)
+    assert a.tensors.keys() == b.tensors.keys()
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    log = [json.loads(x) for x in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    halves = [json.loads(x) for x in (tmp_path / "halves" / "log.jsonl").read_text().splitlines()]
+    assert [e["ada_p"] for e in log] == [e["ada_p"] for e in halves]  # ADA continued exactly
+    assert max(e["ada_p"] for e in log) > 0  # and it moved off its start
+    assert a.header["provenance"]["ada_p"] == b.header["provenance"]["ada_p"]
+    assert a.header["labels"] == list(presets.labels("genres").names)
+
+    gen = load_generator(str(straight), device="cpu")
+    x = sample(gen, "horror+comedy", 3, seed=1)
+    assert x.shape == (3, 3, 128, 64) and x.min() >= 0 and x.max() <= 1
+    torch.testing.assert_close(x[1:], sample(gen, "horror+comedy", 2, seed=1, start=1))
+    # truncation is the model's: psi -> 0 gives the genre's average w, whatever the noise
+    t0 = sample(gen, "horror", 2, seed=1, truncation=1e-6)
+    torch.testing.assert_close(t0[0], t0[1], atol=1e-4, rtol=0)
+    assert not torch.allclose(t0[0], sample(gen, "comedy", 1, seed=1, truncation=1e-6)[0])
+
+
+def test_ada_probability_rises_on_an_overfitting_discriminator():
+    task = StyleGANTask(dict(TINY), list(presets.labels("genres").names))
+    p0 = float(task.augment.p)
+    for _ in range(3):
+        task._adapt(torch.full((8,), 5.0), 8)  # D is sure of every real poster
+    assert float(task.augment.p) > p0
+    for _ in range(20):
+        task._adapt(torch.full((8,), -5.0), 8)
+    assert float(task.augment.p) == 0.0
+
+
+def test_the_larger_poster_size_builds_from_config(tmp_path):
+    task = StyleGANTask({**TINY, "image_size": [128, 256]}, ["a", "b"])
+    tensors, header = task.export()
+    assert header["config"]["image_size"] == [128, 256]
+    from posterforge.weights import save_weights
+
+    path = tmp_path / "big.safetensors"
+    save_weights(path, tensors, header)
+    gen = load_generator(str(path), device="cpu")  # the file alone: no flags
+    assert sample(gen, "a", 2).shape == (2, 3, 256, 128)
