@@ -3,7 +3,7 @@
 Both sample the same generator (the shipped ``posters-demo`` unless ``--model``), for one genre,
 and write PNG files, each in its own process, in the same run of this script:
 
-- plain: what a user would write: for each poster, ``torch.randn(1, 100)``, one forward under
+- plain: what a user would write: for each poster, ``torch.randn(1, z_dim)``, one forward under
   ``torch.no_grad()``, ``to_pil_image(...).save(...)``;
 - ours: the ``posterforge generate`` command (batched, inference mode, encoding on worker threads
   overlapped with the next batch).
@@ -33,7 +33,6 @@ from pathlib import Path
 import torch
 import torchvision.transforms.functional as TF
 from posterforge.catalog import resolve_generator
-from posterforge.labels import LabelSet
 from posterforge.plugins import get_host
 from posterforge.store import Store
 from posterforge.weights import load_weights
@@ -41,7 +40,7 @@ from posterforge.weights import load_weights
 model, genre, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 cls, path = resolve_generator(model, get_host(), Store())
 net = cls.build(load_weights(path)).eval()
-y = torch.tensor([LabelSet(tuple(net.label_names)).vector(genre)])
+y = net.conditions(genre).reshape(1, -1)  # the family's own parsing of the genre
 out.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
 for i in range(n):
@@ -58,7 +57,7 @@ def timed(cmd: list[str], out_dir: Path) -> tuple[float, float, int]:
     wall = time.time() - start
     if proc.returncode != 0:
         sys.exit(f"{cmd[:4]} failed:\n{proc.stderr}")
-    files = sorted(out_dir.iterdir(), key=lambda p: p.stat().st_mtime)
+    files = sorted(out_dir.glob("*.png"), key=lambda p: p.stat().st_mtime)
     steady = files[-1].stat().st_mtime - files[0].stat().st_mtime
     return wall, steady, len(files)
 

@@ -121,6 +121,8 @@ class Engine:
     # Large frames compile slowly (minutes on a CPU) and gain little: "auto" leaves them eager.
     compile_max_pixels: int = 512 * 512
     channels_last: bool | None = None
+    # what runs, for the record of outputs: architecture and weights' sha256 (see outputs.py)
+    model_id: str = ""
     _shapes: dict[tuple[int, ...], _ShapeState] = field(default_factory=dict, init=False)
     _compiled: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict, init=False)
     _compile_failed: bool = field(default=False, init=False)

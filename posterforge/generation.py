@@ -158,8 +158,16 @@ def load_generator(
 
     check_precision(precision)
     cls, path = resolve_generator(model, get_host(), store or Store())
+    from posterforge.translation import model_id
+
     module = cls.build(load_weights(path))
-    engine = Engine(module, resolve_device(device), precision=precision, compile=compile)
+    engine = Engine(
+        module,
+        resolve_device(device),
+        precision=precision,
+        compile=compile,
+        model_id=model_id(cls.name, path),
+    )
     return LoadedGenerator(engine, model)
 
 
@@ -270,17 +278,36 @@ def generate_iter(
     specs = list(conditions or []) or [None]
     captions = [gen.caption(c) for c in specs]  # unknown labels fail here, up front
     out = Path(out) if out is not None else None
+    jobs = [
+        _ConditionJob(gen, spec, caption, seed, truncation, fmt, out, overwrite)
+        for spec, caption in zip(specs, captions, strict=True)
+    ]
+    completed = None
     if out is not None:
         from posterforge.atomic import remove_stale
+        from posterforge.outputs import reserve
 
         remove_stale(out)  # temp files of a killed run (dead writers only)
+        settings = {
+            "command": "generate",
+            "model": gen.engine.model_id,
+            "seed": seed,
+            "truncation": truncation,
+            "format": fmt,
+            "precision": gen.engine.precision,
+        }
+        # existing images are skipped only when these settings made them (else refused now)
+        dests = [d for job in jobs for i in range(n) if (d := job.dest(i)) is not None]
+        completed = reserve(out, settings, dests, overwrite=overwrite)
     sheets: list[tuple[str, list[Any]]] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
-        for spec, caption in zip(specs, captions, strict=True):
-            job = _ConditionJob(gen, spec, caption, seed, truncation, fmt, out, overwrite, pool)
+        for job in jobs:
+            job.pool = pool
             count = n if out is not None else min(n, grid_max)  # no files: only the grid's
             yield from job.run(count, batch_size, grid_max if grid is not None else 0)
-            sheets.append((caption, job.sheet))
+            sheets.append((job.caption, job.sheet))
+    if completed is not None:
+        completed()
     if grid is not None:
         from posterforge.sheet import labelled_grid
 
@@ -300,7 +327,7 @@ class _ConditionJob:
     fmt: str
     out: Path | None
     overwrite: bool
-    pool: ThreadPoolExecutor
+    pool: ThreadPoolExecutor | None = None  # set when the job runs
 
     def __post_init__(self) -> None:
         self.sheet: list[Any] = []
@@ -325,7 +352,10 @@ class _ConditionJob:
             for i in idx:
                 d = dests[i]
                 write = i in todo
-                fut = self.pool.submit(encode_atomic, images[i], d, fmt=self.fmt) if write else None
+                fut = None
+                if write:
+                    assert self.pool is not None
+                    fut = self.pool.submit(encode_atomic, images[i], d, fmt=self.fmt)
                 status = OK if write or d is None else SKIPPED
                 pending.append((Poster(d and str(d), self.caption, i, self.seed, status), fut))
             while len(pending) > batch_size:

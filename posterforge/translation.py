@@ -36,6 +36,7 @@ from posterforge.images import (
     format_for,
 )
 from posterforge.inputs import Job, discover, in_shard, parse_shard, unique_outputs
+from posterforge.outputs import reserve
 
 if TYPE_CHECKING:
     import torch
@@ -254,7 +255,15 @@ def load_engine(
         min_size=cls.min_size,
         precision=precision,
         compile=compile,
+        model_id=model_id(cls.name, resolved.weights),
     )
+
+
+def model_id(arch: str, weights: Path | None) -> str:
+    """``arch:sha256`` of the weights that run (``arch`` alone without weights)."""
+    from posterforge.weights import sha256_file
+
+    return arch if weights is None else f"{arch}:{sha256_file(Path(weights))[:16]}"
 
 
 def translate_iter(
@@ -317,6 +326,18 @@ def translate_iter(
     runner.notify = notify or log.warning
     for folder in dict.fromkeys(dest.parent for _, dest in pairs):
         _remove_stale_temps(folder, runner.started)
+    settings = {
+        "command": "translate",
+        "model": engine.model_id,
+        "size": None if size is None else str(size),
+        "format": fmt,
+        "alpha": alpha,
+        "quality": quality,
+        "metadata": metadata,
+        "precision": engine.precision,
+    }
+    # existing outputs are skipped only when these settings made them (else refused up front)
+    completed = reserve(Path(out), settings, [d for _, d in pairs], overwrite=overwrite)
     root, inside = Path(out).resolve(), {}
     todo: list[tuple[Job, Path]] = []
     for job, dest in pairs:
@@ -329,6 +350,7 @@ def translate_iter(
                 runner.planned[dest] = seen
             todo.append((job, dest))
     yield from runner.run(todo)
+    completed()
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:

@@ -204,7 +204,7 @@ def test_a_third_party_label_vocabulary_trains_a_first_party_family(test_plugins
         "--device", "cpu", extra_path=test_plugins_dir,
     )  # fmt: skip
     assert r.code == 0, r.err
-    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "g").glob("*.png")) == [
         "joyful-00000.png",
         "joyful-00001.png",
     ]

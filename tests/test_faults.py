@@ -29,6 +29,7 @@ from PIL import Image
 from posterforge import atomic
 from posterforge.cli import main
 from posterforge.images import is_temp_file
+from posterforge.outputs import RECORD
 from posterforge.translation import translate
 
 from .conftest import ROOT
@@ -54,12 +55,14 @@ def _run(tiny_style: Path, inputs: list[Path], out: Path, **kw):
 
 
 def _leftovers(folder: Path) -> list[str]:
-    """Temp and lock files (everything we write is hidden until it is whole)."""
-    return sorted(p.name for p in folder.rglob(".*"))
+    """Temp and lock files (everything we write is hidden until it is whole; the settings record
+    of the outputs is the one hidden file that stays)."""
+    return sorted(p.name for p in folder.rglob(".*") if p.name != RECORD)
 
 
 def _contents(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    files = (p for p in folder.rglob("*") if p.is_file() and p.name != RECORD)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -145,7 +148,9 @@ def full_disk(request, tmp_path, monkeypatch) -> Iterator[Path]:
 
 def _written(disk: Path) -> list[str]:
     """Every file on the disk but the filler: there must be none after a failed write."""
-    return sorted(str(p.relative_to(disk)) for p in disk.rglob("*") if p.is_file())
+    return sorted(
+        str(p.relative_to(disk)) for p in disk.rglob("*") if p.is_file() and p.name != RECORD
+    )
 
 
 def _one_line(err: str) -> str:

@@ -12,6 +12,7 @@ from PIL import Image
 from posterforge import generation as gen_api
 from posterforge import presets
 from posterforge.errors import PosterforgeError
+from posterforge.outputs import RECORD
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +80,7 @@ def test_files_are_named_by_genre_and_index_and_reruns_skip_them(tiny_generator,
     kw = dict(model=str(tiny_generator), seed=0, device="cpu", batch_size=3)
     first = gen_api.generate(["horror", "comedy+drama"], 4, out, **kw)
     assert [p.status for p in first] == ["ok"] * 8
-    assert sorted(f.name for f in out.iterdir()) == [
+    assert sorted(f.name for f in out.iterdir() if f.name != RECORD) == [
         *(f"comedy+drama-{i:05d}.png" for i in range(4)),
         *(f"horror-{i:05d}.png" for i in range(4)),
     ]
@@ -131,3 +132,31 @@ def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
     bad = cli("generate", "--model", str(tiny_generator), "--genre", "horor", "--out", str(out))
     assert bad.code == 2
     assert bad.err.startswith("posterforge: error: unknown genre 'horor': did you mean 'horror'?")
+
+
+def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_path, cli):
+    """A skip happens only when the same settings made the file: another --seed, --truncation or
+    --model into the same --out is refused up front, naming --overwrite; records never claim
+    what is not on disk."""
+    out = tmp_path / "posters"
+    base = ["generate", "--model", str(tiny_generator), "-g", "horror", "-n", "2", "--out",
+            str(out), "--device", "cpu", "--json"]  # fmt: skip
+    assert cli(*base).code == 0
+    first = (out / "horror-00000.png").read_bytes()
+    r = cli(*base)
+    assert r.code == 0 and [json.loads(x)["status"] for x in r.out.splitlines()] == ["skipped"] * 2
+    for other in (["--seed", "123"], ["--truncation", "0.5"], ["--format", "jpg", "-n", "0"]):
+        r = cli(*base, *other)
+        if "jpg" in other:  # other files altogether: nothing to refuse
+            assert r.code == 0, r.err
+            continue
+        assert r.code == 2 and r.out == "", r.err
+        assert "made with other settings" in r.err and "--overwrite" in r.err
+        assert (out / "horror-00000.png").read_bytes() == first
+    r = cli(*base, "--seed", "123", "--overwrite")
+    assert r.code == 0 and (out / "horror-00000.png").read_bytes() != first
+    r = cli(*base, "--seed", "123")  # the record now says seed 123 made them
+    assert [json.loads(x)["status"] for x in r.out.splitlines()] == ["skipped"] * 2
+    (out / "horror-00002.png").write_bytes(b"someone else's file")
+    r = cli(*base, "-n", "3", "--seed", "123")
+    assert r.code == 2 and "no record of the settings that made it" in r.err

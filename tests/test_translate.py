@@ -17,6 +17,7 @@ from PIL import Image
 
 from posterforge.engine import Engine, pad_to_multiple
 from posterforge.errors import PosterforgeError, UnknownNameError
+from posterforge.outputs import RECORD
 from posterforge.translation import Size, translate
 from posterforge.weights import load_weights
 
@@ -130,7 +131,9 @@ def test_bad_inputs_are_reported_and_skipped(tiny_style, tmp_path):
     assert reasons["dangling.png"] == "dangling link"
     assert "too large" in reasons["bomb.png"]
     assert "truncated" in reasons["truncated.png"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != RECORD) == [
+        "good.png"
+    ]
 
 
 def test_skip_and_overwrite(tiny_style, tmp_path):
@@ -294,7 +297,8 @@ def test_killed_run_leaves_no_partial_file_and_resumes(tiny_style, tmp_path):
     statuses = [json.loads(line)["status"] for line in rerun.stdout.splitlines()]
     assert statuses.count("skipped") >= len(finished) and statuses.count("ok") >= 1
     assert len(statuses) == n
-    assert sorted(p.name for p in out.iterdir()) == [f"{i:03d}.png" for i in range(n)]
+    written = sorted(p.name for p in out.iterdir() if p.name != RECORD)
+    assert written == [f"{i:03d}.png" for i in range(n)]
 
 
 # --- the engine -----------------------------------------------------------------------------------
@@ -411,3 +415,24 @@ def test_cli_says_when_there_is_nothing_to_do(cli, tiny_style, tmp_path):
     (tmp_path / "empty").mkdir()
     r = cli("translate", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
     assert r.code == 2 and "no images found" in r.err
+
+
+def test_another_style_into_the_same_out_is_refused_not_skipped(tiny_style, tmp_path):
+    """Outputs are skipped only when the same settings made them."""
+    from posterforge.errors import PosterforgeError
+    from posterforge.translation import translate
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(src / "a.png")
+    out = tmp_path / "out"
+    kw = dict(style=str(tiny_style), device="cpu", compile="off")
+    assert [r.status for r in translate([src], out, **kw)] == ["ok"]
+    assert [r.status for r in translate([src], out, **kw)] == ["skipped"]
+    with pytest.raises(PosterforgeError, match=r"made with other settings \(.*size"):
+        translate([src], out, size="8", **kw)
+    with pytest.raises(PosterforgeError, match="made with other settings"):
+        translate([src], out, style="vintage", device="cpu", compile="off")
+    assert [r.status for r in translate([src], out, size="8", overwrite=True, **kw)] == ["ok"]
+    assert Image.open(out / "a.png").size == (8, 8)
+    assert [r.status for r in translate([src], out, size="8", **kw)] == ["skipped"]

@@ -1,0 +1,160 @@
+"""Which settings made each output of a folder, so that a re-run skips only what the same
+settings made (``OUT/.posterforge-outputs.json``).
+
+A run first *reserves* its planned outputs: an output that exists already must have been made
+with this run's settings, else the run is refused before any work (``--overwrite`` replaces it).
+Outputs that do not exist yet are recorded under this run's settings at once, so a killed run's
+files are known on the next try. An output being replaced with other settings is recorded only
+when the run completes: if the run is killed, the record says nothing about it and the next run
+refuses it rather than trust it. The record is read and written under a lock, so two runs on one
+folder merge their records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from posterforge.atomic import claim, write_text_atomic
+from posterforge.errors import PosterforgeError
+
+log = logging.getLogger(__name__)
+
+RECORD = ".posterforge-outputs.json"
+SHOWN = 3  # conflicting files named in the error
+
+
+def fingerprint(settings: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(settings), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reserve(
+    root: Path, settings: Mapping[str, Any], dests: Sequence[Path], *, overwrite: bool
+) -> Callable[[], None]:
+    """Check ``dests`` (under ``root``) against the record and reserve them for ``settings``;
+    returns the function to call when the run has completed. Raises :class:`PosterforgeError`
+    naming the first conflicts when an existing output was made otherwise and ``overwrite`` is
+    off."""
+    root = Path(root)
+    fp = fingerprint(settings)
+    replaced: list[str] = []
+    with _locked(root) as record:
+        files, known = record["files"], record["settings"]
+        conflicts = []
+        for dest in dests:
+            rel = _rel(dest, root)
+            if not dest.is_file():
+                files[rel] = fp
+            elif files.get(rel) != fp:
+                if not overwrite:
+                    conflicts.append((rel, files.get(rel)))
+                else:
+                    files.pop(rel, None)  # unknown until this run has replaced it
+                    replaced.append(rel)
+        if conflicts:
+            raise PosterforgeError(_explain(root, conflicts, known, settings))
+        known[fp] = dict(settings)
+
+    def done() -> None:
+        if replaced:
+            with _locked(root) as record:
+                record["files"].update(dict.fromkeys(replaced, fp))
+                record["settings"][fp] = dict(settings)
+
+    return done
+
+
+def _rel(dest: Path, root: Path) -> str:
+    try:
+        return Path(dest).relative_to(root).as_posix()
+    except ValueError:
+        return Path(dest).as_posix()
+
+
+def _explain(
+    root: Path,
+    conflicts: list[tuple[str, str | None]],
+    known: Mapping[str, Any],
+    settings: Mapping[str, Any],
+) -> str:
+    rel, made = conflicts[0]
+    if made is None or made not in known:
+        why = "no record of the settings that made it"
+    else:
+        old = known[made]
+        diff = [
+            f"{k} {old.get(k)!r}, now {settings.get(k)!r}"
+            for k in sorted(set(old) | set(settings))
+            if old.get(k) != settings.get(k)
+        ]
+        why = "made with other settings (" + "; ".join(diff) + ")"
+    more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+    return (
+        f"{root / rel}: exists, {why}{more}; pass --overwrite to replace, "
+        "or write to another --out"
+    )
+
+
+class _locked:
+    """The folder's record, read under its lock and written back on a clean exit."""
+
+    def __init__(self, root: Path):
+        self.path = root / RECORD
+
+    def __enter__(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while (lock := _claim(self.path)) is None:
+            if time.monotonic() > deadline:
+                raise PosterforgeError(f"{self.path}: locked by another run for over a minute")
+            time.sleep(0.05)
+        self.lock = lock
+        try:
+            record = json.loads(self.path.read_text())
+            if not all(isinstance(record.get(k), dict) for k in ("files", "settings")):
+                raise ValueError
+        except (OSError, ValueError, AttributeError):
+            record = {"files": {}, "settings": {}}  # none yet, or unreadable: trust nothing
+        self.record = record
+        self.before = json.dumps(record, sort_keys=True) + "\n"
+        return record
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None:
+                used = set(self.record["files"].values())
+                self.record["settings"] = {
+                    k: v for k, v in self.record["settings"].items() if k in used
+                }
+                text = json.dumps(self.record, sort_keys=True) + "\n"
+                if text != self.before:
+                    self._write(text)
+        finally:
+            self.lock.release()
+
+    def _write(self, text: str) -> None:
+        """Best effort: without a record (a full disk, a read-only folder), a later run trusts
+        none of these outputs and asks for --overwrite, which is the safe side."""
+        try:
+            write_text_atomic(self.path, text)
+        except OSError as e:
+            log.warning("cannot record the settings of the outputs in %s: %s", self.path, e)
+
+
+def _claim(path: Path) -> Any:
+    """The record's lock; where no lock can be made (a read-only folder) a stand-in that holds
+    nothing: the record will not be written there either."""
+    try:
+        return claim(path)
+    except OSError:
+        return _NoLock()
+
+
+class _NoLock:
+    def release(self) -> None:
+        pass
