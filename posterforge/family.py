@@ -67,6 +67,23 @@ class Option:
         return "--" + self.key.replace("_", "-")
 
 
+def labelled_inputs(noun: str = "label") -> tuple[Input, ...]:
+    """The inputs of a family trained on labelled images read by
+    :func:`posterforge.training.labelled.labelled_stream`: ``--data`` and an optional
+    ``--labels`` file (``noun``: what one label is called, e.g. "genre")."""
+    return (
+        Input("data", "folder", f"Folder of images (or one sub-folder per {noun})."),
+        Input(
+            "labels",
+            "file",
+            f"CSV (path and {noun}s columns, several {noun}s separated by |) or JSONL.",
+            required=False,
+        ),
+    )
+
+
+BALANCE = Option("balance", "Label balancing (default: the recipe's)", ("cap", "resample", "none"))
+
 # make_task(recipe, *, device, seed, init_from) -> TrainingTask
 TaskFactory = Callable[..., "TrainingTask"]
 # make_data(inputs, recipe, *, seed, rank, world_size) -> BatchStream

@@ -11,6 +11,7 @@ import torch
 
 from posterforge import presets
 from posterforge.errors import PosterforgeError
+from posterforge.training.ema import ema_decay_at
 from posterforge.training.labelled import LabelledImage, balance, label_counts, read_labelled
 from posterforge.weights import load_weights
 from posterforge_genre_cgan.demo_data import make_demo_posters
@@ -18,7 +19,6 @@ from posterforge_genre_cgan.network import GenreDiscriminator, GenreGenerator, P
 from posterforge_genre_cgan.training import (
     GenreCGANRecipe,
     GenreCGANTask,
-    ema_decay_at,
     recalibrated,
 )
 

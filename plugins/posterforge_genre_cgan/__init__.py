@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posterforge import Generator, hookimpl
-from posterforge.family import Family, Input, Option
+from posterforge.family import BALANCE, Family, labelled_inputs
 from posterforge.presets import shipped
 from posterforge.weights import NATIVE, WeightSource
 
@@ -97,18 +97,6 @@ def register_weight_sources(register):
     )
 
 
-LABELLED_INPUTS = (
-    Input("data", "folder", "Folder of posters (or one sub-folder per label)."),
-    Input(
-        "labels",
-        "file",
-        "CSV (path and genres columns, several genres separated by |) or JSONL.",
-        required=False,
-    ),
-)
-BALANCE = Option("balance", "Label balancing (default: the recipe's).", ("cap", "resample", "none"))
-
-
 @hookimpl
 def register_families(register):
     register(
@@ -117,7 +105,7 @@ def register_families(register):
             kind="generator",
             description="Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection "
             "discriminator)",
-            inputs=LABELLED_INPUTS,
+            inputs=labelled_inputs("genre"),
             options=(BALANCE,),
             recipes=presets_folder() / "recipes",
             example="--data posters/ --labels labels.csv --name mine --out runs/mine",

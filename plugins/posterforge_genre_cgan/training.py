@@ -24,6 +24,7 @@ from posterforge.labels import LabelSet
 from posterforge.training import distributed
 from posterforge.training.augment import make_diffaugment
 from posterforge.training.data import FITS, LabelledImageStream
+from posterforge.training.ema import label_grid, update_ema
 from posterforge.training.labelled import BALANCE_MODES, labelled_stream
 from posterforge.weights import make_header
 from posterforge_genre_cgan.network import (
@@ -103,11 +104,6 @@ def g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
     if loss == "hinge":
         return -fake.mean()
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
-
-
-def ema_decay_at(decay: float, step: int) -> float:
-    """Ramp the average in (as StyleGAN2-ADA does) so early, short runs are not all init."""
-    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 @torch.no_grad()
@@ -217,21 +213,10 @@ class GenreCGANTask:
         self.opt_G.step()
         self.D.requires_grad_(True)
 
-        self._update_ema(step)
+        update_ema(self.G_ema, self.G, self.recipe.ema_decay, step)
         self.label_bank = torch.cat([y.detach().float(), self.label_bank])[: self.LABEL_BANK]
         self.steps_done = step + 1
         return {"loss_D": loss_d.detach(), "loss_G": loss_g.detach()}  # the harness syncs on log
-
-    @torch.no_grad()
-    def _update_ema(self, step: int) -> None:
-        decay = ema_decay_at(self.recipe.ema_decay, step) if self.recipe.ema_decay > 0 else 0.0
-        ema, raw = list(self.G_ema.parameters()), list(self.G.parameters())
-        if decay == 0.0:
-            torch._foreach_copy_(ema, raw)
-        else:
-            torch._foreach_lerp_(ema, raw, 1.0 - decay)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -263,19 +248,9 @@ class GenreCGANTask:
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], columns: int = 6) -> torch.Tensor:
         """A first row of real posters, then one row per genre with the same fixed noise."""
-        from torchvision.utils import make_grid
-
         net = self.sampler()
         n = len(self.label_names)
-        z = torch.randn(columns, net.z_dim, generator=torch.Generator().manual_seed(1))
-        z = z.repeat(n, 1).to(self.device)
-        y = torch.eye(n).repeat_interleave(columns, dim=0).to(self.device)
-        fakes = net(z, y).add(1).mul(0.5)
-        real = batch["image"][:columns].to(self.device)
-        if len(real) < columns:
-            real = torch.cat([real, torch.ones(columns - len(real), *real.shape[1:])])
-        tiles = torch.cat([real, fakes]).clamp(0, 1).float().cpu()
-        return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+        return label_grid(net, batch["image"], n, net.z_dim, self.device, columns)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         net = self.sampler()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from posterforge import Generator, hookimpl
-from posterforge.family import Family, Input, Option
+from posterforge.family import BALANCE, Family, labelled_inputs
 from posterforge.presets import shipped
 
 if TYPE_CHECKING:
@@ -60,16 +60,8 @@ def register_families(register):
             name=ARCH,
             kind="generator",
             description="StyleGAN-style conditional generator (R1, EMA, style mixing, ADA)",
-            inputs=(
-                Input("data", "folder", "Folder of posters (or one sub-folder per label)."),
-                Input(
-                    "labels",
-                    "file",
-                    "CSV (path and genres columns, several genres separated by |) or JSONL.",
-                    required=False,
-                ),
-            ),
-            options=(Option("balance", "Label balancing", ("cap", "resample", "none")),),
+            inputs=labelled_inputs("genre"),
+            options=(BALANCE,),
             recipes=presets_folder() / "recipes",
             example="--data posters/ --labels labels.csv --name mine --out runs/mine",
             make_task="posterforge_stylegan.training:make_task",

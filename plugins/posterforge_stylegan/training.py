@@ -29,6 +29,7 @@ from posterforge.family import recipe_from_dict
 from posterforge.labels import LabelSet
 from posterforge.training import distributed
 from posterforge.training.data import FITS, LabelledImageStream
+from posterforge.training.ema import label_grid, update_ema
 from posterforge.training.labelled import BALANCE_MODES, labelled_stream
 from posterforge.weights import make_header
 from posterforge_stylegan import losses
@@ -114,11 +115,6 @@ class StyleGANRecipe:
             "channel_base": self.channel_base,
             "channel_max": self.channel_max,
         }
-
-
-def ema_decay_at(decay: float, step: int) -> float:
-    """Ramp the average in (as StyleGAN2-ADA does) so early, short runs are not all init."""
-    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 class StyleGANTask:
@@ -231,7 +227,7 @@ class StyleGANTask:
         self.opt_G.step()
         self.D.requires_grad_(True)
 
-        self._update_ema(step)
+        update_ema(self.G_ema, self.G, r.ema_decay, step)  # w_avg and const noise follow G
         self.steps_done = step + 1
         out.update(
             loss_D=loss_d.detach(), loss_G=loss_g.detach(), ada_p=self.augment.p.detach().clone()
@@ -247,17 +243,6 @@ class StyleGANTask:
             for t in (self.augment.sign_sum, self.augment.sign_count):
                 dist.all_reduce(t)
         self.augment.adjust(batch_size * distributed.world_size())
-
-    @torch.no_grad()
-    def _update_ema(self, step: int) -> None:
-        decay = ema_decay_at(self.recipe.ema_decay, step) if self.recipe.ema_decay > 0 else 0.0
-        ema, raw = list(self.G_ema.parameters()), list(self.G.parameters())
-        if decay == 0.0:
-            torch._foreach_copy_(ema, raw)
-        else:
-            torch._foreach_lerp_(ema, raw, 1.0 - decay)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)  # w_avg and the constant noise follow the trained generator
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -292,19 +277,12 @@ class StyleGANTask:
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], columns: int = 6) -> torch.Tensor:
         """A row of real posters, then one row per label with the same fixed noise."""
-        from torchvision.utils import make_grid
+
+        def sample(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.G_ema(z, y, noise_mode="const")
 
         n = len(self.label_names)
-        z = torch.randn(columns, self.G.z_dim, generator=torch.Generator().manual_seed(1))
-        z = z.repeat(n, 1).to(self.device)
-        y = torch.eye(n).repeat_interleave(columns, dim=0).to(self.device)
-        fakes = self.G_ema(z, y, noise_mode="const").add(1).mul(0.5)
-        real = batch["image"][:columns].to(self.device)
-        if len(real) < columns:
-            pad = torch.ones(columns - len(real), *real.shape[1:], device=self.device)
-            real = torch.cat([real, pad])
-        tiles = torch.cat([real, fakes]).clamp(0, 1).float().cpu()
-        return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+        return label_grid(sample, batch["image"], n, self.G.z_dim, self.device, columns)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         dtype = torch.float16 if self.recipe.export_dtype == "fp16" else torch.float32
