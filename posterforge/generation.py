@@ -154,13 +154,13 @@ def load_generator(
     from posterforge.engine import Engine, check_precision, resolve_device
     from posterforge.plugins import get_host
     from posterforge.store import Store
-    from posterforge.weights import load_weights
+    from posterforge.weights import build_checked
 
     check_precision(precision)
     cls, path = resolve_generator(model, get_host(), store or Store())
     from posterforge.translation import model_id
 
-    module = cls.build(load_weights(path))
+    module = build_checked(cls, path)
     engine = Engine(
         module,
         resolve_device(device),

@@ -48,7 +48,11 @@ def register_translators(register: Callable[[type[Translator]], None]) -> None:
 
     ``cls.build(weights)`` returns the torch module, on the CPU in fp32 (``weights`` is a loaded
     :class:`posterforge.weights.Weights`, or None when ``needs_weights`` is False); it is called
-    only when a command runs. The module maps float ``(B, 3, H, W)`` in ``[0, 1]`` to the same
+    only when a command runs. Before it, ``cls.check(header, shapes)`` (optional) sees the weight
+    file's header and its tensors' shapes, nothing loaded, and raises ``ValueError`` for a file
+    that cannot be this model (``posterforge.weights.check_config`` checks types and ranges,
+    ``check_shapes`` compares the config's network, built on torch's meta device, with the
+    tensors), so that a hostile file is one line and never allocates more than it holds. The module maps float ``(B, 3, H, W)`` in ``[0, 1]`` to the same
     shape and range and does its own normalisation. It may define ``optimize_for(device, dtype)
     -> nn.Module``: the engine calls it once after moving the module to ``device`` (``dtype`` is
     the autocast dtype, None for fp32) and runs what it returns, e.g. faster kernels for a CPU.
@@ -60,7 +64,8 @@ def register_generators(register: Callable[[type[Generator]], None]) -> None:
     """Register generator classes (noise and a condition in, images out).
 
     Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.models.Generator`
-    (``name``, ``aliases``, ``description``, ``needs_weights`` as for translators), and
+    (``name``, ``aliases``, ``description``, ``needs_weights`` and ``check`` as for translators),
+    and
     ``cls.build(weights)`` returns a module that satisfies
     :class:`posterforge.models.BuiltGenerator`: ``z_dim``, ``image_size`` (W, H),
     ``label_names`` (None for an unconditional generator), ``conditions(spec)`` (a user's

@@ -6,8 +6,8 @@ torch module and is called only when a command runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -25,6 +25,13 @@ class _Model:
     def build(cls, weights: Weights | None) -> torch.nn.Module:
         """Return the network on the CPU in fp32, in eval mode, with ``weights`` loaded."""
         raise NotImplementedError(f"{cls.__name__}.build")
+
+    @classmethod
+    def check(cls, header: dict[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """Raise ``ValueError`` when a weight file (its header and its tensors' shapes, nothing
+        loaded) cannot be this model: config values of the wrong type or out of range, tensors
+        that the config's network would not have. Called before :meth:`build`, so a hostile file
+        never makes a network larger than its tensors. The default accepts everything."""
 
 
 class Translator(_Model):

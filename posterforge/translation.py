@@ -242,12 +242,14 @@ def load_engine(
     from posterforge.engine import Engine, resolve_device
     from posterforge.plugins import get_host
     from posterforge.store import Store
-    from posterforge.weights import load_weights
+    from posterforge.weights import build_checked
 
     resolved = resolve_style(style, get_host(), store or Store())
-    weights = load_weights(resolved.weights) if resolved.weights is not None else None
-    module = resolved.translator.build(weights)
     cls = resolved.translator
+    if resolved.weights is not None:
+        module = build_checked(cls, resolved.weights)
+    else:
+        module = cls.build(None)
     return Engine(
         module,
         resolve_device(device),

@@ -91,11 +91,69 @@ def read_header(path: Path) -> dict[str, Any]:
         )
     try:
         header = json.loads(meta[METADATA_KEY])
-    except json.JSONDecodeError as e:
-        raise WeightsError(f"{path}: corrupt posterforge header ({e})") from None
-    if header.get("format") != FORMAT_VERSION or "arch" not in header:
-        raise WeightsError(f"{path}: unsupported weight format {header.get('format')!r}")
+    except (json.JSONDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise WeightsError(f"{path}: corrupt posterforge header ({reason})") from None
+    problem = header_problem(header)
+    if problem is not None:
+        raise WeightsError(f"{path}: {problem}")
     return header
+
+
+def header_problem(header: object) -> str | None:
+    """What makes ``header`` unusable as our weight header (the types of the fields the core
+    reads), or None. The family checks its own ``config`` (``check`` of its model class)."""
+    if not isinstance(header, dict):
+        return f"the posterforge header is a JSON {type(header).__name__}, not an object"
+    if header.get("format") != FORMAT_VERSION:
+        return f"unsupported weight format {header.get('format')!r}"
+    if not isinstance(header.get("arch"), str) or not header["arch"]:
+        return "the header's arch is not a name"
+    if header.get("kind") not in ("translator", "generator"):
+        return f"the header's kind {header.get('kind')!r} is not translator or generator"
+    if not isinstance(header.get("config", {}), dict):
+        return "the header's config is not an object"
+    labels = header.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        return "the header's labels are not a list of names"
+    if len(set(labels)) != len(labels):
+        return "the header's labels repeat a name"
+    return None
+
+
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor in a safetensors file, read from its header alone."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as e:
+        raise WeightsError(f"{path}: unreadable tensors ({e})") from None
+
+
+def check_buildable(cls: Any, path: Path, header: dict[str, Any]) -> None:
+    """Ask the model class whether this file can be it, from the header and the tensor shapes
+    alone, before anything is built or allocated (a hostile or broken file is one line)."""
+    shapes = tensor_shapes(path)
+    if not shapes and getattr(cls, "needs_weights", True):
+        raise WeightsError(f"{path}: holds no tensors")
+    try:
+        cls.check(header, shapes)
+    except (ValueError, TypeError, KeyError) as e:
+        raise WeightsError(f"{path}: not a usable {header['arch']} model: {e}") from None
+
+
+def build_checked(cls: Any, path: Path) -> Any:
+    """``cls.build`` of the weights in ``path``, checked first (:func:`check_buildable`); an
+    error while building is a :class:`WeightsError` naming the file."""
+    check_buildable(cls, path, read_header(path))
+    weights = load_weights(path)
+    try:
+        return cls.build(weights)
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"{path}: cannot build {weights.arch}: {first}") from None
 
 
 def load_weights(path: Path) -> Weights:
@@ -202,3 +260,64 @@ def convert_foreign(
     except (KeyError, ValueError) as e:
         raise WeightsError(f"{path}: does not match the {imp.name!r} layout ({e})") from None
     return tensors, header, imp.name
+
+
+# --- helpers for a model class's ``check`` -------------------------------------------------------
+
+
+def check_config(
+    config: Mapping[str, Any],
+    ints: Mapping[str, tuple[int, int]],
+    *,
+    floats: Mapping[str, tuple[float, float]] | None = None,
+    bools: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> None:
+    """Raise ``ValueError`` for a config key that is unknown, missing (``required``), of the
+    wrong type, or outside its ``(low, high)`` range."""
+    floats = floats or {}
+    known = set(ints) | set(floats) | set(bools)
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"unknown config keys {', '.join(map(repr, unknown))}")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"config lacks {', '.join(map(repr, missing))}")
+    for key, value in config.items():
+        if key in bools:
+            if not isinstance(value, bool):
+                raise ValueError(f"config {key} must be true or false, not {value!r}")
+            continue
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if key in ints:
+            low, high = ints[key]
+            if not is_int or not low <= value <= high:
+                raise ValueError(f"config {key} must be a whole number in [{low}, {high}]")
+        else:
+            low, high = floats[key]
+            if not (is_int or isinstance(value, float)) or not low <= value <= high:
+                raise ValueError(f"config {key} must be a number in [{low}, {high}]")
+
+
+def check_shapes(
+    factory: Callable[[], Any], shapes: Mapping[str, tuple[int, ...]], *, dtype_free: bool = True
+) -> None:
+    """Build ``factory()`` on torch's meta device (no memory) and raise ``ValueError`` unless its
+    state dict has exactly the names and shapes in ``shapes``."""
+    import torch
+
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in factory().state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
+    wrong = [k for k in expected if k in shapes and tuple(shapes[k]) != expected[k]]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+    if extra:
+        problems.append(f"{len(extra)} unexpected tensors (e.g. {extra[0]})")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{k} has shape {list(shapes[k])}, the config needs {list(expected[k])}")
+    if problems:
+        raise ValueError("the tensors do not match the config: " + "; ".join(problems))

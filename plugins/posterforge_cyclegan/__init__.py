@@ -39,6 +39,19 @@ class CycleGANResnet(Translator):
     min_size = 8  # the residual blocks reflect-pad by 1 at a quarter of the size
 
     @classmethod
+    def check(cls, header, shapes):
+        from posterforge.weights import check_config, check_shapes
+        from posterforge_cyclegan.network import ResnetGenerator
+
+        config = header.get("config", {})
+        check_config(
+            config,
+            {"ngf": (1, 1024), "n_blocks": (0, 64), "in_channels": (3, 3), "out_channels": (3, 3)},
+            bools=("affine",),
+        )
+        check_shapes(lambda: ResnetGenerator(**config), shapes)
+
+    @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
         from posterforge_cyclegan.network import ResnetGenerator, UnitRange
 

@@ -54,6 +54,22 @@ class GenreCGAN(Generator):
     description = "Genre-conditioned DCGAN posters, 64 wide x 128 high (z 100 + 20 genres)"
 
     @classmethod
+    def check(cls, header, shapes):
+        from posterforge.weights import check_config, check_shapes
+        from posterforge_genre_cgan.network import GenreGenerator
+
+        config = header.get("config", {})
+        check_config(
+            {k: v for k, v in config.items() if k != "image_size"},
+            {"z_dim": (1, 4096), "ngf": (1, 1024)},
+            required=("z_dim", "ngf"),
+        )
+        n = len(header.get("labels", []))
+        if not 1 <= n <= 10_000:
+            raise ValueError(f"a {ARCH} model needs 1 to 10000 label names, not {n}")
+        check_shapes(lambda: GenreGenerator(config["z_dim"], n, config["ngf"]), shapes)
+
+    @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
         from posterforge_genre_cgan.network import GenreGenerator, PosterSampler
 

@@ -34,6 +34,28 @@ class StyleGAN(Generator):
     description = "StyleGAN-style conditional posters (mapping net, modulated convs, ADA)"
 
     @classmethod
+    def check(cls, header, shapes):
+        from posterforge.weights import check_config, check_shapes
+        from posterforge_stylegan.network import StyleGenerator
+
+        config = dict(header.get("config", {}))
+        size = config.pop("image_size", [64, 128])
+        if not (
+            isinstance(size, list)
+            and len(size) == 2
+            and all(isinstance(v, int) and 4 <= v <= 4096 for v in size)
+        ):
+            raise ValueError("config image_size must be [W, H], whole numbers in [4, 4096]")
+        ints = {"z_dim": (1, 4096), "c_dim": (0, 10_000), "w_dim": (1, 4096)}
+        ints |= {"embed_dim": (1, 4096), "mapping_layers": (1, 32), "min_side": (1, 64)}
+        ints |= {"channel_base": (1, 1 << 20), "channel_max": (1, 2048)}
+        floats = {"mapping_lr_mul": (0.0, 10.0), "w_avg_beta": (0.0, 1.0)}
+        check_config(config, ints, floats=floats, required=("z_dim", "c_dim", "w_dim"))
+        if config["c_dim"] != len(header.get("labels", [])):
+            raise ValueError(f"c_dim {config['c_dim']} but {len(header.get('labels', []))} labels")
+        check_shapes(lambda: StyleGenerator(**config, image_size=tuple(size)), shapes)
+
+    @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
         from posterforge.labels import LabelSet
         from posterforge_stylegan.network import StyleGenerator
