@@ -52,7 +52,8 @@ def register_translators(register: Callable[[type[Translator]], None]) -> None:
     file's header and its tensors' shapes, nothing loaded, and raises ``ValueError`` for a file
     that cannot be this model (``posterforge.weights.check_config`` checks types and ranges,
     ``check_shapes`` compares the config's network, built on torch's meta device, with the
-    tensors), so that a hostile file is one line and never allocates more than it holds. The module maps float ``(B, 3, H, W)`` in ``[0, 1]`` to the same
+    tensors), so that a hostile file is one line and never allocates more than it holds.
+    The module maps float ``(B, 3, H, W)`` in ``[0, 1]`` to the same
     shape and range and does its own normalisation. It may define ``optimize_for(device, dtype)
     -> nn.Module``: the engine calls it once after moving the module to ``device`` (``dtype`` is
     the autocast dtype, None for fp32) and runs what it returns, e.g. faster kernels for a CPU.
