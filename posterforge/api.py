@@ -87,8 +87,10 @@ def import_weights(
     The file is read with ``torch.load(weights_only=True)`` and converted through the importer that
     recognises its tensors (or ``fmt``); returns the path of the new ``.safetensors`` file.
     """
+    store = store or Store()
+    catalog.check_free_name(name, get_host(), store, overwrite=overwrite)
     return catalog.import_checkpoint(
-        Path(path), name, get_host(), store or Store(), fmt=fmt, overwrite=overwrite
+        Path(path), name, get_host(), store, fmt=fmt, overwrite=overwrite
     )
 
 

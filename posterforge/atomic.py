@@ -45,7 +45,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = create_temp(path, 0o600)
+        fd, tmp = create_temp(path, 0o666)  # the umask decides, as for any file a user makes
     except OSError as e:
         raise name_target(e, path) from None
     try:

@@ -31,6 +31,23 @@ def looks_like_path(spec: str) -> bool:
     return "/" in spec or "\\" in spec or spec.endswith((".safetensors", ".pth", ".pt"))
 
 
+def check_free_name(name: str, host: PluginHost, store: Store, *, overwrite: bool) -> None:
+    """A new model may not take the name of weights that a plugin ships (``vintage``,
+    ``posters-demo``: the listings would describe the plugin's model), nor an existing store
+    name unless ``overwrite``. Style names that wait for the user's weights (``yourname``) are
+    free."""
+    from posterforge.store import check_name
+
+    check_name(name)
+    if name in host.weight_sources:
+        owner = host.weight_sources.entry(name).plugin
+        raise PosterforgeError(
+            f"{name!r} is the name of weights that plugin {owner!r} ships; choose another name"
+        )
+    if store.has(name) and not overwrite:
+        raise PosterforgeError(f"weights named {name!r} exist already; pass --overwrite")
+
+
 def import_checkpoint(
     path: Path,
     name: str,
@@ -161,7 +178,8 @@ def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
                 entry.name, entry.name, BUILTIN, entry.cls.description, f"plugin:{entry.plugin}"
             )
     for item in store.entries():
-        if item.header.get("kind") == "translator" and item.name not in styles:
+        usable = item.problem is None and item.name not in styles
+        if usable and item.header.get("kind") == "translator":
             styles[item.name] = StyleInfo(
                 item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
             )
@@ -232,7 +250,7 @@ def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
     """Generator models that can run: weights in the store or plugin-declared sources."""
     out: dict[str, GeneratorInfo] = {}
     for item in store.entries():
-        if item.header.get("kind") == "generator":
+        if item.problem is None and item.header.get("kind") == "generator":
             out[item.name] = GeneratorInfo(
                 item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
             )

@@ -47,6 +47,7 @@ class StoredWeights:
     path: Path
     header: dict[str, Any]
     size: int
+    problem: str | None = None  # why the file is unusable (listed, never used)
 
 
 class Store:
@@ -69,11 +70,40 @@ class Store:
         return sorted(p.name[: -len(SUFFIX)] for p in self.weights_dir.glob("*" + SUFFIX))
 
     def entries(self) -> list[StoredWeights]:
+        """Every file of the store; one that is not a usable weight file is listed with its
+        ``problem`` (a junk file must not hide the others)."""
         out = []
         for name in self.names():
             path = self.path_for(name)
-            out.append(StoredWeights(name, path, read_header(path), path.stat().st_size))
+            try:
+                header, problem = read_header(path), None
+            except WeightsError as e:
+                header, problem = {}, str(e).removeprefix(f"{path}: ")
+            size = path.stat().st_size if path.is_file() else 0
+            out.append(StoredWeights(name, path, header, size, problem))
         return out
+
+    def remove(self, name: str) -> Path:
+        path = self.path_for(name)
+        if not path.is_file():
+            raise WeightsError(f"no weights named {name!r} in {self.weights_dir}")
+        path.unlink()
+        path.with_suffix(".sha256").unlink(missing_ok=True)
+        return path
+
+    def rename(self, old: str, new: str, *, overwrite: bool = False) -> Path:
+        src, dst = self.path_for(old), self.path_for(new)
+        if not src.is_file():
+            raise WeightsError(f"no weights named {old!r} in {self.weights_dir}")
+        if dst.exists() and not overwrite:
+            raise PosterforgeError(f"weights named {new!r} exist already; pass --overwrite")
+        sidecar = src.with_suffix(".sha256")
+        if sidecar.is_file():  # the sidecar names the file: write the new one first
+            digest = sidecar.read_text().split()[0]
+            write_text_atomic(dst.with_suffix(".sha256"), f"{digest}  {dst.name}\n")
+        os.replace(src, dst)
+        sidecar.unlink(missing_ok=True)
+        return dst
 
     def put(
         self,

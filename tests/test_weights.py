@@ -271,3 +271,42 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
         raise KeyboardInterrupt
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_a_junk_file_in_the_store_is_listed_and_the_listings_go_on(cli, pf_home):
+    (pf_home / "weights").mkdir(parents=True, exist_ok=True)
+    (pf_home / "weights" / "broken.safetensors").write_text("junk\n")
+    r = cli("weights", "list", "--json")
+    assert r.code == 0, r.err
+    [entry] = [e for e in json.loads(r.out) if e["name"] == "broken"]
+    assert entry["kind"] is None and "not a safetensors weight file" in entry["problem"]
+    for command in ("styles", "generators"):
+        r = cli(command, "--json")
+        assert r.code == 0 and "broken" not in r.out, (command, r.err)
+
+
+def test_info_rm_rename_and_the_names_plugins_ship(cli, tiny_style, pf_home):
+    r = cli("weights", "import", str(tiny_style), "--name", "posters-demo")
+    assert r.code == 2 and "plugin 'genre-cgan' ships; choose another name" in r.err
+    store = Store()
+    store.put("mine", load_weights(tiny_style).tensors, load_weights(tiny_style).header)
+    assert oct(store.path_for("mine").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    r = cli("weights", "info", "mine")
+    info = json.loads(r.out)
+    assert r.code == 0 and info["arch"] == "cyclegan-resnet" and info["parameters"] > 0
+    r = cli("weights", "rename", "mine", "vintage")
+    assert r.code == 2 and "ships" in r.err
+    r = cli("weights", "rename", "mine", "theirs")
+    assert r.code == 0 and store.has("theirs") and not store.has("mine")
+    assert store.verified_path("theirs")  # the checksum moved with it
+    r = cli("weights", "rm", "theirs")
+    assert r.code == 0 and not store.has("theirs")
+    assert not store.path_for("theirs").with_suffix(".sha256").exists()
+    r = cli("weights", "rm", "theirs")
+    assert r.code == 2 and "no weights named 'theirs'" in r.err
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

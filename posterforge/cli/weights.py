@@ -10,7 +10,8 @@ import typer
 from posterforge.cli.output import print_json, print_table
 
 app = typer.Typer(
-    help="Manage the weight store (list, import foreign checkpoints, locate).", no_args_is_help=True
+    help="Manage the weight store (list, info, import foreign checkpoints, locate, rm, rename).",
+    no_args_is_help=True,
 )
 
 
@@ -28,6 +29,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
             "size_mb": round(e.size / 1e6, 1),
             "licence": e.header.get("licence", ""),
             "path": str(e.path),
+            "problem": e.problem,
         }
         for e in store.entries()
     ]
@@ -37,8 +39,62 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     print_table(
         f"Weights in {store.weights_dir}",
         ("name", "kind", "arch", "MB", "licence"),
-        [(i["name"], i["kind"], i["arch"], i["size_mb"], i["licence"]) for i in items],
+        [
+            (
+                i["name"],
+                i["kind"] or f"unusable: {i['problem']}",
+                i["arch"],
+                i["size_mb"],
+                i["licence"],
+            )
+            for i in items
+        ],
     )
+
+
+@app.command("info")
+def info(spec: Annotated[str, typer.Argument(help="A weight name or file.")]) -> None:
+    """Print everything a weight file's header holds (kind, arch, config, labels, licence,
+    provenance: steps, data counts, --init-from, ...) as JSON."""
+    from posterforge.api import weights_path
+    from posterforge.weights import read_header, tensor_shapes
+
+    path = weights_path(spec)
+    shapes = tensor_shapes(path)
+    count = sum(_numel(s) for s in shapes.values())
+    print_json({"path": str(path), "tensors": len(shapes), "parameters": count,
+                **read_header(path)})  # fmt: skip
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+@app.command("rm")
+def rm(name: Annotated[str, typer.Argument(help="A name in the store.")]) -> None:
+    """Delete weights from the store (a plugin's shipped weights come back on next use)."""
+    from posterforge.store import Store
+
+    typer.echo(str(Store().remove(name)))
+
+
+@app.command("rename")
+def rename(
+    old: Annotated[str, typer.Argument(help="A name in the store.")],
+    new: Annotated[str, typer.Argument(help="The new name.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace weights of the new name.")] = False,
+) -> None:
+    """Rename weights in the store (a style trained as --name x becomes --style NEW)."""
+    from posterforge.catalog import check_free_name
+    from posterforge.plugins import get_host
+    from posterforge.store import Store
+
+    store = Store()
+    check_free_name(new, get_host(), store, overwrite=overwrite)
+    typer.echo(str(store.rename(old, new, overwrite=overwrite)))
 
 
 @app.command("import")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.atomic import write_text_atomic
 from posterforge.errors import PosterforgeError, UnknownNameError
-from posterforge.store import Store, check_name
+from posterforge.store import Store
 
 if TYPE_CHECKING:
     from posterforge.family import Family
@@ -124,10 +124,11 @@ def train(
     Returns the stored weight file (``None`` on DDP ranks other than 0). Configuration errors
     (unknown family or recipe, name taken, missing input) raise before any training starts.
     """
+    from posterforge.catalog import check_free_name
+    from posterforge.plugins import get_host
+
     store = store or Store()
-    check_name(name)
-    if store.has(name) and not overwrite:
-        raise PosterforgeError(f"weights named {name!r} exist already; pass --overwrite")
+    check_free_name(name, get_host(), store, overwrite=overwrite)
     family = family_for(kind, arch)
     paths = check_inputs(family, inputs)
     recipe = load_recipe(family, preset, overrides)
@@ -287,12 +288,12 @@ def export(
 ) -> Path:
     """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``.
     Needs only the run folder: the training data may be gone."""
+    from posterforge.catalog import check_free_name
+    from posterforge.plugins import get_host
     from posterforge.training.harness import list_checkpoints, load_checkpoint
 
     run_dir, store = Path(run_dir), store or Store()
-    check_name(name)
-    if store.has(name) and not overwrite:
-        raise PosterforgeError(f"weights named {name!r} exist already; pass --overwrite")
+    check_free_name(name, get_host(), store, overwrite=overwrite)
     request = read_request(run_dir)
     found = dict(list_checkpoints(run_dir))
     if not found or (step is not None and step not in found):
