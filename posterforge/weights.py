@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -299,6 +301,27 @@ def check_config(
                 raise ValueError(f"config {key} must be a number in [{low}, {high}]")
 
 
+_INIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_init() -> Iterator[None]:
+    """``torch.nn.init``'s functions as no-ops: on the meta device there is nothing to fill, and
+    their meta versions cost a second or more on first use (decompositions load)."""
+    import torch.nn.init as init
+
+    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
+    with _INIT_LOCK:
+        saved = {n: getattr(init, n) for n in names}
+        try:
+            for n in names:
+                setattr(init, n, lambda tensor, *args, **kwargs: tensor)
+            yield
+        finally:
+            for n, f in saved.items():
+                setattr(init, n, f)
+
+
 def check_shapes(
     factory: Callable[[], Any], shapes: Mapping[str, tuple[int, ...]], *, dtype_free: bool = True
 ) -> None:
@@ -306,7 +329,7 @@ def check_shapes(
     state dict has exactly the names and shapes in ``shapes``."""
     import torch
 
-    with torch.device("meta"):
+    with _no_init(), torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in factory().state_dict().items()}
     missing = sorted(set(expected) - set(shapes))
     extra = sorted(set(shapes) - set(expected))
@@ -321,3 +344,36 @@ def check_shapes(
         problems.append(f"{k} has shape {list(shapes[k])}, the config needs {list(expected[k])}")
     if problems:
         raise ValueError("the tensors do not match the config: " + "; ".join(problems))
+
+
+def ship(
+    src: Path, dest: Path, *, description: str, licence: str, provenance: Mapping[str, Any]
+) -> Path:
+    """Copy the weight file ``src`` to ``dest`` (a plugin's shipped weights) with a description,
+    a licence and extra provenance in its header, and a ``.sha256`` sidecar beside it."""
+    model = load_weights(Path(src))
+    header = dict(model.header, description=description, licence=licence)
+    header["provenance"] = {**header.get("provenance", {}), **provenance}
+    digest = save_weights(Path(dest), model.tensors, header)
+    with atomic_write(Path(dest).with_suffix(".sha256")) as f:
+        f.write(f"{digest}  {Path(dest).name}\n".encode())
+    return Path(dest)
+
+
+def shipped_source(
+    name: str, path: Path, *, kind: str, description: str, licence: str = "MIT"
+) -> WeightSource:
+    """The :class:`WeightSource` of weights in our format that a plugin ships in its package
+    (``path``, with the ``.sha256`` sidecar written by :func:`ship`)."""
+    sidecar = path.with_suffix(".sha256")
+    return WeightSource(
+        name=name,
+        description=description,
+        locate=lambda: path if path.is_file() else None,
+        importer=NATIVE,
+        kind=kind,
+        sha256=sidecar.read_text().split()[0] if sidecar.is_file() else None,
+        licence=licence,
+        provenance={"package": "posterforge", "file": f"{path.parent.name}/{path.name}"},
+        how_to_get="reinstall posterforge (these weights ship inside it)",
+    )

@@ -66,6 +66,8 @@ def test_wheel_carries_presets_and_plugins(wheel):
     assert "posterforge_genre_cgan/__init__.py" in names
     assert "posterforge_genre_cgan/weights/posters-demo.safetensors" in names
     assert "posterforge_genre_cgan/weights/posters-demo.sha256" in names
+    assert "posterforge_stylegan/weights/posters-stylegan.safetensors" in names
+    assert "posterforge_stylegan/presets/recipes/posters-demo.toml" in names
     assert "posterforge/templates/plugin/pyproject.toml.tmpl" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -106,3 +106,20 @@ def test_the_larger_poster_size_builds_from_config(tmp_path):
     save_weights(path, tensors, header)
     gen = load_generator(str(path), device="cpu")  # the file alone: no flags
     assert sample(gen, "a", 2).shape == (2, 3, 256, 128)
+
+
+def test_the_shipped_stylegan_demo_installs_and_is_conditioned(cli):
+    from posterforge.store import Store
+    from posterforge.weights import read_header
+    from posterforge_stylegan import DEMO_FILE
+
+    gen = load_generator("posters-stylegan", device="cpu")  # from the package, sha256-checked
+    header = read_header(Store().verified_path("posters-stylegan"))
+    assert header["arch"] == "stylegan" and header["labels"] == list(gen.label_names)
+    assert "synthetic demo posters, not real films" in header["provenance"]["trained_on"]
+    assert DEMO_FILE.stat().st_size < 2 * 2**20
+    horror = sample(gen, "horror", 16, seed=0).mean().item()
+    comedy = sample(gen, "comedy", 16, seed=0).mean().item()
+    assert comedy - horror > 0.2  # the demo set's comedy is bright, its horror dark
+    r = cli("generators", "--json")
+    assert "posters-stylegan" in {m["name"] for m in json.loads(r.out)["models"]}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from posterforge import Generator, hookimpl
 from posterforge.family import BALANCE, Family, labelled_inputs
 from posterforge.presets import shipped
-from posterforge.weights import NATIVE, WeightSource
+from posterforge.weights import shipped_source
 
 if TYPE_CHECKING:
     import torch
@@ -81,11 +81,6 @@ class GenreCGAN(Generator):
         return PosterSampler(net, labels).eval()
 
 
-def _demo_sha256() -> str | None:
-    sidecar = DEMO_FILE.with_suffix(".sha256")
-    return sidecar.read_text().split()[0] if sidecar.is_file() else None
-
-
 @hookimpl
 def register_generators(register):
     register(GenreCGAN)
@@ -99,16 +94,11 @@ def register_presets(register):
 @hookimpl
 def register_weight_sources(register):
     register(
-        WeightSource(
-            name=DEMO_NAME,
-            description="Demo poster generator trained on synthetic posters (not real films)",
-            locate=lambda: DEMO_FILE if DEMO_FILE.is_file() else None,
-            importer=NATIVE,
+        shipped_source(
+            DEMO_NAME,
+            DEMO_FILE,
             kind="generator",
-            sha256=_demo_sha256(),
-            licence="MIT",
-            provenance={"package": "posterforge", "file": f"weights/{DEMO_NAME}.safetensors"},
-            how_to_get="reinstall posterforge (the demo model ships inside it)",
+            description="Demo poster generator trained on synthetic posters (not real films)",
         )
     )
 

@@ -182,22 +182,19 @@ TRAINED_ON = (
 
 def ship(run_dir: str | Path, per_genre: int = 150, seed: int = 0) -> Path:
     """Copy ``RUN_DIR/model.safetensors`` to the plugin's shipped demo weights (+ sha256)."""
-    from posterforge.weights import load_weights, save_weights
+    from posterforge.weights import ship as ship_weights
     from posterforge_genre_cgan import DEMO_FILE
 
-    model = load_weights(Path(run_dir) / "model.safetensors")
-    header = dict(model.header)
-    header["description"] = "Demo poster generator trained on synthetic posters (not real films)"
-    header["licence"] = "MIT"
-    header["provenance"] = {
-        **header.get("provenance", {}),
-        "trained_on": TRAINED_ON.format(per_genre=per_genre, seed=seed),
-        "command": "make demo-model",
-    }
-    digest = save_weights(DEMO_FILE, model.tensors, header)
-    with atomic_write(DEMO_FILE.with_suffix(".sha256")) as f:
-        f.write(f"{digest}  {DEMO_FILE.name}\n".encode())
-    return DEMO_FILE
+    return ship_weights(
+        Path(run_dir) / "model.safetensors",
+        DEMO_FILE,
+        description="Demo poster generator trained on synthetic posters (not real films)",
+        licence="MIT",
+        provenance={
+            "trained_on": TRAINED_ON.format(per_genre=per_genre, seed=seed),
+            "command": "make demo-model",
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,13 @@ stays free of torch (the networks live in :mod:`posterforge_stylegan.network`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posterforge import Generator, hookimpl
 from posterforge.family import BALANCE, Family, labelled_inputs
 from posterforge.presets import shipped
+from posterforge.weights import shipped_source
 
 if TYPE_CHECKING:
     import torch
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from posterforge.weights import Weights
 
 ARCH = "stylegan"
+DEMO_NAME = "posters-stylegan"
+DEMO_FILE = Path(__file__).resolve().parent / "weights" / f"{DEMO_NAME}.safetensors"
 
 
 def presets_folder():
@@ -73,6 +77,18 @@ class StyleGAN(Generator):
 @hookimpl
 def register_generators(register):
     register(StyleGAN)
+
+
+@hookimpl
+def register_weight_sources(register):
+    register(
+        shipped_source(
+            DEMO_NAME,
+            DEMO_FILE,
+            kind="generator",
+            description="Demo StyleGAN posters, trained on synthetic posters (not real films)",
+        )
+    )
 
 
 @hookimpl
