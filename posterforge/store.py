@@ -38,6 +38,10 @@ def check_name(name: str) -> str:
         raise PosterforgeError(
             f"invalid weight name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)"
         )
+    if name.lower().endswith((".safetensors", ".pth", ".pt", ".sha256")):
+        # such a name would be read as a file path wherever a name is accepted
+        stem = name.rsplit(".", 1)[0]
+        raise PosterforgeError(f"invalid weight name {name!r}: leave out the suffix ({stem!r})")
     return name
 
 
@@ -74,11 +78,13 @@ class Store:
         ``problem`` (a junk file must not hide the others)."""
         out = []
         for name in self.names():
-            path = self.path_for(name)
+            path = self.weights_dir / (name + SUFFIX)  # as found: even a name we would refuse
             try:
                 header, problem = read_header(path), None
             except WeightsError as e:
                 header, problem = {}, str(e).removeprefix(f"{path}: ")
+            if problem is None and not NAME_RE.match(name):
+                problem = "a file name that is not a weight name"
             size = path.stat().st_size if path.is_file() else 0
             out.append(StoredWeights(name, path, header, size, problem))
         return out

@@ -310,3 +310,10 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_name_with_a_file_suffix_is_refused(cli, tiny_style):
+    """It would be listed but could never be used by name (a name ending in .safetensors is
+    read as a path)."""
+    r = cli("weights", "import", str(tiny_style), "--name", "okstyle.safetensors")
+    assert r.code == 2 and "leave out the suffix ('okstyle')" in r.err
