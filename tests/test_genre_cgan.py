@@ -204,7 +204,7 @@ def test_a_step_trains_both_nets_and_averages_the_generator():
     g0 = [p.detach().clone() for p in task.G.parameters()]
     d0 = [p.detach().clone() for p in task.D.parameters()]
     out = task.step(_batch(), 0)
-    assert set(out) == {"loss_D", "loss_G"} and all(np.isfinite(v) for v in out.values())
+    assert set(out) == {"loss_D", "loss_G"} and all(torch.isfinite(v) for v in out.values())
     assert any(not torch.equal(a, b) for a, b in zip(g0, task.G.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d0, task.D.parameters(), strict=True))
     # EMA after one step (decay 0.1): 0.1 * init + 0.9 * updated
