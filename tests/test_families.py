@@ -333,3 +333,17 @@ def test_a_family_declaration_is_checked():
         Family("f", "generator", "", (Input("name", "folder", ""),), "m:t", "m:d")
     with pytest.raises(PosterforgeError, match="kind"):
         Family("f", "painter", "", (), "m:t", "m:d")
+
+
+def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(test_plugins_dir, tmp_path):
+    site = {"extra_path": test_plugins_dir}
+    r = run_cli("generate", "--model", "broken-model", "-o", str(tmp_path), **site)
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert "plugins that failed to load: " in r.err and "broken (RuntimeError: pf-broken" in r.err
+
+
+def test_resume_refuses_options_it_would_ignore(tmp_path):
+    r = run_cli("train", "translator", "--resume", str(tmp_path), "--a", str(tmp_path),
+                "--name", "other")  # fmt: skip
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert "leave out --a, --name (only --max-steps and --device may change)" in r.err

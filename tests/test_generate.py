@@ -141,7 +141,8 @@ def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_
     out = tmp_path / "posters"
     base = ["generate", "--model", str(tiny_generator), "-g", "horror", "-n", "2", "--out",
             str(out), "--device", "cpu", "--json"]  # fmt: skip
-    assert cli(*base).code == 0
+    r = cli(*base)
+    assert r.code == 0 and r.err.startswith("posterforge: device cpu (")  # what auto/cpu gave
     first = (out / "horror-00000.png").read_bytes()
     r = cli(*base)
     assert r.code == 0 and [json.loads(x)["status"] for x in r.out.splitlines()] == ["skipped"] * 2

@@ -79,6 +79,20 @@ def malloc_reexec_args(argv: Sequence[str], environ: Mapping[str, str]) -> list[
     return [sys.executable, "-m", "posterforge", *argv]
 
 
+def _failed_plugins(error: Exception, host: object) -> str:
+    """For an unknown name: the plugins that failed to load (the name may have been theirs)."""
+    from posterforge.errors import UnknownNameError
+
+    if not isinstance(error, UnknownNameError):
+        return ""
+    failed = [
+        f"{info.name} ({info.errors[0].removeprefix('load failed: ')})"
+        for info in host.plugins.values()  # type: ignore[attr-defined]
+        if info.errors and info.errors[0].startswith("load failed")
+    ]
+    return f"; plugins that failed to load: {', '.join(failed)}" if failed else ""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script: load plugins, add their commands, run, map errors."""
     if argv is None and (args := malloc_reexec_args(sys.argv[1:], os.environ)):
@@ -99,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=list(argv) if argv is not None else None, prog_name="posterforge")
     except PosterforgeError as e:
-        print(f"posterforge: error: {e}", file=sys.stderr)
+        print(f"posterforge: error: {e}{_failed_plugins(e, host)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         print("posterforge: interrupted", file=sys.stderr)

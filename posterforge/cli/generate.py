@@ -62,10 +62,18 @@ def generate(
     to stderr. Images that exist already are skipped, so an interrupted run picks up where it
     stopped.
     """
-    from posterforge.generation import OK, generate_iter
+    from posterforge.cli.output import Lines, ProgressLine
+    from posterforge.cli.translate import _engine_line
+    from posterforge.generation import OK, generate_iter, load_generator
 
     written = skipped = 0
     start = time.perf_counter()
+    gen = load_generator(model, device=device, precision=precision)
+    if not quiet:
+        print(_engine_line(gen.engine, device, batch_size), file=sys.stderr)
+    total = n * max(1, len(genre or [])) if out is not None else 0
+    bar = ProgressLine("generate", total) if total and not quiet and sys.stderr.isatty() else None
+    lines = Lines(bar)
     for poster in generate_iter(
         genre or None,
         n,
@@ -75,19 +83,20 @@ def generate(
         truncation=truncation,
         batch_size=batch_size,
         fmt=fmt,
-        device=device,
-        precision=precision,
         overwrite=overwrite,
         grid=grid,
+        generator=gen,
     ):
         if poster.status == OK:
             written += 1
         else:
             skipped += 1
         if as_json:
-            print(json.dumps(poster.as_dict()), flush=True)
+            lines.out(json.dumps(poster.as_dict()))
         elif poster.path is not None and poster.status == OK:
-            print(poster.path, flush=True)
+            lines.out(poster.path)
+        lines.advance()
+    lines.close()
     if not quiet:
         secs = time.perf_counter() - start
         rate = written / secs if secs > 0 else 0.0

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from posterforge.errors import PosterforgeError
+
 if TYPE_CHECKING:
     from posterforge.family import Family
     from posterforge.plugins import PluginHost
@@ -122,7 +124,7 @@ def family_command(kind: str, families: list[Family]) -> Any:
             choices = options[key][0].choices
             if value is not None and choices and value not in choices:
                 flag = options[key][0].flag
-                raise typer.BadParameter(
+                raise PosterforgeError(
                     f"{flag} must be one of {', '.join(choices)}, not {value!r}"
                 )
         _train_or_resume(kind, given_inputs, given_options, **kw)
@@ -173,17 +175,25 @@ def _train_or_resume(
     from posterforge.training import run
 
     if resume is not None:
+        given = {**inputs, **options, "name": name, "out": out, "set": set_}
+        given |= {k: rest.get(k) for k in ("arch", "preset", "init_from")}
+        clash = ["--" + k.replace("_", "-") for k, v in given.items() if v]
+        if clash:  # the run folder holds what was asked; silently ignoring these loses work
+            raise PosterforgeError(
+                f"--resume continues {resume} as it was first asked: leave out "
+                f"{', '.join(clash)} (only --max-steps and --device may change)"
+            )
         path = run.resume(resume, max_steps=rest["max_steps"], device=rest["device"])
     else:
         family = run.family_for(kind, rest.get("arch"))
         declared = {i.name for i in family.inputs}
         extra = ["--" + k.replace("_", "-") for k, v in inputs.items() if v and k not in declared]
         if extra:
-            raise typer.BadParameter(f"{family.name} does not take {', '.join(extra)}")
+            raise PosterforgeError(f"{family.name} does not take {', '.join(extra)}")
         missing = [i.flag for i in family.inputs if i.required and inputs.get(i.name) is None]
         missing += [f"--{k}" for k, v in {"name": name, "out": out}.items() if v is None]
         if missing:
-            raise typer.BadParameter(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
+            raise PosterforgeError(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
         assert name is not None and out is not None
         path = run.train(kind, inputs, name, out, options=options, overrides=set_ or (), **rest)
     if path is not None:
