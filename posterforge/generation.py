@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -250,6 +250,7 @@ def generate_iter(
     grid_max: int = 64,
     store: Store | None = None,
     generator: LoadedGenerator | None = None,
+    on_start: Callable[[LoadedGenerator], None] | None = None,
 ) -> Iterator[Poster]:
     """Generate ``n`` images for each of ``conditions`` (label specs such as ``horror`` or
     ``horror+comedy``; ``None`` or empty for an unconditional generator); write them under
@@ -268,6 +269,14 @@ def generate_iter(
         raise PosterforgeError("nothing to write: pass --out DIR and/or --grid FILE")
     if truncation is not None and truncation <= 0:
         raise PosterforgeError(f"truncation must be positive, not {truncation}")
+    if seed < 0:
+        raise PosterforgeError(f"--seed must be 0 or more, not {seed}")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise PosterforgeError(f"--out {out}: is a file, not a folder")
+    if grid is not None:
+        from posterforge.sheet import check_destination
+
+        check_destination(grid, "--grid")
     try:
         fmt = format_for("." + fmt.lower().lstrip("."))
     except ValueError:
@@ -299,6 +308,8 @@ def generate_iter(
         # existing images are skipped only when these settings made them (else refused now)
         dests = [d for job in jobs for i in range(n) if (d := job.dest(i)) is not None]
         completed = reserve(out, settings, dests, overwrite=overwrite)
+    if on_start is not None:  # everything is checked: the work begins
+        on_start(gen)
     sheets: list[tuple[str, list[Any]]] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
         for job in jobs:

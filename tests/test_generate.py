@@ -161,3 +161,20 @@ def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_
     (out / "horror-00002.png").write_bytes(b"someone else's file")
     r = cli(*base, "-n", "3", "--seed", "123")
     assert r.code == 2 and "no record of the settings that made it" in r.err
+
+
+def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator, tmp_path, cli):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine\n")
+    (tmp_path / "somedir").mkdir()
+    model = ["generate", "--model", str(tiny_generator), "-g", "horror", "-n", "1"]
+    cases = [
+        (["-o", str(afile)], "is a file, not a folder"),
+        (["--grid", str(tmp_path / "somedir")], "--grid"),
+        (["--grid", str(tmp_path / "g.xyz")], "names no image format"),
+        (["-o", str(tmp_path / "o"), "--seed", "-1"], "--seed must be 0 or more"),
+    ]
+    for args, says in cases:
+        r = cli(*model, *args)
+        assert r.code == 2 and says in r.err and r.err.count("\n") == 1, (args, r.err)
+    assert afile.read_text() == "mine\n" and not (tmp_path / "o").exists()

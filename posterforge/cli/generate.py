@@ -64,13 +64,14 @@ def generate(
     """
     from posterforge.cli.output import Lines, ProgressLine
     from posterforge.cli.translate import _engine_line
-    from posterforge.generation import OK, generate_iter, load_generator
+    from posterforge.generation import OK, LoadedGenerator, generate_iter
 
     written = skipped = 0
     start = time.perf_counter()
-    gen = load_generator(model, device=device, precision=precision)
-    if not quiet:
-        print(_engine_line(gen.engine, device, batch_size), file=sys.stderr)
+    def started(gen: LoadedGenerator) -> None:  # the options are checked, the model loaded
+        if not quiet:
+            lines.err(_engine_line(gen.engine, device, batch_size))
+
     total = n * max(1, len(genre or [])) if out is not None else 0
     bar = ProgressLine("generate", total) if total and not quiet and sys.stderr.isatty() else None
     lines = Lines(bar)
@@ -85,7 +86,9 @@ def generate(
         fmt=fmt,
         overwrite=overwrite,
         grid=grid,
-        generator=gen,
+        device=device,
+        precision=precision,
+        on_start=started,
     ):
         if poster.status == OK:
             written += 1
