@@ -18,6 +18,7 @@ from posterforge.store import Store
 from posterforge.weights import (
     NATIVE,
     WeightSource,
+    check_buildable,
     convert_foreign,
     load_weights,
     read_header,
@@ -67,6 +68,15 @@ def import_checkpoint(
             raise WeightsError(
                 f"{path}: sha256 mismatch (expected {expected_sha256[:12]}…, found {actual[:12]}…)"
             )
+    if path.suffix == ".safetensors":  # our own format already: check it and store a copy
+        weights = load_weights(path)
+        if weights.arch not in host.translators and weights.arch not in host.generators:
+            raise WeightsError(f"{path}: no installed plugin provides arch {weights.arch!r}")
+        cls = (host.translators if weights.kind == "translator" else host.generators).get(
+            weights.arch
+        )
+        check_buildable(cls, path, weights.header)
+        return store.put(name, weights.tensors, weights.header, overwrite=overwrite)
     tensors, header, used = convert_foreign(path, host.importers, fmt)
     extra = dict(extra or {})
     provenance = {**header.get("provenance", {}), **extra.pop("provenance", {})}

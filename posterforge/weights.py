@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +38,10 @@ class Weights:
     @property
     def arch(self) -> str:
         return self.header["arch"]
+
+    @property
+    def kind(self) -> str:
+        return self.header.get("kind", "")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -216,9 +221,12 @@ def load_foreign_state_dict(path: Path) -> StateDict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe pickle"
+        # torch's message runs over many lines with terminal colour codes: name the object only
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" ({found[1]})" if found else ""
         raise WeightsError(
-            f"{path}: refused: the checkpoint holds Python objects other than tensors ({first})"
+            f"{path}: refused: the checkpoint holds Python objects other than tensors{what}; "
+            "save the model's state_dict() instead of the model"
         ) from None
     except Exception as e:
         raise WeightsError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None

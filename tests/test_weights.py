@@ -317,3 +317,15 @@ def test_a_name_with_a_file_suffix_is_refused(cli, tiny_style):
     read as a path)."""
     r = cli("weights", "import", str(tiny_style), "--name", "okstyle.safetensors")
     assert r.code == 2 and "leave out the suffix ('okstyle')" in r.err
+
+
+def test_importing_our_own_format_stores_it_and_a_pickled_module_is_explained(
+    cli, tiny_style, tmp_path
+):
+    r = cli("weights", "import", str(tiny_style), "--name", "copy")
+    assert r.code == 0 and Store().has("copy"), r.err
+    module = tmp_path / "module.pth"
+    torch.save(torch.nn.Linear(2, 2), module)
+    r = cli("weights", "import", str(module), "--name", "m")
+    assert r.code == 2 and r.err.count("\n") == 1 and "\x1b" not in r.err, r.err
+    assert "(torch.nn.modules.linear.Linear); save the model's state_dict()" in r.err
