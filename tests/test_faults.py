@@ -154,8 +154,10 @@ def _written(disk: Path) -> list[str]:
 
 
 def _one_line(err: str) -> str:
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
+    """The one error line (after the run's informational device line, if any)."""
+    lines = [x for x in err.splitlines() if not x.startswith("posterforge: device ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
 
 
 # --- 1. temp files: unique per write, removed only when provably stale ---------------------------
