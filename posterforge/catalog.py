@@ -251,9 +251,31 @@ class GeneratorInfo:
     status: str
     description: str
     origin: str
+    label_counts: dict[str, int] | None = None  # training images per label, when the run kept them
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def labels_note(self) -> str:
+        """``"22"``, or ``"22, 2 untrained: war, western"``; empty when the counts are unknown."""
+        if not self.label_counts:
+            return ""
+        untrained = [n for n, c in self.label_counts.items() if c == 0]
+        extra = f", {len(untrained)} untrained: {', '.join(untrained)}" if untrained else ""
+        return f"{len(self.label_counts)}{extra}"
+
+
+def _label_counts(header: dict[str, Any]) -> dict[str, int] | None:
+    from posterforge.labels import labels_from_header
+
+    if not isinstance(header.get("labels"), list):
+        return None
+    try:
+        counts = labels_from_header(header).counts
+    except (AttributeError, KeyError, TypeError, ValueError):  # a hand-made header: no counts
+        return None
+    return dict(counts) if counts else None
 
 
 def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
@@ -262,7 +284,12 @@ def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
     for item in store.entries():
         if item.problem is None and item.header.get("kind") == "generator":
             out[item.name] = GeneratorInfo(
-                item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
+                item.name,
+                item.header["arch"],
+                READY,
+                item.header.get("description", ""),
+                "store",
+                _label_counts(item.header),
             )
     for name, source in host.weight_sources.items():
         if name not in out and source.kind == "generator":

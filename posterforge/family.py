@@ -56,11 +56,13 @@ class Input:
 @dataclass(frozen=True)
 class Option:
     """A recipe key offered as its own option: ``--KEY VALUE`` sets ``[model] KEY`` (a string),
-    e.g. ``Option("balance", "Genre balancing", ("cap", "resample", "none"))``."""
+    e.g. ``Option("balance", "Genre balancing", ("cap", "resample", "none"))``; with ``switch``,
+    ``--KEY`` alone sets it to true."""
 
     key: str
     help: str
     choices: tuple[str, ...] = ()
+    switch: bool = False
 
     @property
     def flag(self) -> str:
@@ -83,6 +85,40 @@ def labelled_inputs(noun: str = "label") -> tuple[Input, ...]:
 
 
 BALANCE = Option("balance", "Label balancing (default: the recipe's)", ("cap", "resample", "none"))
+
+
+def labelled_options(noun: str = "label") -> tuple[Option, ...]:
+    """The options of a family whose recipe inherits
+    :class:`posterforge.training.labelled.LabelledRecipe` (``noun``: what one label is called):
+    balancing, how the labels file is read, a vocabulary from the data, and how much of the
+    file must be usable."""
+    return (
+        BALANCE,
+        Option(
+            "label_column",
+            f"Column of the labels file with the {noun}s (default: {noun}s, {noun}, labels or "
+            "label; any case).",
+        ),
+        Option("path_column", "Column with the image paths (default: path; any case)."),
+        Option(
+            "path_template",
+            "Make each image path from its row instead: columns in braces, e.g. '{imdbId}.jpg' "
+            "(relative to --data).",
+        ),
+        Option("encoding", "Text encoding of the labels file (default: utf-8; e.g. latin-1)."),
+        Option(
+            "labels_from_data",
+            f"Make the {noun} list from the data (every {noun} with an image, most common "
+            "first) instead of the recipe's; it is stored in the model.",
+            switch=True,
+        ),
+        Option(
+            "min_usable",
+            "Refuse to train when less than this share of the labels file's rows is usable "
+            "(default 0.1; 0 trains on whatever is left).",
+        ),
+    )
+
 
 # make_task(recipe, *, device, seed, init_from) -> TrainingTask
 TaskFactory = Callable[..., "TrainingTask"]
@@ -109,7 +145,10 @@ class Family:
     ``make_data`` receives the inputs by name (``Path`` values), the same table, ``seed``,
     ``rank`` and ``world_size``. Either may raise ``ValueError`` with a message for the user.
     A stream may offer ``summary() -> dict`` (counts of what it uses): it is stored in the run
-    and in the exported weights' provenance as ``data``.
+    and in the exported weights' provenance as ``data``. It may offer ``recipe_updates() ->
+    dict``: ``[model]`` keys that the data decided (e.g. label names taken from the data); the
+    run merges them into its recipe before it calls ``make_task`` and stores them, so resume and
+    ``train export`` build the same task without the data. ``make_data`` is called first.
     """
 
     name: str

@@ -90,8 +90,10 @@ def register_families(register: Callable[[Family], None]) -> None:
     - ``inputs``: :class:`posterforge.family.Input` ``(name, kind, help, required)``, each one a
       ``--NAME PATH`` option of the train command (kind ``"folder"`` or ``"file"``, checked before
       training starts);
-    - ``options``: :class:`posterforge.family.Option` ``(key, help, choices)``, recipe keys
-      offered as their own ``--KEY`` option;
+    - ``options``: :class:`posterforge.family.Option` ``(key, help, choices, switch)``, recipe
+      keys offered as their own ``--KEY VALUE`` option (``--KEY`` alone with ``switch``);
+      ``labelled_inputs(noun)`` and ``labelled_options(noun)`` are those of a family trained on
+      labelled images through :mod:`posterforge.training.labelled`;
     - ``recipes``: a folder of ``NAME.toml`` recipes (``[model]`` for the family, ``[train]`` for
       the harness: ``max_steps``, ``checkpoint_every``, ``sample_every``, ``log_every``,
       ``keep_checkpoints``), and ``default_recipe`` (``"default"``);
@@ -100,7 +102,8 @@ def register_families(register: Callable[[Family], None]) -> None:
       (``init_from``: loaded weights from ``--init-from``, or None; raise ``ValueError`` when the
       family cannot start from them);
     - ``make_data(inputs, recipe, *, seed, rank, world_size)``: the batch stream (``__next__``,
-      ``state_dict``, ``load_state_dict``; optional ``close`` and ``summary``).
+      ``state_dict``, ``load_state_dict``; optional ``close``, ``summary`` and
+      ``recipe_updates``: recipe keys the data decided, stored before ``make_task`` is called).
 
     The factories may be ``"module:function"`` strings, imported only when a run starts, so the
     plugin module stays free of torch. ``train export`` and resume build the task without the data.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from posterforge.errors import PosterforgeError, UnknownNameError
@@ -23,16 +23,22 @@ def normalise(name: str) -> str:
 @dataclass(frozen=True)
 class LabelSet:
     """Label names in slot order, other spellings (``aliases``) and what one label is called in
-    messages (``noun``: "genre" for the poster vocabularies)."""
+    messages (``noun``: "genre" for the poster vocabularies). ``counts``, when known, is how many
+    training images each label had (a model's, from its weight file): a label with none is
+    refused by :meth:`parse`, since the model never learnt it."""
 
     names: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)
     noun: str = "label"
+    counts: Mapping[str, int] | None = None
+    _slots: dict[str, int] = field(init=False, repr=False, compare=False)  # normalised -> slot
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"duplicate label names in {self.names}")
+        slots = {normalise(n): i for i, n in enumerate(self.names)}
+        object.__setattr__(self, "_slots", slots)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], names: Sequence[str] | None = None) -> LabelSet:
@@ -52,9 +58,7 @@ class LabelSet:
     def find(self, name: str) -> int | None:
         """The index of ``name`` (any spelling or alias), or None."""
         key = normalise(name)
-        key = self.aliases.get(key, key)
-        by_name = {normalise(n): i for i, n in enumerate(self.names)}
-        return by_name.get(key)
+        return self._slots.get(self.aliases.get(key, key))
 
     def index(self, name: str) -> int:
         """Like :meth:`find`, but an unknown name raises an error that lists the valid ones."""
@@ -87,6 +91,12 @@ class LabelSet:
                 if not 0.0 <= w <= 1.0:
                     raise PosterforgeError(f"{noun} weight must be in [0, 1]: {part!r}")
             slot = self.index(name)
+            if w != 0.0 and self.counts is not None and self.counts.get(self.names[slot]) == 0:
+                trained = [n for n in self.names if self.counts.get(n) != 0]
+                raise PosterforgeError(
+                    f"{noun} {self.names[slot]!r} had no training images, so this model never "
+                    f"learnt it: name one it was trained on ({', '.join(trained)})"
+                )
             if any(slot == s for s, _ in out):
                 raise PosterforgeError(f"{noun} {self.names[slot]!r} is named twice in {spec!r}")
             out.append((slot, w))
@@ -107,3 +117,24 @@ class LabelSet:
             self.names[slot] if w is None else f"{self.names[slot]}:{w:g}"
             for slot, w in self.parse(spec)
         )
+
+
+def labels_from_header(
+    header: Mapping[str, Any],
+    names: Sequence[str] | None = None,
+    default: Mapping[str, Any] | None = None,
+) -> LabelSet:
+    """The label set of a conditional model's weight header: ``names`` (default: its
+    ``labels``), the noun and aliases of its ``vocabulary`` (or of ``default``, for files from
+    before vocabularies were stored), and the training images per label that a run recorded in
+    ``provenance.data.label_counts`` (ignored unless it is a mapping of names to counts)."""
+    vocabulary = header.get("vocabulary") or default or {}
+    labels = LabelSet.from_dict(vocabulary, names=names if names is not None else header["labels"])
+    provenance = header.get("provenance")
+    data = provenance.get("data") if isinstance(provenance, Mapping) else None
+    counts = data.get("label_counts") if isinstance(data, Mapping) else None
+    if not isinstance(counts, Mapping) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in counts.items()
+    ):
+        return labels
+    return replace(labels, counts={n: counts[n] for n in labels.names if n in counts})

@@ -4,10 +4,12 @@ balancing, the training step, exact resume, and export then generate."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from posterforge import presets
 from posterforge.errors import PosterforgeError
@@ -302,3 +304,69 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, demo_set):
     assert proc.stdout.strip().endswith("ddp-posters.safetensors")  # rank 0 alone stores it
     assert proc.stderr.count("images used") == 1  # and reports the counts once
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]
+
+
+def test_moviegenre_csv_trains_its_own_genres_and_generate_refuses_an_untrained_one(tmp_path, cli):
+    """MovieGenre.csv as it is (latin-1, its header, <imdbId>.jpg posters) with the genres of
+    the data; the model keeps per-genre counts, and generate refuses a genre it never saw."""
+    from posterforge.api import list_generators
+    from posterforge.generation import load_generator, sample
+    from posterforge.training import run
+    from posterforge.weights import read_header, save_weights
+
+    posters = tmp_path / "posters"
+    posters.mkdir()
+    rows = [
+        ("1", "Détour", "Film-Noir|Crime"),
+        ("2", "Amélie", "Comedy|Romance"),
+        ("3", "Le Samouraï", "Film-Noir|Crime|Drama"),
+        ("4", "Court", "Short"),
+        ("5", "Noir", "Film-Noir"),
+        ("6", "Absent", "Drama"),  # no poster
+    ]
+    for i, (imdb, _, _) in enumerate(rows[:5]):
+        Image.fromarray(np.full((16, 8, 3), 40 * i, np.uint8)).save(posters / f"{imdb}.jpg")
+    text = "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n" + "".join(
+        f"{i},http://www.imdb.com/title/tt{i},{t},7.0,{g},https://example.com/{i}.jpg\n"
+        for i, t, g in rows
+    )
+    labels = tmp_path / "MovieGenre.csv"
+    labels.write_bytes(text.encode("latin-1"))
+    inputs = {"data": posters, "labels": labels}
+
+    with pytest.raises(PosterforgeError) as e:  # before any work, naming the file and the line
+        run.train("generator", inputs, "mg", tmp_path / "bad", device="cpu",
+                  options={"path_template": "{imdbId}.jpg"})  # fmt: skip
+    assert str(e.value).startswith(f"{labels}:2: not utf-8 text (byte 0xe9): pass the file's")
+
+    run_dir = tmp_path / "run"
+    r = cli(
+        "train", "generator", "--data", str(posters), "--labels", str(labels), "--encoding",
+        "latin-1", "--path-template", "{imdbId}.jpg", "--labels-from-data", "--name", "mg",
+        "--out", str(run_dir), "--max-steps", "1", "--device", "cpu",
+        *[a for k, v in TINY.items() for a in ("--set", f"{k}={v!r}")],
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "MovieGenre.csv: 6 rows read, 5 used, 1 dropped (1 with no image; at line 7)" in r.err
+    model = Path(r.out.strip())
+    header = read_header(model)
+    assert header["labels"] == ["film-noir", "crime", "comedy", "drama", "romance", "short"]
+    counts = dict(header["provenance"]["data"]["label_counts"])
+    assert counts == {"film-noir": 3, "crime": 2, "comedy": 1, "drama": 1, "romance": 1, "short": 1}
+    assert header["provenance"]["recipe"]["labels_from_data"] is True
+    assert {m.name: m.label_counts for m in list_generators()}["mg"] == counts
+    # resume and train export rebuild the same nets without the data: the names are recipe
+    assert run.read_request(run_dir)["recipe"]["model"]["label_names"] == header["labels"]
+    gen = load_generator(str(model), device="cpu")
+    assert gen.caption("Film Noir") == "film-noir"
+    assert sample(gen, "film noir+short", 1).shape == (1, 3, 128, 64)
+
+    header["provenance"]["data"]["label_counts"]["short"] = 0
+    save_weights(tmp_path / "untrained.safetensors", load_weights(model).tensors, header)
+    r = cli("generate", "--model", str(tmp_path / "untrained.safetensors"), "-g", "short",
+            "-o", str(tmp_path / "gen"))  # fmt: skip
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert (
+        "genre 'short' had no training images, so this model never learnt it: name one it was "
+        "trained on (film-noir, crime, comedy, drama, romance)" in r.err
+    )

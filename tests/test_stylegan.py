@@ -123,3 +123,44 @@ def test_the_shipped_stylegan_demo_installs_and_is_conditioned(cli):
     assert comedy - horror > 0.2  # the demo set's comedy is bright, its horror dark
     r = cli("generators", "--json")
     assert "posters-stylegan" in {m["name"] for m in json.loads(r.out)["models"]}
+
+
+def test_labelled_data_options_and_a_vocabulary_from_the_data_work_as_for_the_genre_cgan(
+    tmp_path,
+):
+    """The same data options as the genre cGAN, and the genres of the data carried from the
+    stream to the task and into the model, whose untrained genres are refused by name."""
+    import numpy as np
+    from PIL import Image
+
+    from posterforge.errors import PosterforgeError
+    from posterforge.weights import save_weights
+    from posterforge_stylegan import StyleGAN
+    from posterforge_stylegan.training import StyleGANRecipe, make_data, make_task
+
+    host = plugins.get_host()
+    assert host.families.get("stylegan").options == host.families.get("genre-cgan").options
+    assert "label_column" in {o.key for o in host.families.get("stylegan").options}
+    with pytest.raises(ValueError, match="min_usable must be"):
+        StyleGANRecipe.from_dict({"min_usable": "most"})
+    for genre, n in (("Film-Noir", 1), ("horror", 2)):
+        (tmp_path / genre).mkdir()
+        for i in range(n):
+            Image.fromarray(np.full((16, 8, 3), 50 * i, np.uint8)).save(
+                tmp_path / genre / f"{i}.png"
+            )
+    recipe = {**TINY, "labels_from_data": True}
+    stream = make_data({"data": tmp_path}, recipe)
+    updates = stream.recipe_updates()
+    stream.close()
+    assert updates == {"label_names": ["horror", "film-noir"]}
+    assert stream.summary()["label_counts"] == {"horror": 2, "film-noir": 1}
+    task = make_task({**recipe, **updates})
+    tensors, header = task.export()
+    assert header["labels"] == ["horror", "film-noir"] and header["vocabulary"]["noun"] == "genre"
+    header["provenance"]["data"] = {"label_counts": {"horror": 2, "film-noir": 0}}
+    save_weights(tmp_path / "m.safetensors", tensors, header)
+    sampler = StyleGAN.build(load_weights(tmp_path / "m.safetensors"))
+    assert sampler.caption("Horror") == "horror"
+    with pytest.raises(PosterforgeError, match="'film-noir' had no training images"):
+        sampler.caption("film noir")

@@ -162,3 +162,216 @@ def test_diffaugment_is_differentiable_and_draws_per_sample():
     y.sum().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0  # the generator learns through it
     assert not torch.allclose(y[0], y[1])  # the same image, augmented differently per sample
+
+
+# -- labels files from real sources: quotes, columns, templates, encodings, vocabularies ----------
+
+MOVIEGENRE_HEADER = "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
+
+
+def _labels_env(folder: Path, names: list[str]) -> Path:
+    """``names`` as tiny 8x16 posters in ``folder``; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        encode_atomic(np.full((16, 8, 3), 10 * i, dtype=np.uint8), folder / name)
+    return folder
+
+
+def _genres():
+    from posterforge import presets
+
+    return presets.labels("genres")
+
+
+def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(tmp_path):
+    from posterforge.training.labelled import read_labelled
+
+    data = _labels_env(tmp_path, ["a.png", "b.png", "c.png", "d.png"])
+    (data / "labels.csv").write_text(
+        "path,genres\n"
+        "a.png,horror\n"  # 2
+        'b.png,"comedy\n'  # 3: the quote never closes
+        "c.png,drama\n"  # 4: read all the same
+        "gone.png,war\n"  # 5: no image
+        'd.png,"romcom|thriller"\n'  # 6: one unknown genre, one known
+        "\n"
+        "c.png,romcom\n"  # 8: no known genre
+    )
+    got = read_labelled(data, _genres(), data / "labels.csv")
+    assert [it.path.name for it in got.items] == ["a.png", "c.png", "d.png"]
+    assert got.problems == [
+        "labels.csv:3: unclosed quote: a quoted field starts on this line and does not end on it",
+        "labels.csv:5: no such file 'gone.png'",
+        "labels.csv:6: unknown genre 'romcom'",
+        "labels.csv:8: unknown genre 'romcom' (row skipped)",
+    ]
+    assert got.summary_line() == (
+        "labels.csv: 6 rows read, 3 used, 3 dropped (1 with an unclosed quote, 1 with no image, "
+        "1 with no known genre; first at lines 3, 5, 8)"
+    )
+    assert got.unknown_line() == (
+        "labels.csv: genres not in the vocabulary, ignored: romcom (2) "
+        "(--labels-from-data keeps them)"
+    )
+
+
+def test_a_nearly_empty_set_is_refused_unless_min_usable_allows_it(tmp_path, capsys):
+    from posterforge.training.labelled import labelled_stream
+
+    data = _labels_env(tmp_path, ["a.png"])
+    rows = ["path,genres", "a.png,horror"] + [f"x{i}.png,drama" for i in range(10)]
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    inputs = {"data": data, "labels": data / "labels.csv"}
+    with pytest.raises(PosterforgeError) as e:
+        labelled_stream(inputs, _genres(), 1, (8, 16))
+    assert str(e.value) == (
+        "labels.csv: only 1 of 11 rows are usable (9.1%, under --min-usable 0.1; 10 dropped: "
+        "10 with no image): check the columns, --path-template and --encoding against the rows "
+        "reported above, or pass --min-usable 0 to train on the 1 left"
+    )
+    stream = labelled_stream(inputs, _genres(), 1, (8, 16), min_usable=0)
+    summary = stream.summary()
+    assert (summary["rows_read"], summary["rows_dropped"], summary["images_used"]) == (11, 10, 1)
+    assert summary["label_counts"]["horror"] == 1 and summary["label_counts"]["war"] == 0
+    assert stream.recipe_updates() == {}
+    stream.close()
+    assert "11 rows read, 1 used, 10 dropped (10 with no image; first at lines 3, 4, 5)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_moviegenre_csv_reads_as_it_is_with_a_path_template_and_its_encoding(tmp_path):
+    """The public MovieGenre.csv: latin-1, its own header, genres like Animation|Comedy, posters
+    saved as <imdbId>.jpg."""
+    from posterforge.training.labelled import read_labelled
+    from posterforge.training.labels_file import LabelsFormat
+
+    data = _labels_env(tmp_path / "posters", ["114709.jpg", "113497.jpg", "113228.jpg"])
+    text = MOVIEGENRE_HEADER + (
+        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Adventure|Comedy,"
+        "https://images-na.ssl-images-amazon.com/images/M/a.jpg\n"
+        '113497,http://www.imdb.com/title/tt113497,"Amélie, la fabuleuse",6.9,Comedy|Romance,u\n'
+        "113228,http://www.imdb.com/title/tt113228,Détour (1945),7.3,Film-Noir|Crime,u\n"
+        "999999,http://www.imdb.com/title/tt999999,Sans affiche,6.0,Drama,u\n"
+    )
+    labels = tmp_path / "MovieGenre.csv"
+    labels.write_bytes(text.encode("latin-1"))
+    genres = _genres()
+
+    with pytest.raises(PosterforgeError) as e:  # utf-8 by default: the file and the line
+        read_labelled(data, genres, labels)
+    assert str(e.value) == (
+        f"{labels}:3: not utf-8 text (byte 0xe9): pass the file's encoding with --encoding, "
+        "e.g. --encoding latin-1"
+    )
+    with pytest.raises(PosterforgeError) as e:  # Poster holds URLs, not files: no path column
+        read_labelled(data, genres, labels, LabelsFormat(encoding="latin-1"))
+    assert "no path column (columns: imdbId, Imdb Link, Title, IMDB Score, Genre, Poster)" in str(
+        e.value
+    )
+    with pytest.raises(PosterforgeError) as e:
+        read_labelled(data, genres, labels, LabelsFormat("", "", "{imdb}.jpg", "latin-1"))
+    assert str(e.value) == (
+        "--path-template '{imdb}.jpg': no column 'imdb' in MovieGenre.csv "
+        "(columns: imdbId, Imdb Link, Title, IMDB Score, Genre, Poster)"
+    )
+
+    fmt = LabelsFormat(path_template="{IMDBID}.jpg", label_column="GENRE", encoding="latin-1")
+    got = read_labelled(data, genres, labels, fmt)
+    names = [[genres.names[i] for i in it.labels] for it in got.items]
+    assert [it.path.name for it in got.items] == ["114709.jpg", "113497.jpg", "113228.jpg"]
+    assert names == [["adventure", "animation", "comedy"], ["comedy", "romance"], ["crime"]]
+    assert got.problems == [
+        "MovieGenre.csv:4: unknown genre 'Film-Noir'",
+        "MovieGenre.csv:5: no such file '999999.jpg'",
+    ]
+    assert read_labelled(data, genres, labels, LabelsFormat(
+        path_template="{imdbId}.jpg", encoding="latin-1")).items == got.items  # fmt: skip
+
+
+def test_columns_by_name_in_any_case_and_paths_that_leave_the_data_folder(tmp_path):
+    from posterforge.training.labelled import read_labelled
+    from posterforge.training.labels_file import LabelsFormat
+
+    data = _labels_env(tmp_path / "data", ["a.png", "b.png"])
+    (tmp_path / "secret.png").write_bytes((data / "a.png").read_bytes())
+    labels = tmp_path / "l.csv"
+    labels.write_text(
+        'File,Kind,Tags\na.png,x,Horror\nb.png,../secret,"Comedy, Drama"\na.png,a,War\n'
+    )
+    fmt = LabelsFormat(path_column="file", label_column="TAGS")
+    got = read_labelled(data, _genres(), labels, fmt)
+    genres = _genres()
+    assert [(it.path.name, [genres.names[i] for i in it.labels]) for it in got.items] == [
+        ("a.png", ["horror"]),
+        ("b.png", ["comedy", "drama"]),  # commas inside one field separate labels too
+        ("a.png", ["war"]),
+    ]
+    with pytest.raises(PosterforgeError) as e:
+        read_labelled(data, genres, labels, LabelsFormat(label_column="Genres"))
+    assert (
+        str(e.value) == f"{labels}: no column 'Genres' (--label-column); columns: File, Kind, Tags"
+    )
+
+    got = read_labelled(data, genres, labels, LabelsFormat("", "tags", "{kind}.png"))
+    assert [it.path.name for it in got.items] == ["a.png"]
+    assert got.problems == [
+        "l.csv:2: no such file 'x.png'",
+        "l.csv:3: path '../secret.png' is outside the data folder",
+    ]
+    assert got.dropped == [(2, "no_image"), (3, "outside")]
+    for template in ("../{kind}.png", "/abs/{kind}.png", "x.png"):
+        with pytest.raises(ValueError, match="--path-template"):
+            LabelsFormat(path_template=template)
+    with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
+        LabelsFormat(encoding="klingon")
+
+
+def test_labels_from_data_keep_every_genre_most_common_first(tmp_path):
+    from posterforge.training.labelled import read_labelled
+    from posterforge.training.labels_file import LabelsFormat
+
+    _labels_env(tmp_path, ["1.jpg", "2.jpg", "3.jpg", "4.jpg"])
+    (tmp_path / "m.csv").write_text(
+        MOVIEGENRE_HEADER
+        + "1,l,A,1,Film-Noir|Musical,p\n2,l,B,1,film noir|Short,p\n3,l,C,1,Sci-Fi|Musical,p\n"
+        + "4,l,D,1,Reality-TV|Short|Film-Noir,p\n5,l,E,1,News,p\n"  # 5: no image, no label
+    )
+    fmt = LabelsFormat(path_template="{imdbId}.jpg")
+    got = read_labelled(tmp_path, _genres(), tmp_path / "m.csv", fmt, from_data=True)
+    # by count (film-noir 3, music 2, short 2), then by name; the preset's spelling and aliases
+    assert got.labels.names == ("film-noir", "music", "short", "reality-tv", "sci-fi")
+    assert got.labels.noun == "genre" and got.labels.find("Musical") == 1
+    assert got.counts() == [3, 2, 2, 1, 1]
+    assert got.problems == ["m.csv:6: no such file '5.jpg'"] and not got.unknown
+
+    (tmp_path / "folders" / "Film-Noir").mkdir(parents=True)
+    (tmp_path / "folders" / "Horror").mkdir()
+    _labels_env(tmp_path / "folders" / "Horror", ["h1.png", "h2.png"])
+    _labels_env(tmp_path / "folders" / "Film-Noir", ["n.png"])
+    got = read_labelled(tmp_path / "folders", _genres(), from_data=True)
+    assert got.labels.names == ("horror", "film-noir") and got.counts() == [2, 1]
+
+
+def test_a_model_refuses_a_label_it_had_no_training_images_of():
+    from posterforge.labels import labels_from_header
+
+    header = {
+        "labels": ["horror", "war", "drama"],
+        "vocabulary": {"noun": "genre", "aliases": {"combat": "war"}},
+        "provenance": {"data": {"label_counts": {"horror": 4, "war": 0, "drama": 2}}},
+    }
+    labels = labels_from_header(header)
+    assert labels.counts == {"horror": 4, "war": 0, "drama": 2}
+    assert labels.vector("horror+drama") == [1.0, 0.0, 1.0]
+    assert labels.vector("horror+war:0") == [1.0, 0.0, 0.0]  # weight 0: not asked for
+    with pytest.raises(PosterforgeError) as e:
+        labels.caption("Combat")
+    assert str(e.value) == (
+        "genre 'war' had no training images, so this model never learnt it: name one it was "
+        "trained on (horror, drama)"
+    )
+    for odd in ({"horror": "4"}, ["horror"], {"horror": -1}, {"horror": True}):
+        header["provenance"]["data"]["label_counts"] = odd
+        assert labels_from_header(header).counts is None  # a hand-made header: no check
+    assert labels_from_header({"labels": ["a"]}).counts is None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posterforge import Generator, hookimpl
-from posterforge.family import BALANCE, Family, labelled_inputs
+from posterforge.family import Family, labelled_inputs, labelled_options
 from posterforge.presets import shipped
 from posterforge.weights import shipped_source
 
@@ -41,11 +41,11 @@ def genre_vocabulary() -> dict:
 
 def labels_of(weights: Weights) -> LabelSet:
     """The label set of a genre-cgan weight file: its names, with the noun and aliases it stores
-    (files from before vocabularies were stored get those of the genre preset)."""
-    from posterforge.labels import LabelSet
+    (files from before vocabularies were stored get those of the genre preset) and the training
+    images per genre its run recorded."""
+    from posterforge.labels import labels_from_header
 
-    vocabulary = weights.header.get("vocabulary") or genre_vocabulary()
-    return LabelSet.from_dict(vocabulary, names=weights.labels)
+    return labels_from_header(weights.header, weights.labels, genre_vocabulary())
 
 
 class GenreCGAN(Generator):
@@ -112,7 +112,7 @@ def register_families(register):
             description="Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection "
             "discriminator)",
             inputs=labelled_inputs("genre"),
-            options=(BALANCE,),
+            options=labelled_options("genre"),
             recipes=presets_folder() / "recipes",
             example="--data posters/ --labels labels.csv --name mine --out runs/mine",
             make_task="posterforge_genre_cgan.training:make_task",

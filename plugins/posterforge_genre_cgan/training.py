@@ -23,9 +23,9 @@ from posterforge.family import recipe_from_dict
 from posterforge.labels import LabelSet
 from posterforge.training import distributed
 from posterforge.training.augment import make_diffaugment
-from posterforge.training.data import FITS, LabelledImageStream
+from posterforge.training.data import LabelledImageStream
 from posterforge.training.ema import label_grid, update_ema
-from posterforge.training.labelled import BALANCE_MODES, labelled_stream
+from posterforge.training.labelled import LabelledRecipe
 from posterforge.weights import make_header
 from posterforge_genre_cgan.network import (
     HEIGHT,
@@ -42,8 +42,9 @@ LOSSES = ("bce", "hinge")
 
 
 @dataclass
-class GenreCGANRecipe:
-    """The training recipe, read from the ``[model]`` table of a TOML preset."""
+class GenreCGANRecipe(LabelledRecipe):
+    """The training recipe, read from the ``[model]`` table of a TOML preset (the data keys,
+    ``fit``, ``balance``, ``labels_from_data``, ..., are those of :class:`LabelledRecipe`)."""
 
     batch_size: int = 64
     z_dim: int = 100
@@ -55,22 +56,16 @@ class GenreCGANRecipe:
     loss: str = "bce"  # "bce" (non-saturating, as DCGAN) | "hinge"
     diffaugment: str = ""  # e.g. "translation,cutout,color"; empty: off
     ema_decay: float = 0.999  # 0 disables the average (the raw generator is exported)
-    fit: str = "crop"  # posters of another shape: "crop" (cover, centre-crop) or "pad"
-    balance: str = "cap"  # "cap" | "resample" | "none"
-    balance_cap: int | None = None  # with "cap": the most posters per genre (default: the mean)
     export_dtype: str = "fp32"  # "fp32" | "fp16" (half the file, for shipped models)
     labels: str = "genres"  # the label vocabulary (a labels preset) the generator is conditioned on
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         if len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers, not {self.betas!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
-        if self.balance not in BALANCE_MODES:
-            raise ValueError(f"balance must be one of {', '.join(BALANCE_MODES)}")
-        if self.fit not in FITS:
-            raise ValueError(f"fit must be one of {', '.join(FITS)}, not {self.fit!r}")
         if self.export_dtype not in ("fp32", "fp16"):
             raise ValueError("export_dtype must be fp32 or fp16")
         for name in ("batch_size", "z_dim", "ngf", "ndf"):
@@ -275,12 +270,6 @@ class GenreCGANTask:
         return tensors, header
 
 
-def _vocabulary(recipe: GenreCGANRecipe) -> LabelSet:
-    from posterforge import presets
-
-    return presets.labels(recipe.labels)
-
-
 def make_task(
     recipe: dict[str, Any],
     *,
@@ -288,9 +277,10 @@ def make_task(
     seed: int = 0,
     init_from: Weights | None = None,
 ) -> GenreCGANTask:
-    """The family's task: the nets for the recipe's label vocabulary (a labels preset)."""
+    """The family's task: the nets for the recipe's label vocabulary (a labels preset, or the
+    names a run took from its data)."""
     r = GenreCGANRecipe.from_dict(recipe)
-    return GenreCGANTask(r, _vocabulary(r), device=device, seed=seed, init_from=init_from)
+    return GenreCGANTask(r, r.vocabulary(), device=device, seed=seed, init_from=init_from)
 
 
 def make_data(
@@ -304,17 +294,8 @@ def make_data(
     """Posters of ``inputs["data"]`` labelled by ``inputs["labels"]`` (CSV/JSONL) or by their
     sub-folders, balanced by the recipe, fitted to 64x128."""
     r = GenreCGANRecipe.from_dict(recipe)
-    return labelled_stream(
-        inputs,
-        _vocabulary(r),
-        r.batch_size,
-        (WIDTH, HEIGHT),
-        fit=r.fit,
-        balance_mode=r.balance,
-        balance_cap=r.balance_cap,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
+    return r.stream(
+        inputs, r.batch_size, (WIDTH, HEIGHT), seed=seed, rank=rank, world_size=world_size
     )
 
 

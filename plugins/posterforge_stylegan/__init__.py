@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posterforge import Generator, hookimpl
-from posterforge.family import BALANCE, Family, labelled_inputs
+from posterforge.family import Family, labelled_inputs, labelled_options
 from posterforge.presets import shipped
 from posterforge.weights import shipped_source
 
@@ -61,7 +61,7 @@ class StyleGAN(Generator):
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
-        from posterforge.labels import LabelSet
+        from posterforge.labels import labels_from_header
         from posterforge_stylegan.network import StyleGenerator
         from posterforge_stylegan.sampler import StyleSampler
 
@@ -69,8 +69,7 @@ class StyleGAN(Generator):
             raise ValueError(f"{cls.name} needs weights")
         net = StyleGenerator(**weights.config)
         net.load_state_dict({k: v.float() for k, v in weights.tensors.items()})
-        vocabulary = weights.header.get("vocabulary") or {}
-        labels = LabelSet.from_dict(vocabulary, names=weights.labels)
+        labels = labels_from_header(weights.header, weights.labels)
         return StyleSampler(net.eval(), labels).eval()
 
 
@@ -99,7 +98,7 @@ def register_families(register):
             kind="generator",
             description="StyleGAN-style conditional generator (R1, EMA, style mixing, ADA)",
             inputs=labelled_inputs("genre"),
-            options=(BALANCE,),
+            options=labelled_options("genre"),
             recipes=presets_folder() / "recipes",
             example="--data posters/ --labels labels.csv --name mine --out runs/mine",
             make_task="posterforge_stylegan.training:make_task",

@@ -28,9 +28,9 @@ import torch
 from posterforge.family import recipe_from_dict
 from posterforge.labels import LabelSet
 from posterforge.training import distributed
-from posterforge.training.data import FITS, LabelledImageStream
+from posterforge.training.data import LabelledImageStream
 from posterforge.training.ema import label_grid, update_ema
-from posterforge.training.labelled import BALANCE_MODES, labelled_stream
+from posterforge.training.labelled import LabelledRecipe
 from posterforge.weights import make_header
 from posterforge_stylegan import losses
 from posterforge_stylegan.augment import AdaptiveAugment
@@ -44,8 +44,9 @@ PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
-class StyleGANRecipe:
-    """The training recipe, read from the ``[model]`` table of a TOML recipe."""
+class StyleGANRecipe(LabelledRecipe):
+    """The training recipe, read from the ``[model]`` table of a TOML recipe (the data keys,
+    ``fit``, ``balance``, ``labels_from_data``, ..., are those of :class:`LabelledRecipe`)."""
 
     image_size: tuple[int, int] = (64, 128)  # (W, H); (128, 256) for the larger posters
     batch_size: int = 32
@@ -70,14 +71,12 @@ class StyleGANRecipe:
     ada_interval: int = 4
     ada_speed_kimg: float = 100.0  # images for p to move by 1 (StyleGAN2-ADA: 500k)
     labels: str = "genres"  # the label vocabulary (a labels preset)
-    fit: str = "crop"
-    balance: str = "cap"
-    balance_cap: int | None = None
     precision: str = "fp32"  # "bf16": autocast the forward passes (R1 and weights stay fp32)
     export_dtype: str = "fp32"
     mbstd_group: int = 4
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         if len(self.image_size) != 2 or len(self.betas) != 2:
@@ -93,8 +92,6 @@ class StyleGANRecipe:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.export_dtype not in ("fp32", "fp16"):
             raise ValueError("export_dtype must be fp32 or fp16")
-        if self.fit not in FITS or self.balance not in BALANCE_MODES:
-            raise ValueError(f"fit must be one of {FITS}, balance one of {BALANCE_MODES}")
 
     @classmethod
     def from_dict(cls, recipe: dict[str, Any] | None) -> StyleGANRecipe:
@@ -310,12 +307,6 @@ class StyleGANTask:
         return tensors, header
 
 
-def _vocabulary(recipe: StyleGANRecipe) -> LabelSet:
-    from posterforge import presets
-
-    return presets.labels(recipe.labels)
-
-
 def make_task(
     recipe: dict[str, Any],
     *,
@@ -324,7 +315,7 @@ def make_task(
     init_from: Weights | None = None,
 ) -> StyleGANTask:
     r = StyleGANRecipe.from_dict(recipe)
-    return StyleGANTask(r, _vocabulary(r), device=device, seed=seed, init_from=init_from)
+    return StyleGANTask(r, r.vocabulary(), device=device, seed=seed, init_from=init_from)
 
 
 def make_data(
@@ -337,18 +328,7 @@ def make_data(
 ) -> LabelledImageStream:
     """Posters and labels exactly as the genre cGAN reads them, fitted to the recipe's size."""
     r = StyleGANRecipe.from_dict(recipe)
-    return labelled_stream(
-        inputs,
-        _vocabulary(r),
-        r.batch_size,
-        r.image_size,
-        fit=r.fit,
-        balance_mode=r.balance,
-        balance_cap=r.balance_cap,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
-    )
+    return r.stream(inputs, r.batch_size, r.image_size, seed=seed, rank=rank, world_size=world_size)
 
 
 __all__ = ["ARCH", "StyleGANRecipe", "StyleGANTask", "make_data", "make_task"]

@@ -79,8 +79,8 @@ def generators(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json({"models": [g.as_dict() for g in items], "architectures": archs})
         return
-    rows = [(g.name, g.arch, g.status, g.description) for g in items]
-    print_table("Generator models", ("model", "arch", "weights", "description"), rows)
+    rows = [(g.name, g.arch, g.status, g.labels_note, g.description) for g in items]
+    print_table("Generator models", ("model", "arch", "weights", "labels", "description"), rows)
     print_table("Architectures", ("arch", "plugin"), [(a["arch"], a["plugin"]) for a in archs])
 
 

@@ -230,7 +230,9 @@ class ImageFolderStream(Iterator[torch.Tensor]):
 class LabelledImageStream(ImageFolderStream):
     """An :class:`ImageFolderStream` over explicit files with label vectors: each batch is
     ``{"image": (B, 3, H, W), "labels": (B, L)}``. ``files`` may repeat a file (resampling).
-    ``summary`` (counts of what was found and used) is what :meth:`summary` reports to the run."""
+    ``summary`` (counts of what was found and used) is what :meth:`summary` reports to the run;
+    ``recipe_updates`` (recipe keys the data decided, e.g. label names taken from the data) is
+    what :meth:`recipe_updates` gives the run to store before it builds the task."""
 
     def __init__(
         self,
@@ -240,16 +242,21 @@ class LabelledImageStream(ImageFolderStream):
         load_size: Size,
         *,
         summary: dict[str, Any] | None = None,
+        recipe_updates: dict[str, Any] | None = None,
         **kw: Any,
     ):
         if len(files) != len(labels):
             raise ValueError(f"{len(files)} files but {len(labels)} label rows")
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
         self._summary = dict(summary or {})
+        self._recipe_updates = dict(recipe_updates or {})
         super().__init__(list(files), batch_size, load_size, **kw)
 
     def summary(self) -> dict[str, Any]:
         return dict(self._summary)
+
+    def recipe_updates(self) -> dict[str, Any]:
+        return dict(self._recipe_updates)
 
     def _list(self, source: Any) -> list[Path]:
         return [Path(p) for p in source]
