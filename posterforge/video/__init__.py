@@ -1,0 +1,1 @@
+"""Video in and out: frames cut from films (``posterforge frames``) and translated clips."""
