@@ -30,6 +30,10 @@ demo: install
 	$(VENV)/bin/posterforge translate examples/frames --style vintage --out demo-out/vintage \
 		--overwrite --contact-sheet demo-out/vintage-before-after.jpg
 	@echo "contact sheet: demo-out/vintage-before-after.jpg"
+	$(PY) examples/make_clip.py examples/frames demo-out/clip.mp4
+	$(VENV)/bin/posterforge translate demo-out/clip.mp4 --style vintage \
+		--out demo-out/clip-vintage.mp4 --overwrite --quiet > /dev/null
+	@echo "video: demo-out/clip.mp4 -> demo-out/clip-vintage.mp4"
 	$(VENV)/bin/posterforge generate --genre horror -n 64 --out demo-out/posters \
 		--grid demo-out/horror-grid.png --quiet > /dev/null
 	@echo "poster grid: demo-out/horror-grid.png"

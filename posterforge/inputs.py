@@ -1,4 +1,5 @@
-"""Find the images to process, map them to output paths and split them into shards. No torch."""
+"""Find the images and videos to process, map them to output paths and split them into shards.
+No torch (PyAV only to probe a named file whose suffix says neither image nor video)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TextIO
 
 from posterforge.errors import PosterforgeError
 from posterforge.images import DEFAULT_OUTPUT, FORMATS, IMAGE_SUFFIXES, format_for, is_temp_file
+from posterforge.video.containers import VIDEO_SUFFIXES, is_video, output_rel
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 class Job:
     src: Path  # the input as given or found; it may not exist (decode reports why)
     rel: PurePosixPath  # output path relative to the output dir, still with the input's suffix
+    video: bool = False  # a video file (posterforge.video), not an image
 
 
 class Collision(PosterforgeError):
@@ -37,11 +40,12 @@ def discover(
 ) -> Iterator[Job]:
     """Yield a Job per input file, lazily and in a deterministic order.
 
-    A file (or anything that is not a directory, even a missing path) gives one job named after it.
-    A directory gives every image below it, sorted, skipping hidden entries, temp files and
-    symlinked directories. The literal ``"-"`` reads paths from ``stdin`` (``sys.stdin`` when
-    None), one per line, or separated by NUL bytes when ``null`` (``find -print0``); relative file
-    paths read there keep their directories in ``rel``.
+    A file (or anything that is not a directory, even a missing path) gives one job named after it;
+    it is a video when its suffix is a video suffix, or no image suffix and PyAV finds a video
+    stream in it. A directory gives every image and video (by suffix) below it, sorted, skipping
+    hidden entries, temp files and symlinked directories. The literal ``"-"`` reads paths from
+    ``stdin`` (``sys.stdin`` when None), one per line, or separated by NUL bytes when ``null``
+    (``find -print0``); relative file paths read there keep their directories in ``rel``.
 
     ``relative_to``: every output is named by its input's path below that folder (files given or
     read from stdin, absolute or not, and the files found in folders); an input outside it raises.
@@ -88,14 +92,15 @@ def _one(path: Path, *, mirror: bool, root: Path | None = None) -> Iterator[Job]
     if os.path.isdir(path):  # unlike Path.is_dir, False on any OSError; decode says what is wrong
         yield from _walk(path, _below(path, root) if root is not None else _HERE)
         return
+    video = is_video(path)
     if root is not None:
-        yield Job(path, _below(path, root))
+        yield Job(path, _below(path, root), video)
         return
     rel = PurePosixPath(path.as_posix())
     # a listed tree is mirrored, but never above the output dir or rooted elsewhere
     if not (mirror and not rel.is_absolute() and ".." not in rel.parts):
         rel = PurePosixPath(path.name)
-    yield Job(path, rel)
+    yield Job(path, rel, video)
 
 
 def _below(path: Path, root: Path) -> PurePosixPath:
@@ -127,8 +132,11 @@ def _walk(top: Path, prefix: PurePosixPath = _HERE) -> Iterator[Job]:
             if name.startswith(".") or is_temp_file(name):
                 continue
             # dangling symlinks are kept on purpose: decode then reports them as "dangling link"
-            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            suffix = os.path.splitext(name)[1].lower()
+            if suffix in IMAGE_SUFFIXES:
                 yield Job(Path(dirpath, name), base / name)
+            elif suffix in VIDEO_SUFFIXES:
+                yield Job(Path(dirpath, name), base / name, video=True)
 
 
 def output_path(job: Job, out_dir: str | Path, fmt: str | None = None) -> Path:
@@ -136,11 +144,15 @@ def output_path(job: Job, out_dir: str | Path, fmt: str | None = None) -> Path:
 
     Without ``fmt`` the output keeps the input's format, except for the formats that are read but
     not written by default (GIF becomes PNG); an input whose suffix names no image format raises.
+    A video keeps its container's suffix where we write that container (else ``.mkv``); ``fmt``
+    does not apply to it.
     """
     rel = job.rel
     if rel.is_absolute() or ".." in rel.parts or not rel.name:
         raise PosterforgeError(f"{job.src}: output path {rel} would escape {out_dir}")
-    if fmt is not None:
+    if job.video:
+        rel = output_rel(rel)
+    elif fmt is not None:
         rel = rel.with_suffix(FORMATS[format_for(fmt)].suffix)
     else:
         try:

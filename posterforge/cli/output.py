@@ -35,8 +35,15 @@ class ProgressLine:
     stdout carries exactly its lines whether it is a terminal, a file or a pipe.
     """
 
-    def __init__(self, label: str, total: int, stream: TextIO | None = None, every: float = 0.1):
-        self.label, self.total, self.every = label, total, every
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        stream: TextIO | None = None,
+        every: float = 0.1,
+        unit: str = "img",
+    ):
+        self.label, self.total, self.every, self.unit = label, total, every, unit
         self.stream = stream if stream is not None else sys.stderr
         self.done, self.start, self.drawn_at = 0, time.monotonic(), 0.0
         self.shown = False
@@ -65,7 +72,7 @@ class ProgressLine:
         if rate > 0 and self.total >= self.done:
             m, s = divmod(round((self.total - self.done) / rate), 60)
             eta = f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
-        tail = f" {self.done}/{self.total} {rate:.2f} img/s ETA {eta}"
+        tail = f" {self.done}/{self.total} {rate:.2f} {self.unit}/s ETA {eta}"
         room = min(40, width - len(self.label) - len(tail) - 3)
         if room < 5:
             return (self.label + tail)[:width]
@@ -104,6 +111,10 @@ class Lines:
     def advance(self) -> None:
         if self.progress is not None:
             self.progress.advance()
+
+    def advance_by(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(n)
 
     def close(self) -> None:
         """Take the progress line off the terminal (the summary replaces it)."""

@@ -1,0 +1,403 @@
+"""A translated video is written in segments, so that a killed run resumes, and joined at the end.
+
+Beside the output ``OUT/clip.mp4`` a hidden work folder ``OUT/.clip.mp4.parts/`` holds:
+
+- ``manifest.json``: the settings that make the output, the input's identity (path, size,
+  modification time) and the finished segments, each with its frame count and the time stamps of
+  its first and last frames. It is rewritten atomically after each segment.
+- ``seg-000000.mp4``, ``seg-000001.mp4``, ...: a few seconds of encoded video each, written to a
+  temp file and renamed when whole. Each starts with a keyframe (a fresh encoder per segment), so
+  they join without re-encoding. MP4 keeps every packet's time stamps exactly.
+
+A re-run reads the manifest: with the same settings and input it skips the frames of the finished
+segments and goes on from there (a segment file the manifest does not list, or a temp file, was cut
+short and is deleted); with another input it starts over; with other settings it is refused unless
+``--overwrite`` (as an output made with other settings is). At the end the segments' packets and
+the input's audio and subtitle packets are remuxed, interleaved by time, into a temp file beside
+the output, which is renamed onto it; then the work folder is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from posterforge.atomic import create_temp, write_text_atomic
+from posterforge.errors import PosterforgeError
+from posterforge.outputs import fingerprint
+
+MANIFEST = "manifest.json"
+VERSION = 1
+# seconds of video per segment: what a kill can cost; POSTERFORGE_SEGMENT_SECONDS overrides it
+SEGMENT_SECONDS = 5.0
+MAX_SEGMENT_FRAMES = 1000  # a segment ends after this many frames whatever their time stamps
+# container metadata the muxer writes itself
+_OWN_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands", "duration"})
+
+
+def segment_seconds() -> float:
+    try:
+        value = float(os.environ.get("POSTERFORGE_SEGMENT_SECONDS", SEGMENT_SECONDS))
+    except ValueError:
+        return SEGMENT_SECONDS
+    return value if value > 0 else SEGMENT_SECONDS
+
+
+def parts_dir(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.parts")
+
+
+def input_identity(src: Path) -> dict[str, Any]:
+    st = src.stat()
+    return {"path": str(src.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+@dataclass
+class Segment:
+    file: str
+    frames: int
+    first_pts: int
+    last_pts: int
+
+
+class Parts:
+    """The work folder of one output and its manifest. Only the run that holds the output's
+    claim (lock) touches it."""
+
+    def __init__(self, dest: Path, settings: Mapping[str, Any], identity: Mapping[str, Any]):
+        self.dir = parts_dir(dest)
+        self.settings, self.identity = dict(settings), dict(identity)
+        self.fingerprint = fingerprint(settings)
+        self.segments: list[Segment] = []
+
+    # -- what is there -----------------------------------------------------------------------------
+    def read(self) -> dict[str, Any] | None:
+        try:
+            manifest = json.loads((self.dir / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        return manifest if isinstance(manifest, dict) else None
+
+    def conflict(self) -> str | None:
+        """Why the unfinished work here may not be thrown away without ``--overwrite``: it was
+        made with other settings (None when there is none, or it is ours to resume)."""
+        manifest = self.read()
+        if manifest is None or not manifest.get("segments"):
+            return None
+        old = manifest.get("settings") or {}
+        if manifest.get("fingerprint") == self.fingerprint:
+            return None
+        diff = [
+            f"{k} {old.get(k)!r}, now {self.settings.get(k)!r}"
+            for k in sorted(set(old) | set(self.settings))
+            if old.get(k) != self.settings.get(k)
+        ]
+        return "made with other settings (" + "; ".join(diff) + ")"
+
+    def open(self) -> str | None:
+        """Take up the work folder: resume what the manifest lists, or start afresh. Returns a
+        note when finished work is thrown away (the input changed)."""
+        note = None
+        manifest = self.read()
+        if manifest is not None and manifest.get("fingerprint") == self.fingerprint:
+            if manifest.get("input") == self.identity and manifest.get("version") == VERSION:
+                try:
+                    self.segments = [Segment(**s) for s in manifest.get("segments", [])]
+                except (TypeError, ValueError):
+                    note = "the work folder's manifest is unreadable: starting over"
+            elif manifest.get("segments"):
+                note = "the input changed since the unfinished run: starting over"
+        # a listed segment that is missing (the folder was tampered with): keep what comes before
+        kept = []
+        for seg in self.segments:
+            if not (self.dir / seg.file).is_file():
+                break
+            kept.append(seg)
+        self.segments = kept
+        self.dir.mkdir(parents=True, exist_ok=True)
+        listed = {s.file for s in self.segments} | {MANIFEST}
+        for entry in os.scandir(self.dir):
+            if entry.name not in listed:  # cut short by a kill, or another run's leftovers
+                _remove(Path(entry.path))
+        self._save()
+        return note
+
+    @property
+    def frames_done(self) -> int:
+        return sum(s.frames for s in self.segments)
+
+    @property
+    def last_pts(self) -> int | None:
+        return self.segments[-1].last_pts if self.segments else None
+
+    def restart(self) -> None:
+        for seg in self.segments:
+            _remove(self.dir / seg.file)
+        self.segments = []
+        self._save()
+
+    # -- writing -----------------------------------------------------------------------------------
+    def next_name(self) -> Path:
+        return self.dir / f"seg-{len(self.segments):06d}.mp4"
+
+    def temp_for(self, final: Path) -> Path:
+        fd, tmp = create_temp(final)
+        os.close(fd)
+        return tmp
+
+    def commit(self, tmp: Path, final: Path, frames: int, first_pts: int, last_pts: int) -> None:
+        """A finished segment: make it durable, give it its name, then list it."""
+        _fsync(tmp)
+        os.replace(tmp, final)
+        self.segments.append(Segment(final.name, frames, first_pts, last_pts))
+        self._save()
+
+    def _save(self) -> None:
+        manifest = {
+            "version": VERSION,
+            "fingerprint": self.fingerprint,
+            "settings": self.settings,
+            "input": self.identity,
+            "segments": [vars(s) for s in self.segments],
+        }
+        write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the join -------------------------------------------------------------------------------------
+
+
+def join(
+    segments: list[tuple[Path, int]], source: Path, copied: list[int], dest: Path, muxer: str
+) -> list[str]:
+    """Remux the video packets of ``segments`` (each with the time stamp its first frame must
+    have) and the packets of the ``copied`` streams of ``source`` (audio, subtitles), interleaved
+    by time, into ``dest``, atomically. Nothing is re-encoded. Returns notes about streams the
+    output container cannot hold (left out)."""
+    import av
+
+    from posterforge.video.io import exact_times
+
+    with av.open(str(segments[0][0])) as first:
+        tb = first.streams.video[0].time_base
+    fd, tmp = create_temp(dest)
+    os.close(fd)
+    notes: list[str] = []
+    try:
+        with (
+            av.open(str(source), metadata_errors="ignore") as src,
+            av.open(str(tmp), "w", format=muxer, options=exact_times(muxer, tb)) as out,
+        ):
+            with av.open(str(segments[0][0])) as first:
+                video = out.add_stream_from_template(first.streams.video[0], opaque=True)
+            if src.streams.video:
+                source_video = src.streams.best("video")
+                video.metadata.update(_stream_tags(source_video))
+                _copy_disposition(source_video, video)
+            streams: dict[int, Any] = {}
+            for index in copied:
+                s = src.streams[index]
+                try:
+                    o = out.add_stream_from_template(s, opaque=True)
+                except (ValueError, av.FFmpegError) as e:
+                    notes.append(f"{s.type} stream #{index} ({_name(s)}) left out: {e}")
+                    continue
+                o.metadata.update(_stream_tags(s))
+                _copy_disposition(s, o)
+                streams[index] = o
+            out.metadata.update(
+                {k: v for k, v in src.metadata.items() if k.lower() not in _OWN_TAGS}
+            )
+            try:
+                if chapters := src.chapters():
+                    out.set_chapters(chapters)
+            except (AttributeError, ValueError, av.FFmpegError):
+                pass
+            try:
+                out.start_encoding()
+            except (ValueError, av.FFmpegError) as e:
+                raise PosterforgeError(f"cannot write {dest}: {e}") from None
+            packets = heapq.merge(
+                _video_packets(segments, video),
+                _copied_packets(src, streams),
+                key=lambda kp: kp[0],
+            )
+            for _, packet in packets:
+                out.mux(packet)
+        _fsync(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return notes
+
+
+def copyable(source: Path, copied: list[int], muxer: str) -> tuple[list[int], list[str]]:
+    """The streams of ``copied`` that the ``muxer`` can hold, and a note for each it cannot;
+    found before any work (a header written to nowhere)."""
+    import av
+
+    from posterforge.video.io import _Sink
+
+    kept, notes = [], []
+    with av.open(str(source), metadata_errors="ignore") as src:
+        for index in copied:
+            s = src.streams[index]
+            try:
+                with av.open(_Sink(), "w", format=muxer) as trial:
+                    trial.add_stream_from_template(s, opaque=True)
+                    trial.start_encoding()
+            except (ValueError, av.FFmpegError) as e:
+                notes.append(f"{s.type} stream #{index} ({_name(s)}) left out: {e}")
+                continue
+            kept.append(index)
+    return kept, notes
+
+
+def _video_packets(
+    segments: list[tuple[Path, int]], stream: Any
+) -> Iterator[tuple[tuple[Fraction, int], Any]]:
+    """The packets of every segment in order, with time stamps that only go forward. A segment
+    whose container moved its time stamps (a start rounded to its timescale) is moved back so
+    that its first frame has the time stamp it was encoded with."""
+    import av
+
+    last_dts: Fraction | None = None
+    order = itertools.count()
+    for path, first_pts in segments:
+        with av.open(str(path)) as seg:
+            vs = seg.streams.video[0]
+            packets = [p for p in seg.demux(vs) if p.size and p.dts is not None]
+            shift = first_pts - min(
+                (p.pts for p in packets if p.pts is not None), default=first_pts
+            )
+            for packet in packets:
+                if shift:
+                    packet.dts += shift
+                    if packet.pts is not None:
+                        packet.pts += shift
+                tb = packet.time_base
+                dts = packet.dts * tb
+                if last_dts is not None and dts <= last_dts:
+                    # independent encoders may start a segment's decode times one tick early
+                    bumped = int(last_dts / tb) + 1
+                    if packet.pts is not None and bumped > packet.pts:
+                        raise PosterforgeError(
+                            f"{path.name}: cannot order its packets after the last segment's"
+                        )
+                    packet.dts = bumped
+                    dts = bumped * tb
+                last_dts = dts
+                packet.stream = stream
+                yield (dts, next(order)), packet
+
+
+def _copied_packets(src: Any, streams: dict[int, Any]) -> Iterator[tuple[Any, Any]]:
+    if not streams:
+        return
+    order = itertools.count()
+    sources = [src.streams[i] for i in streams]
+    last: Fraction | None = None
+    for packet in src.demux(sources):
+        if packet.size == 0 or packet.dts is None:
+            continue
+        index = packet.stream.index
+        # the merge needs a key that never goes back; the muxer interleaves the rest exactly
+        when = packet.dts * packet.time_base
+        last = when if last is None else max(when, last)
+        packet.stream = streams[index]
+        yield (last, next(order)), packet
+
+
+def _stream_tags(stream: Any) -> dict[str, str]:
+    return {k: v for k, v in stream.metadata.items() if k.lower() not in _OWN_TAGS}
+
+
+def _copy_disposition(src: Any, dst: Any) -> None:
+    with contextlib.suppress(AttributeError, TypeError, ValueError):
+        dst.disposition = src.disposition
+
+
+def _name(stream: Any) -> str:
+    ctx = stream.codec_context
+    return ctx.name if ctx is not None else "unknown codec"
+
+
+# --- writing segments -----------------------------------------------------------------------------
+
+
+class SegmentWriter:
+    """Frames in, finished segments out: a new segment (a fresh encoder, so a keyframe) starts
+    once the current one spans ``seconds`` of time stamps or holds :data:`MAX_SEGMENT_FRAMES`."""
+
+    def __init__(self, parts: Parts, spec: Any, seconds: float):
+        self.parts, self.spec, self.seconds = parts, spec, seconds
+        self.encoder: Any = None
+        self.tmp = self.final = Path()
+        self.t0 = Fraction(0)
+        self.first_pts = self.last_pts = 0
+
+    def write(self, rgb: Any, pts: int, duration: int | None) -> None:
+        from posterforge.video.io import SegmentEncoder
+
+        t = pts * self.spec.time_base
+        if self.encoder is not None and (
+            t - self.t0 >= self.seconds or self.encoder.frames >= MAX_SEGMENT_FRAMES
+        ):
+            self._finish()
+        if self.encoder is None:
+            self.final = self.parts.next_name()
+            self.tmp = self.parts.temp_for(self.final)
+            self.encoder = SegmentEncoder(self.tmp, self.spec)
+            self.t0, self.first_pts = t, pts
+        self.encoder.encode(rgb, pts, duration)
+        self.last_pts = pts
+
+    def finish(self) -> None:
+        if self.encoder is not None:
+            self._finish()
+
+    def _finish(self) -> None:
+        encoder, self.encoder = self.encoder, None
+        try:
+            encoder.close()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        self.parts.commit(self.tmp, self.final, encoder.frames, self.first_pts, self.last_pts)
+
+    def abort(self) -> None:
+        """Drop the segment being written (a resumed run writes it again)."""
+        if self.encoder is not None:
+            self.encoder.abort()
+            self.encoder = None
+            self.tmp.unlink(missing_ok=True)
