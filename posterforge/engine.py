@@ -6,20 +6,27 @@ non-blocking on CUDA), uint8 <-> float, reflection padding to a translator's siz
 the crop back, memory layout, the model's own ``optimize_for``, autocast precision, and when to
 compile. ``translate`` calls :meth:`Engine.forward`, ``generate`` calls :meth:`Engine.sample`.
 
-Compilation policy (``compile="auto"``): a shape runs eagerly until it has cost
-``compile_after_s`` seconds of compute; then, if it is small enough and the images still to come
-would take ``compile_payoff_s`` more seconds, it is compiled (``torch.compile`` with freezing; the
-inductor cache lives in the posterforge home, so later runs compile from cache). Short jobs never
-pay for compilation; long jobs amortise it. ``"on"`` compiles at once, ``"off"`` never.
+Compilation policy (``compile="auto"``): whether a shape is compiled is decided before it first
+runs, from the job and the compile cache only, never from timing, so a killed and resumed run
+makes the same decision and writes the same bytes (compiled and eager results can differ by one
+grey level). The caller tells the engine how many images of each shape the whole job holds
+(:meth:`Engine.expect`, finished ones included); a shape is compiled when those images hold
+enough pixels to pay for compiling: :data:`COLD_COMPILE_WORK` when this model and shape were never
+compiled here, :data:`WARM_COMPILE_WORK` when they were (inductor's cache, in the posterforge
+home, then makes compiling much cheaper; ``posterforge warmup`` fills it ahead of time). Frames
+over ``compile_max_pixels`` stay eager. ``"on"`` compiles every shape at once, ``"off"`` never.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +37,13 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 COMPILE_MODES = ("auto", "on", "off")
+
+# Pixels a job must push through one shape before "auto" compiles it. Measured on the 2-core CPU
+# machines with the vintage CycleGAN at 256x256: compiling costs 30-75 s cold and 15-30 s from
+# inductor's cache, and saves 10-30% of an eager frame's ~0.4 s; so about a thousand such frames
+# pay for a cold compile and a few hundred for a warm one.
+COLD_COMPILE_WORK = 1000 * 256 * 256
+WARM_COMPILE_WORK = 300 * 256 * 256
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -60,6 +74,13 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
+def padded_size(h: int, w: int, multiple: int, min_size: int = 1) -> tuple[int, int]:
+    """(H, W) after :func:`pad_to_multiple`."""
+    th = max(h + (-h % multiple), min_size + (-min_size % multiple))
+    tw = max(w + (-w % multiple), min_size + (-min_size % multiple))
+    return th, tw
+
+
 def pad_to_multiple(
     x: torch.Tensor, multiple: int, min_size: int = 1
 ) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -70,8 +91,7 @@ def pad_to_multiple(
     are replicated instead. Returns the padded tensor and the original (H, W) to crop back to.
     """
     h, w = x.shape[-2:]
-    th = max(h + (-h % multiple), min_size + (-min_size % multiple))
-    tw = max(w + (-w % multiple), min_size + (-min_size % multiple))
+    th, tw = padded_size(h, w, multiple, min_size)
     ph, pw = th - h, tw - w
     if ph == 0 and pw == 0:
         return x, (h, w)
@@ -87,8 +107,7 @@ def compile_cache_dir() -> str:
 
 @dataclass
 class _ShapeState:
-    eager_s: float = 0.0
-    eager_images: int = 0
+    decided: bool = False  # compile or not, decided on the shape's first call
     compiled: bool = False
 
 
@@ -113,17 +132,18 @@ class Engine:
     min_size: int = 1
     precision: str = "fp32"
     compile: str = "auto"
-    compile_after_s: float = 20.0
-    # ... and only if the images still to come would take this long eagerly (compiling costs
-    # 10-50 s on a CPU and saves 10-30%, so it pays only on long runs).
-    compile_payoff_s: float = 120.0
-    remaining: int | None = None  # images not yet run, when the caller knows (the pipeline does)
     # Large frames compile slowly (minutes on a CPU) and gain little: "auto" leaves them eager.
     compile_max_pixels: int = 512 * 512
     channels_last: bool | None = None
     # what runs, for the record of outputs: architecture and weights' sha256 (see outputs.py)
     model_id: str = ""
-    _shapes: dict[tuple[int, ...], _ShapeState] = field(default_factory=dict, init=False)
+    _shapes: dict[tuple, _ShapeState] = field(default_factory=dict, init=False)
+    _expected: dict[tuple, int] = field(default_factory=dict, init=False)
+    # what compiling cost this run: (shape, seconds, whether this model and shape were compiled
+    # here before)
+    compiled_shapes: list[tuple[tuple[int, ...], float, bool]] = field(
+        default_factory=list, init=False
+    )
     _compiled: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict, init=False)
     _compile_failed: bool = field(default=False, init=False)
 
@@ -185,18 +205,10 @@ class Engine:
         return self._run("sample", self.module.sample, z, conditions).float()
 
     def _run(self, entry: str, eager: Callable[..., torch.Tensor], *args: torch.Tensor | None):
-        key = (entry, *(tuple(a.shape) for a in args if a is not None))
+        key = _key(entry, *(None if a is None else tuple(a.shape) for a in args))
         fn = self._pick(key, entry, eager, args)
-        start = time.perf_counter()
         with torch.inference_mode(), self._autocast():
-            y = fn(*args)
-        if fn is eager:
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            state = self._shapes[key]
-            state.eager_s += time.perf_counter() - start
-            state.eager_images += args[0].shape[0]  # type: ignore[union-attr]
-        return y
+            return fn(*args)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -209,6 +221,31 @@ class Engine:
         )
 
     # -- compilation policy -----------------------------------------------------------------------
+    def expect(self, batch: int, hw: tuple[int, int], images: int) -> None:
+        """Tell the engine that the whole job runs ``images`` translator inputs of ``hw`` (H, W,
+        before padding) in batches of ``batch``; "auto" decides from this whether to compile."""
+        h, w = padded_size(*hw, self.multiple, self.min_size)
+        key = _key("forward", (batch, 3, h, w))
+        self._expected[key] = self._expected.get(key, 0) + images
+
+    def expect_samples(
+        self, batch: int, z_dim: int, condition_dim: int | None, images: int
+    ) -> None:
+        """The same for a generator: ``images`` samples in batches of ``batch``."""
+        c = None if condition_dim is None else (batch, condition_dim)
+        key = _key("sample", (batch, z_dim), c)
+        self._expected[key] = self._expected.get(key, 0) + images
+
+    def compile_note(self) -> str | None:
+        """One clause for a run's summary line: what compiling cost, or None if nothing was."""
+        if not self.compiled_shapes:
+            return None
+        parts = [
+            f"{'x'.join(map(str, shape))} in {secs:.1f} s{' (cached)' if warm else ''}"
+            for shape, secs, warm in self.compiled_shapes
+        ]
+        return "compiled " + ", ".join(parts)
+
     def _pick(
         self,
         key: tuple,
@@ -221,26 +258,48 @@ class Engine:
             return eager
         if state.compiled:
             return self._compiled[entry]
-        if self.compile == "on" or self._worth_compiling(args[0].shape, state):  # type: ignore[union-attr]
-            return self._compile_for(entry, eager, args, state)
+        if state.decided:
+            return eager
+        state.decided = True
+        if self.compile == "on" or self.worth_compiling(key):
+            return self._compile_for(key, entry, eager, args, state)
         return eager
 
-    def _worth_compiling(self, shape: tuple[int, ...], state: _ShapeState) -> bool:
-        pixels = shape[-1] * shape[-2] if len(shape) == 4 else 0
-        if state.eager_s < self.compile_after_s or pixels > self.compile_max_pixels:
+    def worth_compiling(self, key: tuple) -> bool:
+        """The "auto" decision for one shape: a function of the job (what :meth:`expect` was
+        told) and of whether this model and shape were compiled here before; never of timing."""
+        images = self._expected.get(key, 0)
+        pixels = _pixels(self, key)
+        if images == 0 or pixels > self.compile_max_pixels:
             return False
-        if self.remaining is None:
-            return True
-        per_image = state.eager_s / max(state.eager_images, 1)
-        return self.remaining * per_image >= self.compile_payoff_s
+        need = WARM_COMPILE_WORK if self._compiled_before(key) else COLD_COMPILE_WORK
+        return images * pixels >= need
+
+    def _marker(self, key: tuple) -> Path | None:
+        """The file that records a compile of this model and shape (None for an unnamed model:
+        nothing tells two of those apart)."""
+        if not self.model_id:
+            return None
+        text = json.dumps(
+            [self.model_id, repr(key), self.precision, self.device.type, torch.__version__]
+        )
+        digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+        return Path(compile_cache_dir()) / "compiled" / f"{digest}.json"
+
+    def _compiled_before(self, key: tuple) -> bool:
+        marker = self._marker(key)
+        return marker is not None and marker.is_file()
 
     def _compile_for(
         self,
+        key: tuple,
         entry: str,
         eager: Callable[..., torch.Tensor],
         args: tuple[torch.Tensor | None, ...],
         state: _ShapeState,
     ) -> Callable[..., torch.Tensor]:
+        warm = self._compiled_before(key)
+        start = time.perf_counter()  # the cost of compiling, importing the compiler included
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
         # A CPU-only machine gets "No CUDA runtime is found" from the C++ builder: noise here.
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
@@ -250,12 +309,43 @@ class Engine:
             )
         try:
             # Compile now, on these shapes, so that a failure (no C compiler, say) falls back here.
+            # The probes match the arguments down to being inference tensors or not: any
+            # difference fails dynamo's guards, and the real call would compile all over again.
+            probes = [None if a is None else _zeros_like(a) for a in args]
             with torch.inference_mode(), self._autocast():
-                probes = [None if a is None else torch.zeros_like(a) for a in args]
                 self._compiled[entry](*probes)
         except Exception as e:  # compilation is an optimisation: never fail the job for it
             log.warning("compilation failed, staying eager: %s", str(e).splitlines()[0][:200])
             self._compile_failed = True
             return eager
+        secs = time.perf_counter() - start
+        shape = next(a for a in args if a is not None).shape
+        self.compiled_shapes.append((tuple(shape), secs, warm))
+        if (marker := self._marker(key)) is not None and not warm:
+            try:
+                from posterforge.atomic import write_text_atomic
+
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(marker, json.dumps({"model": self.model_id, "seconds": secs}))
+            except OSError:  # the record only speeds up later decisions
+                pass
         state.compiled = True
         return self._compiled[entry]
+
+
+def _zeros_like(a: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode(a.is_inference()):
+        return torch.zeros_like(a)
+
+
+def _key(entry: str, *shapes: tuple[int, ...] | None) -> tuple:
+    return (entry, *shapes)
+
+
+def _pixels(engine: Engine, key: tuple) -> int:
+    """Output pixels per image of a run key (a translator's padded frame, a generator's size)."""
+    if key[0] == "forward":
+        h, w = key[1][-2:]
+        return int(h) * int(w)
+    w, h = engine.module.image_size
+    return int(w) * int(h)

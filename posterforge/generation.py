@@ -227,6 +227,13 @@ def generate_images(
     return [Image.fromarray(a.numpy()) for a in to_uint8(sample(gen, condition, n, **kw))]
 
 
+def poster_path(out: Path, caption: str, index: int, fmt: str) -> Path:
+    """Where poster ``index`` of a condition goes: ``CAPTION-00000.png`` (``00000.png`` for an
+    unconditional generator)."""
+    prefix = f"{file_stem(caption)}-" if caption else ""
+    return out / f"{prefix}{index:05d}{FORMATS[fmt].suffix}"
+
+
 def file_stem(caption: str) -> str:
     """A file-name-safe form of a caption (``horror+comedy:0.5`` -> ``horror+comedy-0.5``)."""
     return re.sub(r"[^A-Za-z0-9+._-]", "-", caption)
@@ -251,12 +258,17 @@ def generate_iter(
     store: Store | None = None,
     generator: LoadedGenerator | None = None,
     on_start: Callable[[LoadedGenerator], None] | None = None,
+    shard: str | None = None,
 ) -> Iterator[Poster]:
     """Generate ``n`` images for each of ``conditions`` (label specs such as ``horror`` or
     ``horror+comedy``; ``None`` or empty for an unconditional generator); write them under
     ``out`` (``CONDITION-00000.png``, or ``00000.png`` unconditionally) and/or a contact sheet
     to ``grid`` (the first ``grid_max`` of each condition, captioned). Yields one
     :class:`Poster` per image as it is written.
+
+    ``shard`` ``K/N`` makes and writes only the batches ``b`` (indices ``[b*B, (b+1)*B)`` for
+    ``batch_size`` B) with ``b % N == K - 1`` (the grid, when asked, is still whole): N processes
+    with shards 1..N write the bytes one would.
 
     Configuration errors (unknown model or condition, bad format) raise before anything is
     written.
@@ -281,6 +293,15 @@ def generate_iter(
         fmt = format_for("." + fmt.lower().lstrip("."))
     except ValueError:
         raise PosterforgeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
+    part = (0, 1)
+    if shard is not None:
+        from posterforge.inputs import parse_shard
+
+        try:
+            k, parts = parse_shard(shard)
+        except ValueError as e:
+            raise PosterforgeError(str(e)) from None
+        part = (k - 1, parts)
     gen = generator or load_generator(
         model, device=device, precision=precision, compile=compile, store=store
     )
@@ -288,7 +309,7 @@ def generate_iter(
     captions = [gen.caption(c) for c in specs]  # unknown labels fail here, up front
     out = Path(out) if out is not None else None
     jobs = [
-        _ConditionJob(gen, spec, caption, seed, truncation, fmt, out, overwrite)
+        _ConditionJob(gen, spec, caption, seed, truncation, fmt, out, overwrite, part, batch_size)
         for spec, caption in zip(specs, captions, strict=True)
     ]
     completed = None
@@ -306,8 +327,17 @@ def generate_iter(
             "precision": gen.engine.precision,
         }
         # existing images are skipped only when these settings made them (else refused now)
-        dests = [d for job in jobs for i in range(n) if (d := job.dest(i)) is not None]
+        dests = [
+            d for job in jobs for i in range(n) if job.mine(i) and (d := job.dest(i)) is not None
+        ]
         completed = reserve(out, settings, dests, overwrite=overwrite)
+    if gen.engine.compile == "auto":  # the whole job, so that a resumed run decides alike
+        cond = gen.conditions(specs[0], 1)
+        count = n if out is not None else min(n, grid_max)  # per condition
+        count = sum(1 for i in range(count) if jobs[0].mine(i))  # this process's share
+        dim = None if cond is None else int(cond.shape[1])
+        batch = min(batch_size, max(count, 1))
+        gen.engine.expect_samples(batch, gen.z_dim, dim, count * len(jobs))
     if on_start is not None:  # everything is checked: the work begins
         on_start(gen)
     sheets: list[tuple[str, list[Any]]] = []
@@ -338,6 +368,8 @@ class _ConditionJob:
     fmt: str
     out: Path | None
     overwrite: bool
+    part: tuple[int, int] = (0, 1)  # (k, n): this process writes the batches b % n == k
+    batch_size: int = 64
     pool: ThreadPoolExecutor | None = None  # set when the job runs
 
     def __post_init__(self) -> None:
@@ -346,20 +378,31 @@ class _ConditionJob:
     def dest(self, i: int) -> Path | None:
         if self.out is None:
             return None
-        prefix = f"{file_stem(self.caption)}-" if self.caption else ""
-        return self.out / f"{prefix}{i:05d}{FORMATS[self.fmt].suffix}"
+        return poster_path(self.out, self.caption, i, self.fmt)
+
+    def mine(self, i: int) -> bool:
+        return (i // self.batch_size) % self.part[1] == self.part[0]
 
     def run(self, n: int, batch_size: int, grid_max: int) -> Iterator[Poster]:
+        """Batches are always the same blocks of indices (``[0, B)``, ``[B, 2B)``, ...), computed
+        whole: a convolution's last bits depend on what shares its batch, so a resumed run, a
+        shard and an uninterrupted run must batch alike to write the same bytes."""
         pending: deque[tuple[Poster, Future[None] | None]] = deque()
         for start in range(0, n, batch_size):
             idx = range(start, min(start + batch_size, n))
+            shown = [i for i in idx if i < grid_max]  # the grid shows every index
+            if not self.mine(start) and not shown:
+                continue
             dests = {i: self.dest(i) for i in idx}
             todo = [
                 i for i in idx if (d := dests[i]) is not None and (self.overwrite or not d.exists())
             ]
-            run = list(idx) if start < grid_max else todo
-            images = dict(zip(run, self._compute(run), strict=True)) if run else {}
-            self.sheet += [images[i] for i in idx if i < grid_max]
+            if not self.mine(start):  # another process's batch, run here for the grid alone
+                todo = []
+            images = dict(zip(idx, self._compute(list(idx)), strict=True)) if todo or shown else {}
+            self.sheet += [images[i] for i in shown]
+            if not self.mine(start):
+                continue
             for i in idx:
                 d = dests[i]
                 write = i in todo

@@ -108,6 +108,21 @@ _ORIENTATION = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
 
 
+def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(W, H) of an image as :func:`decode` will return it (upright), read from its header
+    alone; None when it cannot be read (decoding will then report why)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            try:
+                turned = im.getexif().get(_ORIENTATION) in _SWAPS_AXES
+            except Exception:  # decode keeps the pixels as they are when EXIF is broken
+                turned = False
+    except Exception:
+        return None
+    return (h, w) if turned else (w, h)
+
+
 def _metadata(im: Image.Image) -> Metadata:
     """The ICC profile (RGB only), EXIF (orientation reset to 1) and DPI of ``im``; never raises.
 

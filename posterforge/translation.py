@@ -155,10 +155,17 @@ def plan(
     Raises before any image is read when ``out`` cannot be a folder. ``strict`` (what the command
     line wants) also makes a named input that does not exist an error, and raises
     :class:`NoImagesError` when no image is found at all (an empty shard is not an error).
-    ``null`` and ``relative_to`` are passed to :func:`~posterforge.inputs.discover`.
+    ``null`` and ``relative_to`` are passed to :func:`~posterforge.inputs.discover`. An ``out``
+    with a video suffix that is no folder names the output file of one video input.
     """
     if fmt is not None:
         fmt = _check_format(fmt)
+    from posterforge.video.containers import names_video_file
+
+    if names_video_file(out):
+        from posterforge.video.plan import plan_file
+
+        return plan_file(inputs, Path(out), strict=strict)
     _check_out_dir(Path(out))
     if relative_to is not None and not os.path.isdir(relative_to):
         raise PosterforgeError(f"--relative-to {relative_to}: no such folder")
@@ -212,8 +219,14 @@ def _why_empty(inputs: Sequence[str | Path], out: str | Path, inside_out: int) -
     if named == ["-"]:
         return "no images found in the inputs: no paths were read from stdin"
     shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    from posterforge.video.containers import VIDEO_SUFFIXES
+
     suffixes = " ".join(sorted(IMAGE_SUFFIXES))
-    return f"no images found in the inputs: no file in {shown} ends in {suffixes}"
+    videos = " ".join(sorted(VIDEO_SUFFIXES))
+    return (
+        f"no images found in the inputs: no file in {shown} ends in {suffixes}, "
+        f"nor is a video ({videos})"
+    )
 
 
 def _check_format(fmt: str) -> str:
@@ -292,6 +305,9 @@ def translate_iter(
     null: bool = False,
     relative_to: str | Path | None = None,
     notify: Callable[[str], None] | None = None,
+    vcodec: str | None = None,
+    crf: int | None = None,
+    on_frames: Callable[[int], None] | None = None,
 ) -> Iterator[Record]:
     """Translate every input; yields one :class:`Record` per input as it finishes.
 
@@ -302,6 +318,11 @@ def translate_iter(
     profile, EXIF (orientation reset to 1) and DPI to its output where the format holds them.
     ``notify`` receives one-line notes about single inputs (an animated GIF of which only the
     first frame is translated); by default they are logged as warnings.
+
+    Videos (see :mod:`posterforge.video.translate`) run after the images, one
+    :class:`~posterforge.video.translate.VideoRecord` each: ``vcodec`` (default libx264;
+    libvpx-vp9 for .webm) and ``crf`` set their encoding, and ``on_frames`` is called with the
+    number of frames each batch translated, for progress.
     """
     if batch_size is not None and batch_size < 1:
         raise PosterforgeError("batch size must be at least 1")
@@ -328,6 +349,10 @@ def translate_iter(
     runner.notify = notify or log.warning
     for folder in dict.fromkeys(dest.parent for _, dest in pairs):
         _remove_stale_temps(folder, runner.started)
+    videos = [p for p in pairs if p[0].video]
+    pairs = [p for p in pairs if not p[0].video]
+    if engine.compile == "auto":
+        expect_job(engine, [job.src for job, _ in pairs], batch_size, size)
     settings = {
         "command": "translate",
         "model": engine.model_id,
@@ -339,7 +364,19 @@ def translate_iter(
         "precision": engine.precision,
     }
     # existing outputs are skipped only when these settings made them (else refused up front)
-    completed = reserve(Path(out), settings, [d for _, d in pairs], overwrite=overwrite)
+    completed = (
+        reserve(Path(out), settings, [d for _, d in pairs], overwrite=overwrite)
+        if pairs
+        else lambda: None
+    )
+    video_run = None
+    if videos:  # checks the encoder and the videos' outputs before any work
+        from posterforge.video.translate import VideoRun
+
+        video_run = VideoRun(
+            videos, out, engine=engine, batch_size=batch_size, size=size, vcodec=vcodec,
+            crf=crf, overwrite=overwrite, notify=runner.notify, on_frames=on_frames,
+        )  # fmt: skip
     root, inside = Path(out).resolve(), {}
     todo: list[tuple[Job, Path]] = []
     for job, dest in pairs:
@@ -353,6 +390,26 @@ def translate_iter(
             todo.append((job, dest))
     yield from runner.run(todo)
     completed()
+    if video_run is not None:
+        yield from video_run.run()
+
+
+def expect_job(
+    engine: Engine, sources: Sequence[Path], batch_size: int, size: Size | None
+) -> None:
+    """Tell the engine the frame sizes of the whole job (finished outputs included, so that a
+    resumed run decides to compile exactly as the first run did). Reads image headers only."""
+    from collections import Counter
+
+    from posterforge.images import probe_size
+
+    counts: Counter[tuple[int, int]] = Counter()
+    for src in sources:
+        if (wh := probe_size(src)) is not None:
+            w, h = wh if size is None else size.target(*wh)
+            counts[(h, w)] += 1
+    for hw, images in counts.items():
+        engine.expect(batch_size, hw, images)
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:
@@ -500,10 +557,7 @@ class _Runner:
                     encoding.append(fut)
 
             submit_decodes()
-            left = len(todo)
             while decoding:
-                self.engine.remaining = left
-                left -= 1
                 job, dest, fut = decoding.popleft()
                 submit_decodes()
                 try:

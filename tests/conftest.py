@@ -85,6 +85,46 @@ def cli():
     return run_cli
 
 
+def run_inprocess(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> Result:
+    """The console entry point run in this process (``posterforge.cli.main``): what
+    :func:`run_cli` checks, for the cases where a new process is not what is being tested.
+    Environment, streams, the plugin host and the commands plugins add are restored after."""
+    import contextlib
+    import io
+
+    from posterforge import cli as cli_module
+
+    app = cli_module.app
+    saved_env = dict(os.environ)
+    saved = (list(app.registered_commands), list(app.registered_groups))
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env or {})
+    plugins.reset()
+    real_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli_module.main(list(args))
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.stdin = real_stdin
+        os.environ.clear()
+        os.environ.update(saved_env)
+        app.registered_commands[:], app.registered_groups[:] = saved
+        plugins.reset()
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def inproc():
+    return run_inprocess
+
+
 @pytest.fixture(scope="session")
 def tiny_style(tmp_path_factory) -> Path:
     """A small CycleGAN translator in our weight format (random but fixed weights): fast enough

@@ -178,3 +178,84 @@ def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator,
         r = cli(*model, *args)
         assert r.code == 2 and says in r.err and r.err.count("\n") == 1, (args, r.err)
     assert afile.read_text() == "mine\n" and not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_prints_one_line_and_every_poster_on_disk_has_its_record(tiny_generator, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "posters"
+    model = str(tiny_generator)
+    args = [sys.executable, "-m", "posterforge", "generate", "--model", model, "-g", "horror",
+            "-n", "4000", "-b", "8", "-o", str(out), "--json", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(out.glob("*.png"))) < 20:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.splitlines()[-1]
+    assert re.fullmatch(
+        r"posterforge: interrupted: generated \d+, skipped 0; run the same command again to "
+        r"resume \(posters that exist are skipped\)",
+        last,
+    ), last
+    records = [json.loads(line) for line in stdout.splitlines()]
+    on_disk = sorted(str(p) for p in out.glob("*.png"))
+    assert 20 <= len(on_disk) < 4000
+    assert sorted(r["path"] for r in records) == on_disk
+    assert int(re.search(r"generated (\d+)", last)[1]) == len(on_disk)
+
+
+def _torchrun(*args: str, procs: int = 2):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           str(procs), "-m", "posterforge", *args]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+
+
+def test_torchrun_generate_shards_posters_and_writes_what_one_process_writes(
+    tiny_generator, tmp_path, cli
+):
+    common = ["--model", str(tiny_generator), "-g", "horror", "-g", "comedy", "-n", "7", "-b", "3",
+              "--device", "cpu", "--json"]  # fmt: skip
+    # one thread per process, as torchrun gives each: how a convolution splits its sums among
+    # threads moves the last bit, and now and then a pixel by one grey level
+    one = cli("generate", *common, "-o", str(tmp_path / "one"), "--grid", str(tmp_path / "g1.png"),
+              env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert one.code == 0, one.err
+    two = _torchrun("generate", *common, "-o", str(tmp_path / "two"),
+                    "--grid", str(tmp_path / "g2.png"))  # fmt: skip
+    assert two.returncode == 0, two.stderr[-2000:]
+
+    def files(folder):
+        return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+
+    assert files(tmp_path / "two") == files(tmp_path / "one") and len(files(tmp_path / "one")) == 14
+    assert (tmp_path / "g2.png").read_bytes() == (tmp_path / "g1.png").read_bytes()
+    records = [json.loads(line) for line in two.stdout.splitlines()]
+    assert sorted(r["path"] for r in records) == sorted(str(tmp_path / "two" / f) for f in
+                                                        files(tmp_path / "one"))  # fmt: skip
+    summaries = [line for line in two.stderr.splitlines() if line.startswith("generated ")]
+    assert len(summaries) == 1 and summaries[0].startswith("generated 14, skipped 0"), two.stderr
+    # --shard by hand: the same split, by batches of -b 3 (batch 1 is indices 3-5)
+    part = cli("generate", *common, "-o", str(tmp_path / "part"), "--shard", "2/3",
+               env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert part.code == 0, part.err
+    assert files(tmp_path / "part") == {f"{g}-{i:05d}.png": files(tmp_path / "one")[
+        f"{g}-{i:05d}.png"] for g in ("comedy", "horror") for i in (3, 4, 5)}  # fmt: skip

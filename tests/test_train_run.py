@@ -286,3 +286,51 @@ def test_init_from_survives_a_kill_before_the_first_checkpoint(tmp_path, tiny_st
     assert straight.config == resumed.config and straight.config["ngf"] == 4  # tiny_style's shape
     for w in (straight, resumed):
         assert w.header["provenance"]["init_from"] == str(tiny_style)
+
+
+def test_ctrl_c_checkpoints_the_step_it_reached_and_says_how_to_resume(tmp_path):
+    """A real SIGINT to a real training process: one line, exit 130, a checkpoint of the step
+    reached (not the last periodic one), and --resume carries on from it. The default recipe's
+    learning rate decays from step 100000, which a 10000-step run never reaches: that is said."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    _domain(tmp_path / "a", 4, (40, 0, -40), 1)
+    _domain(tmp_path / "b", 4, (-40, 0, 40), 2)
+    run = tmp_path / "run"
+    args = _train_args(tmp_path / "a", tmp_path / "b", "stopped", run, "--max-steps", "10000",
+                       "--device", "cpu")  # fmt: skip
+    for item in TINY:
+        args += ["--set", item]
+    args += ["--set", "train.checkpoint_every=1000", "--set", "train.sample_every=1000"]
+    proc = subprocess.Popen([sys.executable, "-m", "posterforge", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    log = run / "log.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "posterforge: note: --max-steps 10000 ends before lr starts to change" in err
+    last = err.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"posterforge: interrupted at step (\d+) of 10000, saved as a checkpoint; continue "
+        r"with: posterforge train translator --resume (.+)",
+        last,
+    )
+    assert m, last
+    step = int(m[1])
+    assert m[2] == str(run) and 3 <= step < 1000 and out == ""
+    assert (run / "checkpoints" / f"step-{step:08d}.pt").is_file()
+    r = subprocess.run([sys.executable, "-m", "posterforge", "train", "translator", "--resume",
+                        str(run), "--max-steps", str(step + 2), "--device", "cpu"],
+                       cwd=ROOT, text=True, capture_output=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (run / "checkpoints" / f"step-{step + 2:08d}.pt").is_file()

@@ -317,25 +317,76 @@ def test_pad_to_multiple_reflects_and_crops_back():
     assert torch.equal(tiny[..., 7, 7], x[..., 0, 1])
 
 
-def test_engine_compiles_a_shape_after_its_eager_budget(monkeypatch):
-    calls = {"compile": 0, "compiled_forward": 0}
-
+def _fake_compile(calls):
     def fake_compile(module, **kwargs):
         calls["compile"] += 1
 
-        def forward(x):
+        def forward(*args):
             calls["compiled_forward"] += 1
-            return module(x)
+            return module(*args)
 
         return forward
 
-    monkeypatch.setattr(torch, "compile", fake_compile)
-    engine = Engine(torch.nn.Identity(), torch.device("cpu"), compile="auto", compile_after_s=1e-9)
+    return fake_compile
+
+
+def test_engine_compiles_a_shape_when_the_job_holds_enough_pixels(monkeypatch, tmp_path):
+    import posterforge.engine as eng
+
+    monkeypatch.setenv("POSTERFORGE_HOME", str(tmp_path / "home"))
+    calls = {"compile": 0, "compiled_forward": 0}
+    monkeypatch.setattr(torch, "compile", _fake_compile(calls))
+    monkeypatch.setattr(eng, "COLD_COMPILE_WORK", 10 * 8 * 8)  # ten 8x8 frames pay, cold
+    monkeypatch.setattr(eng, "WARM_COMPILE_WORK", 3 * 8 * 8)
     batch = torch.randint(0, 255, (2, 8, 8, 3), dtype=torch.uint8)
-    assert torch.equal(engine(batch), batch)  # first call: eager, spends the (tiny) budget
-    assert calls == {"compile": 0, "compiled_forward": 0}
-    assert torch.equal(engine(batch), batch)  # budget spent: compiled (probe + real call)
+
+    def engine(images):
+        e = Engine(torch.nn.Identity(), torch.device("cpu"), compile="auto", model_id="id:1")
+        e.expect(2, (8, 8), images)
+        return e
+
+    small = engine(4)
+    assert torch.equal(small(batch), batch) and calls["compile"] == 0  # too few: eager
+    assert small.compile_note() is None
+    big = engine(10)
+    assert torch.equal(big(batch), batch)  # enough: compiled on first sight (probe + call)
     assert calls == {"compile": 1, "compiled_forward": 2}
+    [(shape, _secs, warm)] = big.compiled_shapes
+    assert shape == (2, 3, 8, 8) and not warm and "compiled 2x3x8x8 in" in big.compile_note()
+    # compiled here before: the warm threshold applies now, to this model and shape only
+    assert engine(4).worth_compiling(("forward", (2, 3, 8, 8)))
+    assert not engine(2).worth_compiling(("forward", (2, 3, 8, 8)))
+    other = Engine(torch.nn.Identity(), torch.device("cpu"), model_id="id:2")
+    other.expect(2, (8, 8), 4)
+    assert not other.worth_compiling(("forward", (2, 3, 8, 8)))
+    # a shape the job did not announce (the tail batch) stays eager
+    assert not big.worth_compiling(("forward", (1, 3, 8, 8)))
+    huge = engine(10)
+    huge.compile_max_pixels = 8 * 8 - 1  # frames too large to compile automatically
+    assert not huge.worth_compiling(("forward", (2, 3, 8, 8)))
+
+
+def test_a_resumed_translate_decides_to_compile_as_the_first_run_did(
+    monkeypatch, tiny_style, tmp_path
+):
+    """The decision is taken from the whole job (finished files included), never from timing:
+    a killed and resumed run compiles exactly when the uninterrupted run did."""
+    import posterforge.engine as eng
+
+    monkeypatch.setenv("POSTERFORGE_HOME", str(tmp_path / "home"))
+    calls = {"compile": 0, "compiled_forward": 0}
+    monkeypatch.setattr(torch, "compile", _fake_compile(calls))
+    monkeypatch.setattr(eng, "COLD_COMPILE_WORK", 6 * 16 * 16)
+    monkeypatch.setattr(eng, "WARM_COMPILE_WORK", 6 * 16 * 16)
+    srcs = [_img(tmp_path / "in" / f"{i}.png", 16, 16, seed=i) for i in range(6)]
+    out = tmp_path / "out"
+    first = run(tiny_style, srcs, out, compile="auto")
+    assert [r.status for r in first] == ["ok"] * 6 and calls["compile"] == 1
+    for r in first[:4]:
+        Path(r.output).unlink()  # as if killed after two
+    again = run(tiny_style, srcs, out, compile="auto")
+    assert sorted(r.status for r in again) == ["ok"] * 4 + ["skipped"] * 2
+    assert calls["compile"] == 2  # only 4 frames left, but the job holds 6: compiled again
 
 
 def test_engine_falls_back_to_eager_when_compilation_fails(monkeypatch):
@@ -383,25 +434,6 @@ def test_cpu_fp32_runs_the_winograd_variant_and_gpu_paths_do_not(tiny_style):
     assert winograd_layers(load_engine(str(tiny_style), device="cpu", precision="bf16")) == 0
 
 
-def test_engine_compiles_only_when_the_rest_of_the_job_pays_for_it(monkeypatch):
-    compiled = []
-    monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(1) or module)
-    engine = Engine(torch.nn.Identity(), torch.device("cpu"), compile_after_s=1e-9)
-    batch = torch.zeros((1, 8, 8, 3), dtype=torch.uint8)
-    engine.remaining = 3  # three more tiny images: nowhere near compile_payoff_s of work
-    engine(batch)
-    engine(batch)
-    assert compiled == []
-    engine.compile_payoff_s = 0.0  # any remaining work pays now
-    engine(batch)
-    assert compiled == [1]
-    big = Engine(torch.nn.Identity(), torch.device("cpu"), compile_after_s=1e-9)
-    big.compile_max_pixels = 8 * 8 - 1  # frames too large to compile automatically
-    big(batch)
-    big(batch)
-    assert compiled == [1]
-
-
 def test_an_output_folder_inside_the_input_is_not_read_back(tiny_style, tmp_path):
     _img(tmp_path / "frames" / "a.png", 8, 8)
     out = tmp_path / "frames" / "styled"
@@ -436,3 +468,70 @@ def test_another_style_into_the_same_out_is_refused_not_skipped(tiny_style, tmp_
     assert [r.status for r in translate([src], out, size="8", overwrite=True, **kw)] == ["ok"]
     assert Image.open(out / "a.png").size == (8, 8)
     assert [r.status for r in translate([src], out, size="8", **kw)] == ["skipped"]
+
+
+def test_warmup_compiles_ahead_and_later_runs_count_as_warm(monkeypatch, tiny_style, tmp_path):
+    from typer.testing import CliRunner
+
+    import posterforge.engine as eng
+    from posterforge.cli import app
+
+    monkeypatch.setenv("POSTERFORGE_HOME", str(tmp_path / "home"))
+    calls = {"compile": 0, "compiled_forward": 0}
+    monkeypatch.setattr(torch, "compile", _fake_compile(calls))
+    args = ["warmup", "--style", str(tiny_style), "--size", "16x12", "--device", "cpu"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "(batch shape 1x3x12x16)" in r.output and "now in the cache" in r.output
+    assert calls["compile"] == 1
+    # a translate job of that size now compiles from the warm threshold on
+    from posterforge.translation import load_engine
+
+    engine = load_engine(str(tiny_style), device="cpu")
+    monkeypatch.setattr(eng, "WARM_COMPILE_WORK", 5 * 16 * 12)
+    monkeypatch.setattr(eng, "COLD_COMPILE_WORK", 10**12)
+    engine.expect(1, (12, 16), 5)
+    assert engine.worth_compiling(("forward", (1, 3, 12, 16)))
+    r = CliRunner().invoke(app, [*args, "--batch-size", "2"])
+    assert "now in the cache" in r.output  # another batch size is another compile
+    from tests.conftest import run_inprocess
+
+    bad = run_inprocess("warmup", "--style", str(tiny_style), "--size", "16")
+    assert bad.code == 2 and "exact size as WxH" in bad.err
+
+
+def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes(
+    tiny_style, tmp_path, cli
+):
+    """Two gloo processes on the CPU: each its share, one summary, and together the bytes one
+    process writes (with the one thread per process that torchrun gives each)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    for i in range(9):
+        _img(tmp_path / "in" / f"{i}.png", 24 + i, 16, seed=i)
+    common = ["-s", str(tiny_style), "--device", "cpu", "--json"]
+    one = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "one"), *common,
+              env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert one.code == 0, one.err
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "posterforge", "translate", str(tmp_path / "in"), "-o", str(tmp_path / "two"),
+           *common]  # fmt: skip
+    two = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert two.returncode == 0, two.stderr[-2000:]
+
+    def files(folder):
+        return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+
+    assert files(tmp_path / "two") == files(tmp_path / "one") and len(files(tmp_path / "one")) == 9
+    records = [json.loads(line) for line in two.stdout.splitlines()]
+    assert sorted(Path(r["output"]).name for r in records) == sorted(files(tmp_path / "one"))
+    summaries = [line for line in two.stderr.splitlines() if line.startswith("translated ")]
+    assert len(summaries) == 1 and summaries[0].startswith("translated 9, skipped 0, failed 0")
+    both = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "x"), *common,
+               "--shard", "1/2", env={"WORLD_SIZE": "2", "RANK": "0"})  # fmt: skip
+    assert both.code == 2 and "--shard and torchrun" in both.err

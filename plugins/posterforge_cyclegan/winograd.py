@@ -166,7 +166,7 @@ def _conv(
                 out[:, :, r0:r1] = band(r0, r1)
             else:
                 torch.add(band(r0, r1), bias.view(co, 1, 1, 1, 1), out=out[:, :, r0:r1])
-    out = out.view(n, co, th * m, tw * m)
+    out = out.reshape(n, co, th * m, tw * m)  # a view, except of a one-band compiled cat
     return out[:, :, :h, :w] if (th * m != h or tw * m != w) else out
 
 

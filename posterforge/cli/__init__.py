@@ -45,11 +45,22 @@ def _root(
 
 
 def _register_builtin_commands() -> None:
-    from posterforge.cli import evaluate, generate, listing, train, translate, weights
+    from posterforge.cli import (
+        evaluate,
+        frames,
+        generate,
+        listing,
+        train,
+        translate,
+        warmup,
+        weights,
+    )
 
     app.command("translate")(translate.translate)
+    app.command("frames")(frames.frames)
     app.command("generate")(generate.generate)
     app.command("eval")(evaluate.evaluate)
+    app.command("warmup")(warmup.warmup)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
@@ -63,7 +74,7 @@ _register_builtin_commands()
 # tuned, measured on this project's CPU machines). Its tunables are read only at process start, so
 # the heavy commands re-exec themselves once with them set. POSTERFORGE_MALLOC_TUNING=0 opts out.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
-HEAVY_COMMANDS = frozenset({"translate", "train", "generate"})
+HEAVY_COMMANDS = frozenset({"translate", "train", "generate", "warmup"})
 
 
 def malloc_reexec_args(argv: Sequence[str], environ: Mapping[str, str]) -> list[str] | None:
@@ -110,8 +121,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_USAGE)
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="posterforge")
+        code = app(
+            args=list(argv) if argv is not None else None,
+            prog_name="posterforge",
+            standalone_mode=False,
+        )
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except NoArgsIsHelpError as e:  # a bare group: its help, as the user most likely wants
+        if e.ctx is not None:
+            e.ctx.get_help()  # typer renders it (rich) to stdout itself
+        sys.exit(EXIT_USAGE)
+    except ClickException as e:  # a usage error (unknown option, bad value): one line
+        print(f"posterforge: error: {_usage_line(e)}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except PosterforgeError as e:
         print(f"posterforge: error: {e}{_failed_plugins(e, host)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
@@ -123,3 +148,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         print(f"posterforge: error: {os_error_line(e)}", file=sys.stderr)
         sys.exit(EXIT_FAILED_INPUTS)
+
+
+def _usage_line(e: Exception) -> str:
+    """Click's message on one line, with where to read more."""
+    from typer._click.exceptions import UsageError
+
+    text = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    ctx = getattr(e, "ctx", None) if isinstance(e, UsageError) else None
+    if ctx is not None:
+        text += f" (see: {ctx.command_path} --help)"
+    return text

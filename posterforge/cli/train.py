@@ -9,6 +9,7 @@ new family brings its own options without a core change.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -111,8 +112,8 @@ def family_command(kind: str, families: list[Family]) -> Any:
             inspect.Parameter(
                 key,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=Annotated[str | None, opt],
+                default=False if spec.switch else None,
+                annotation=Annotated[bool if spec.switch else str | None, opt],
             )
         )
     params += _common(kind, families)
@@ -120,6 +121,7 @@ def family_command(kind: str, families: list[Family]) -> Any:
     def command(**kw: Any) -> None:
         given_inputs = {k: kw.pop(k) for k in inputs}
         given_options = {k: kw.pop(k) for k in options}
+        given_options = {k: None if v is False else v for k, v in given_options.items()}
         for key, value in given_options.items():
             choices = options[key][0].choices
             if value is not None and choices and value not in choices:
@@ -163,7 +165,7 @@ def add_family_commands(host: PluginHost, *, builtin_only: bool = False) -> None
 def _train_or_resume(
     kind: str,
     inputs: dict[str, Path | None],
-    options: dict[str, str | None],
+    options: dict[str, str | bool | None],
     *,
     name: str | None,
     out: Path | None,
@@ -172,6 +174,30 @@ def _train_or_resume(
     **rest: Any,
 ) -> None:
     """``--resume RUN_DIR``, or a new run that needs ``--name`` and ``--out``."""
+    from posterforge.training.harness import TrainingInterrupted
+
+    try:
+        _start(kind, inputs, options, name=name, out=out, resume=resume, set_=set_, **rest)
+    except TrainingInterrupted as e:
+        print(
+            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint; "
+            f"continue with: posterforge train {kind} --resume {e.run_dir}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
+
+
+def _start(
+    kind: str,
+    inputs: dict[str, Path | None],
+    options: dict[str, str | bool | None],
+    *,
+    name: str | None,
+    out: Path | None,
+    resume: Path | None,
+    set_: list[str] | None,
+    **rest: Any,
+) -> None:
     from posterforge.training import run
 
     if resume is not None:

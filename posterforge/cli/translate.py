@@ -33,10 +33,17 @@ EXIT_INTERRUPTED = 130
 def translate(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Image files, folders (recursive), or - to read paths from stdin."),
+        typer.Argument(
+            help="Image or video files, folders (recursive), or - to read paths from stdin."
+        ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder; mirrors the input tree.")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (mirrors the input tree), or a video file for one video input.",
+        ),
     ],
     style: Annotated[
         str, typer.Option("--style", "-s", help="Style name or a .safetensors weight file.")
@@ -72,11 +79,12 @@ def translate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
     compile: Annotated[
-        str, typer.Option(help="auto (compile shapes that run long), on or off.")
+        str, typer.Option(help="auto (compile when the job is long enough to pay), on or off.")
     ] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace outputs that exist already.")] = False,
     shard: Annotated[
-        str | None, typer.Option(help="K/N: process a deterministic 1/N of the inputs.")
+        str | None,
+        typer.Option(help="K/N: process a deterministic 1/N of the inputs (torchrun: automatic)."),
     ] = None,
     alpha: Annotated[
         str, typer.Option(help="keep (pass transparency through where the format can) or drop.")
@@ -92,8 +100,16 @@ def translate(
             metavar="DIR",
         ),
     ] = None,
+    vcodec: Annotated[
+        str | None,
+        typer.Option(help="Video encoder (default libx264; libvpx-vp9 for .webm outputs)."),
+    ] = None,
+    crf: Annotated[
+        int | None,
+        typer.Option(help="Video quality: constant rate factor, lower is better (default 18)."),
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per image on stdout.")
+        bool, typer.Option("--json", help="One JSON object per image or video on stdout.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
     contact_sheet: Annotated[
@@ -102,9 +118,11 @@ def translate(
 ) -> None:
     """Translate images into a style: [bold]posterforge translate ./frames -o out -s vintage[/].
 
-    Prints one output path per image on stdout (or JSON with --json); progress and errors go to
-    stderr. Exit code 0 when every input succeeded, 1 when some failed, 2 on a usage error, 130
-    when interrupted (run it again to resume) and 141 (SIGPIPE) when stdout is closed early.
+    Videos (clip.mp4 -o clip-vintage.mp4) keep their frame rate, time stamps, audio and
+    subtitles, and resume after a kill. Prints one output path per image or video on stdout (or
+    JSON with --json); progress and errors go to stderr. Exit code 0 when every input succeeded,
+    1 when some failed, 2 on a usage error, 130 when interrupted (run it again to resume) and 141
+    (SIGPIPE) when stdout is closed early.
     """
     from posterforge.cli.output import Lines, ProgressLine
     from posterforge.errors import PosterforgeError
@@ -129,6 +147,12 @@ def translate(
 
         check_destination(contact_sheet, "--contact-sheet")
     _check_style(style)  # reads a weight file's header only; a bad style is the first thing to fix
+    from posterforge import launch
+
+    ranks = launch.from_env(shard)
+    if ranks is not None:  # torchrun: this process's share, on its own GPU; rank 0 sums up
+        shard, device = ranks.shard, launch.device_for(device, ranks)
+    chatty = not quiet and (ranks is None or ranks.main)
     pairs = plan(
         inputs,
         out,
@@ -143,9 +167,14 @@ def translate(
     if not pairs:  # images were found, but none in this shard
         if not quiet:
             lines.err(f"posterforge: shard {shard} holds none of the inputs; nothing to do")
+        launch.total(ranks, {})  # the other processes wait for this one's counts
         raise typer.Exit(EXIT_OK)
+    videos = [(job, dest) for job, dest in pairs if job.video]
+    if videos or vcodec is not None or crf is not None:
+        _check_video_codec(vcodec, crf, [dest for _, dest in videos])
     if overwrite or any(not dest.exists() for _, dest in pairs):
-        _check_writable(out)  # before the model loads: a read-only --out fails in a second
+        # before the model loads: a read-only --out fails in a second
+        _check_writable(out.parent if len(videos) == 1 and pairs[0][1] == out else out)
 
     try:
         engine = load_engine(style, device=device, precision=precision, compile=compile)
@@ -153,7 +182,7 @@ def translate(
         lines.err("posterforge: interrupted while loading the model; nothing was written")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     batch = batch_size or default_batch_size(engine.device.type)
-    if not quiet:
+    if chatty:
         lines.err(_engine_line(engine, device, batch))
     started_ns = time.time_ns()
     records = translate_iter(
@@ -173,13 +202,21 @@ def translate(
         quality=quality if quality is not None else 95,
         metadata=metadata,
         notify=lines.err,
+        vcodec=vcodec,
+        crf=crf,
+        on_frames=lines.advance_by,
     )
     report = _Report(lines, as_json, keep=16 if contact_sheet is not None else 0)
     start = time.perf_counter()
     try:
         with _Sigint() as sigint:
-            if not quiet and sys.stderr.isatty():
-                lines.progress = ProgressLine("translating", len(pairs))
+            if chatty and sys.stderr.isatty():
+                if videos:  # count frames: an image is one, a video as many as it holds
+                    report.frames_of = _frames_estimates(videos)
+                    total = len(pairs) - len(videos) + sum(report.frames_of.values())
+                    lines.progress = ProgressLine("translating", total, unit="frames")
+                else:
+                    lines.progress = ProgressLine("translating", len(pairs))
             try:
                 for rec in records:
                     with sigint.held():  # a record is reported whole, Ctrl-C or not
@@ -196,16 +233,26 @@ def translate(
                 )
                 raise typer.Exit(EXIT_INTERRUPTED) from None
         lines.close()
-        if contact_sheet is not None and report.kept:
+        if contact_sheet is not None and report.kept and (ranks is None or ranks.main):
             _write_sheet(report.kept, contact_sheet, lines)
-        if not quiet:
+        own_failures = report.counts["failed"]
+        totals = launch.total(ranks, dict(report.counts))
+        if totals is not None and ranks is not None:  # rank 0 reports the whole job
+            report.counts = {k: totals.get(k, 0) for k in report.counts}
+        if chatty:
             secs = time.perf_counter() - start
             rate = report.counts["ok"] / secs if secs > 0 else 0.0
-            lines.err(f"{report.summary()} in {secs:.1f} s ({rate:.2f} images/s)")
+            note = engine.compile_note()
+            speed = f"{rate:.2f} images/s"
+            if report.video_frames:
+                frames = report.video_frames + report.counts["ok"] - report.videos
+                speed = f"{frames} frames, {frames / secs if secs > 0 else 0.0:.2f} frames/s"
+            tail = f"; {note}" if note else ""
+            lines.err(f"{report.summary()} in {secs:.1f} s ({speed}){tail}")
     except BrokenPipeError:
         _stop(records)
         _closed_pipe()
-    raise typer.Exit(EXIT_FAILED_INPUTS if report.counts["failed"] else EXIT_OK)
+    raise typer.Exit(EXIT_FAILED_INPUTS if own_failures else EXIT_OK)
 
 
 class _Report:
@@ -216,23 +263,63 @@ class _Report:
         self.counts = {"ok": 0, "skipped": 0, "failed": 0}
         self.inputs: set[str] = set()  # inputs reported so far
         self.kept: list[tuple[str, str]] = []  # (input, output) pairs for the contact sheet
+        # videos: the frames the progress line expects of each, and what they held
+        self.frames_of: dict[str, int] = {}
+        self.videos = self.video_frames = 0
 
     def __call__(self, rec: Record) -> None:
         self.inputs.add(rec.input)
         self.counts[rec.status] += 1
         if rec.status == "failed":
             self.lines.err(f"{rec.input}: {rec.error}")
+        video = hasattr(rec, "frames")
+        if video and getattr(rec, "note", None):
+            self.lines.err(f"{rec.input}: {rec.note}")  # type: ignore[attr-defined]
         if self.as_json:
             self.lines.out(json.dumps(rec.as_dict()))
         elif rec.status == "ok":
             self.lines.out(str(rec.output))
-        if rec.status == "ok" and rec.output and len(self.kept) < self.keep:
+        if rec.status == "ok" and rec.output and len(self.kept) < self.keep and not video:
             self.kept.append((rec.input, rec.output))
-        self.lines.advance()
+        if video and rec.status == "ok":
+            self.videos += 1
+            self.video_frames += rec.frames or 0  # type: ignore[attr-defined]
+        bar = self.lines.progress
+        if bar is None:
+            return
+        if not video:
+            bar.advance()
+        elif expected := self.frames_of.get(rec.input, 0):
+            # its frames were counted as the model ran (since the last record); count the rest
+            # (a skip, or a high estimate) now
+            bar.advance(max(0, self.counted + expected - bar.done))
+        self.counted = bar.done
+
+    counted = 0  # the progress count at the last record
 
     def summary(self) -> str:
         c = self.counts
         return f"translated {c['ok']}, skipped {c['skipped']}, failed {c['failed']}"
+
+
+def _check_video_codec(vcodec: str | None, crf: int | None, dests: list[Path]) -> None:
+    """The encoder each video output uses exists here, takes ``crf`` and fits the container."""
+    from posterforge.video.containers import default_vcodec
+    from posterforge.video.io import check_codec
+
+    by_codec: dict[str, set[str]] = {}
+    for dest in dests:
+        by_codec.setdefault(vcodec or default_vcodec(dest), set()).add(dest.suffix)
+    if not by_codec:  # --vcodec or --crf without a video: still checked
+        by_codec[vcodec or "libx264"] = set()
+    for name, suffixes in by_codec.items():
+        check_codec(name, crf, suffixes)
+
+
+def _frames_estimates(videos: list[tuple[Job, Path]]) -> dict[str, int]:
+    from posterforge.video.translate import frames_estimate
+
+    return {str(job.src): frames_estimate(job.src) for job, _ in videos}
 
 
 def _check_style(style: str) -> None:

@@ -20,7 +20,9 @@ import logging
 import os
 import random
 import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -318,8 +320,13 @@ class Trainer:
         cfg = self.config
         self._prepare()
         progress = _Progress(cfg.max_steps, self.step) if self.is_main else None
+        stop = _StopAfterStep(enabled=self.world_size == 1)
         try:
             while self.step < cfg.max_steps:
+                if stop.requested:  # Ctrl-C: save where we are, so that nothing is lost
+                    if _last_step(self.run_dir) != self.step:
+                        self._checkpoint(self.step)
+                    raise TrainingInterrupted(self.run_dir, self.step, cfg.max_steps)
                 batch = _to_device(next(self.data), self.device)
                 losses = self.task.step(batch, self.step)
                 self.step += 1
@@ -339,6 +346,7 @@ class Trainer:
             if self.is_main and cfg.export and cfg.max_steps > 0:
                 self._export()
         finally:
+            stop.close()
             if progress is not None:
                 progress.close()
         distributed.barrier()
@@ -395,6 +403,41 @@ class Trainer:
 
         tensors, header = self.task.export()
         save_weights(self.run_dir / "model.safetensors", tensors, header)
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C stopped a run after a step; a checkpoint of that step is on disk."""
+
+    def __init__(self, run_dir: Path, step: int, max_steps: int):
+        super().__init__(f"interrupted at step {step} of {max_steps}")
+        self.run_dir, self.step, self.max_steps = run_dir, step, max_steps
+
+
+class _StopAfterStep:
+    """The first Ctrl-C asks the loop to stop after the step in progress (a step cut in half
+    could not be checkpointed); a second one stops at once. Off under DDP, where every rank would
+    have to agree on the step, and outside the main thread."""
+
+    def __init__(self, enabled: bool = True):
+        self.requested = False
+        self.previous: Any = None
+        if enabled and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def close(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+def _last_step(run_dir: Path) -> int | None:
+    found = list_checkpoints(run_dir)
+    return found[-1][0] if found else None
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:

@@ -10,6 +10,7 @@ A run folder also holds ``request.json`` (what was asked: family, inputs, merged
 from __future__ import annotations
 
 import json
+import logging
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ from posterforge.store import Store
 if TYPE_CHECKING:
     from posterforge.family import Family
     from posterforge.weights import Weights
+
+log = logging.getLogger(__name__)
 
 HARNESS_KEYS = ("max_steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints")
 
@@ -107,7 +110,7 @@ def train(
     arch: str | None = None,
     preset: str | None = None,
     overrides: Sequence[str] = (),
-    options: Mapping[str, str | None] | None = None,
+    options: Mapping[str, str | bool | None] | None = None,
     init_from: str | None = None,
     max_steps: int | None = None,
     seed: int = 0,
@@ -252,8 +255,20 @@ def _run(
     harness = {k: v for k, v in request["recipe"]["train"].items() if k in HARNESS_KEYS}
     if "max_steps" not in harness:
         raise PosterforgeError("the recipe sets no train.max_steps: pass --max-steps")
-    task = _task(request, str(dev), store)
     stream = _data(request, rank, world_size)
+    try:
+        updates = getattr(stream, "recipe_updates", None)
+        if updates is not None:  # what the data decided (label names), for the task and resume
+            request["recipe"]["model"].update(updates())
+        task = _task(request, str(dev), store)
+    except BaseException:
+        _close(stream)
+        raise
+    if rank == 0 and not resume:  # the family has accepted the recipe: now what it will do
+        from posterforge.training.schedules import unreached
+
+        for note in unreached(request["recipe"]["model"], int(harness["max_steps"])):
+            log.warning("posterforge: note: %s", note)
     summary = getattr(stream, "summary", None)
     if summary is not None:
         request["data_summary"] = summary()
@@ -268,14 +283,18 @@ def _run(
     try:
         trainer.run()
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        _close(stream)
     distributed.barrier()
     if rank != 0:
         return None
     model = load_weights(run_dir / "model.safetensors")
     return store.put(request["name"], model.tensors, _header(model.header, request), overwrite=True)
+
+
+def _close(stream: Any) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
 
 
 def export(

@@ -55,3 +55,26 @@ class Schedule:
                 int(value.get("decay_steps", 0)),
             )
         raise ValueError(f"bad schedule {value!r}: a number or a table")
+
+
+def unreached(model: dict[str, Any], max_steps: int) -> list[str]:
+    """Notes for the schedules of a recipe's ``[model]`` table that a run of ``max_steps`` ends
+    before they start to change (a learning rate that never decays, say).
+
+    >>> unreached({"lr": {"start": 2e-4, "end": 0.0, "decay_start": 1000}}, 500)
+    ['--max-steps 500 ends before lr starts to change (at step 1000): it stays 0.0002 throughout']
+    """
+    notes = []
+    for key, value in model.items():
+        if not isinstance(value, dict) or "decay_start" not in value:
+            continue
+        try:
+            s = Schedule.parse(value)
+        except (TypeError, ValueError):
+            continue  # the family reports a bad table itself
+        if s.end is not None and s.end != s.start and s.decay_start >= max_steps:
+            notes.append(
+                f"--max-steps {max_steps} ends before {key} starts to change (at step "
+                f"{s.decay_start}): it stays {s.start:g} throughout"
+            )
+    return notes

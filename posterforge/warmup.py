@@ -1,0 +1,73 @@
+"""Compile ahead of time: ``posterforge warmup`` fills the compile cache for one model and frame
+size, so that later runs of that size compile from the cache (cheap) and "auto" compiles them
+from a few hundred frames on instead of a thousand (see :mod:`posterforge.engine`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from posterforge.errors import PosterforgeError
+
+if TYPE_CHECKING:
+    from posterforge.engine import Engine
+
+
+@dataclass
+class Warmed:
+    """What one warm-up compiled: the run shape, the seconds it took, and whether the cache
+    already held it."""
+
+    shape: tuple[int, ...]
+    seconds: float
+    cached: bool
+
+
+def warmup_style(
+    style: str,
+    size: str,
+    *,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> Warmed:
+    """Compile ``style``'s translator for frames of ``size`` (``WxH``, the size the frames have
+    when they reach the model: after ``--size``) at ``batch_size`` (translate's default for the
+    device when None)."""
+    import torch
+
+    from posterforge.translation import Size, default_batch_size, load_engine
+
+    parsed = Size.parse(size)
+    if parsed.short is not None:
+        raise PosterforgeError(
+            f"--size {size}: give the frames' exact size as WxH (a shorter side alone leaves the "
+            "other side to each input)"
+        )
+    assert parsed.width and parsed.height
+    engine = load_engine(style, device=device, precision=precision, compile="on")
+    batch = batch_size or default_batch_size(engine.device.type)
+    with torch.inference_mode():  # as translate runs it: dynamo's guards tell the two apart
+        engine.forward(torch.zeros((batch, 3, parsed.height, parsed.width), device=engine.device))
+    return _result(engine)
+
+
+def warmup_generator(
+    model: str, *, batch_size: int = 64, device: str = "auto", precision: str = "fp32"
+) -> Warmed:
+    """Compile generator ``model`` for batches of ``batch_size``."""
+    import torch
+
+    from posterforge.generation import load_generator
+
+    gen = load_generator(model, device=device, precision=precision, compile="on")
+    label = (gen.label_names or [None])[0]
+    gen.engine.sample(torch.zeros(batch_size, gen.z_dim), gen.conditions(label, batch_size))
+    return _result(gen.engine)
+
+
+def _result(engine: Engine) -> Warmed:
+    if not engine.compiled_shapes:
+        raise PosterforgeError("compiling failed on this machine (no C compiler?): runs stay eager")
+    shape, secs, cached = engine.compiled_shapes[0]
+    return Warmed(shape, secs, cached)
