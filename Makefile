@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch and torchvision pinned to the builds that pip finds on this machine's disk (see README).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test lint demo demo-model demo-stylegan clean
+.PHONY: install test test-quick lint demo demo-model demo-stylegan clean
 
 install: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[test]' $(TORCH_PINS)
 	touch $(STAMP)
 
+# Everything: lint, the quick suite, then the slow tests (real training, process fleets, stress).
 test: install
 	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m slow
+
+# The quick suite alone (a plain `pytest`): about 2 minutes on 2 cores.
+test-quick: install
 	$(PY) -m pytest -q
 
 lint: install

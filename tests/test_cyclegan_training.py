@@ -93,6 +93,7 @@ def all_tensors(task: CycleGANTask) -> list[torch.Tensor]:
 # -- the key acceptance test ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_domains_learn_the_colour_cast(tmp_path, domains):
     a, b = domains
     steps = int(os.environ.get("PF_TINY_STEPS", "100"))

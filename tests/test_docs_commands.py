@@ -83,6 +83,7 @@ def workdir(tmp_path: Path) -> Path:
     return work
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
 def test_docs_block_runs(block: Block, workdir: Path, pf_home: Path):
     env = {k: v for k, v in os.environ.items() if k != "POSTERFORGE_LOAD_PLUGINS"}

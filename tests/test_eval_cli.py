@@ -38,6 +38,7 @@ def _real(folder, counts):
     return folder
 
 
+@pytest.mark.slow
 def test_eval_prints_every_number_with_its_extractor(two_label_model, tmp_path, cli):
     data = _real(tmp_path / "real", {"calm": 12, "tense": 12})
     r = cli("eval", "--model", str(two_label_model), "--data", str(data), "-n", "24", "--json",
@@ -52,6 +53,7 @@ def test_eval_prints_every_number_with_its_extractor(two_label_model, tmp_path, 
     assert r.code == 0 and "FID [vintagify-encoder-v1]" in r.out and "tense" in r.out
 
 
+@pytest.mark.slow
 def test_eval_refuses_bad_input_in_one_line(two_label_model, tmp_path, cli):
     model = ["eval", "--model", str(two_label_model), "--device", "cpu"]
     cases = [

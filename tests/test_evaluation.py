@@ -82,6 +82,7 @@ def test_import_loads_nothing():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_default_extractor_is_deterministic_and_fixed_length():
     enc = VintagifyEncoder.from_vintagify()
     assert isinstance(enc, FeatureExtractor) and enc.name == "vintagify-encoder-v1"
@@ -98,6 +99,7 @@ def test_default_extractor_is_deterministic_and_fixed_length():
         assert torch.allclose(enc((big * 255).round().byte()), b, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_torchmetrics_accepts_the_extractor_directly(encoder):
     from torchmetrics.image.fid import FrechetInceptionDistance
 
@@ -111,6 +113,7 @@ def test_torchmetrics_accepts_the_extractor_directly(encoder):
     assert float(metric.compute()) == pytest.approx(ours, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_identical_fresh_and_different_sets(encoder):
     gen = torch.Generator().manual_seed(4)
     real = patterns(0, 24, gen)
@@ -134,6 +137,7 @@ def test_identical_fresh_and_different_sets(encoder):
     assert same.n_real == same.n_fake == 24 and same.kid_subset_size == 24
 
 
+@pytest.mark.slow
 def test_mode_collapse_shows_as_low_recall(encoder):
     real = mixed(30, torch.Generator().manual_seed(5))
     report = evaluate(
@@ -149,6 +153,7 @@ def labelled(per_label: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.
     return images, rows
 
 
+@pytest.mark.slow
 def test_label_consistency(encoder):
     real, rows = labelled(16, torch.Generator().manual_seed(6))
     gen = torch.Generator().manual_seed(7)
@@ -181,6 +186,7 @@ def test_label_consistency(encoder):
     assert sum(s.fid for s in bad.per_label.values()) > sum(s.fid for s in good.per_label.values())
 
 
+@pytest.mark.slow
 def test_seeded_and_json_ready(encoder):
     real = mixed(12, torch.Generator().manual_seed(8))
 
@@ -275,6 +281,7 @@ def test_missing_or_wrong_vintagify(monkeypatch, tmp_path):
         VintagifyEncoder.from_vintagify(other)
 
 
+@pytest.mark.slow
 def test_inception_from_a_local_file(tmp_path):
     from torchvision.models import inception_v3
 

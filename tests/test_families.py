@@ -152,6 +152,7 @@ def test_plugins_json_shows_exit_and_builtin_name_clash_and_the_rest_works(test_
     assert styles["vintage"]["translator"] == "cyclegan-resnet"
 
 
+@pytest.mark.slow
 def test_a_third_party_style_preset_runs(test_plugins_dir, tmp_path):
     r = run_cli("styles", "--json", extra_path=test_plugins_dir)
     noir = {s["name"]: s for s in json.loads(r.out)}["noir"]
@@ -175,6 +176,7 @@ def test_a_third_party_style_preset_runs(test_plugins_dir, tmp_path):
 TINY_CGAN = ["ngf=8", "ndf=8", "batch_size=4", "train.log_every=1", "train.checkpoint_every=2"]
 
 
+@pytest.mark.slow
 def test_a_third_party_label_vocabulary_trains_a_first_party_family(test_plugins_dir, tmp_path):
     """genre-cgan conditioned on the moods of another plugin; generate maps moods by name; the
     run exports after its data is deleted."""
@@ -249,6 +251,7 @@ def blobs_site(tmp_path_factory) -> Path:
     return site
 
 
+@pytest.mark.slow
 def test_a_third_party_unconditional_family_trains_exports_and_generates(blobs_site, tmp_path):
     images = tmp_path / "pictures"
     images.mkdir()
@@ -335,6 +338,7 @@ def test_a_family_declaration_is_checked():
         Family("f", "painter", "", (), "m:t", "m:d")
 
 
+@pytest.mark.slow
 def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(test_plugins_dir, tmp_path):
     site = {"extra_path": test_plugins_dir}
     r = run_cli("generate", "--model", "broken-model", "-o", str(tmp_path), **site)
@@ -342,6 +346,7 @@ def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(test_plugins_d
     assert "plugins that failed to load: " in r.err and "broken (RuntimeError: pf-broken" in r.err
 
 
+@pytest.mark.slow
 def test_resume_refuses_options_it_would_ignore(tmp_path):
     r = run_cli("train", "translator", "--resume", str(tmp_path), "--a", str(tmp_path),
                 "--name", "other")  # fmt: skip

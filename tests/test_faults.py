@@ -168,6 +168,7 @@ def _one_line(err: str) -> str:
 # --- 1. temp files: unique per write, removed only when provably stale ---------------------------
 
 
+@pytest.mark.slow
 def test_long_names_at_batch_8_write_every_image_in_every_run(tiny_style, tmp_path):
     src = _images(tmp_path / "in", 200, name=LONG_NAME)
     out = tmp_path / "out"
@@ -327,6 +328,7 @@ def test_overwrite_does_not_redo_what_another_run_has_just_replaced(tiny_style, 
     assert (out / "002.png").stat().st_mtime < a_day_ahead  # rewritten, not taken for new
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_out_share_the_work(tiny_style, tmp_path):
     n = 120
     src = _images(tmp_path / "in", n, size=48)

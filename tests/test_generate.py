@@ -105,6 +105,7 @@ def test_errors_come_before_anything_is_written(tiny_generator, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
     out, grid = tmp_path / "posters", tmp_path / "grid.png"
     r = cli(
@@ -134,6 +135,7 @@ def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
     assert bad.err.startswith("posterforge: error: unknown genre 'horor': did you mean 'horror'?")
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_path, cli):
     """A skip happens only when the same settings made the file: another --seed, --truncation or
     --model into the same --out is refused up front, naming --overwrite; records never claim
@@ -163,6 +165,7 @@ def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_
     assert r.code == 2 and "no record of the settings that made it" in r.err
 
 
+@pytest.mark.slow
 def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator, tmp_path, cli):
     afile = tmp_path / "afile.txt"
     afile.write_text("mine\n")
@@ -180,6 +183,7 @@ def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator,
     assert afile.read_text() == "mine\n" and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line_and_every_poster_on_disk_has_its_record(tiny_generator, tmp_path):
     import re
     import signal
@@ -229,6 +233,7 @@ def _torchrun(*args: str, procs: int = 2):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_torchrun_generate_shards_posters_and_writes_what_one_process_writes(
     tiny_generator, tmp_path, cli
 ):

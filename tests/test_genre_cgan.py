@@ -268,6 +268,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, demo_se
     assert (tmp_path / "halves" / "samples" / "step-00000004.png").is_file()
 
 
+@pytest.mark.slow
 def test_train_generator_command_prints_counts_and_bad_rows(tmp_path, demo_set, cli):
     labels = tmp_path / "labels.csv"
     rows = (demo_set / "labels.csv").read_text().splitlines()
@@ -283,6 +284,7 @@ def test_train_generator_command_prints_counts_and_bad_rows(tmp_path, demo_set, 
     assert r.out.strip().endswith("cli-posters.safetensors")
 
 
+@pytest.mark.slow
 def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, demo_set):
     import os
     import subprocess
@@ -306,6 +308,7 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, demo_set):
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]
 
 
+@pytest.mark.slow
 def test_moviegenre_csv_trains_its_own_genres_and_generate_refuses_an_untrained_one(tmp_path, cli):
     """MovieGenre.csv as it is (latin-1, its header, <imdbId>.jpg posters) with the genres of
     the data; the model keeps per-genre counts, and generate refuses a genre it never saw."""

@@ -118,6 +118,7 @@ def test_a_truncated_file_is_one_line(tmp_path):
     assert r.code == 2 and r.err.count("\n") == 1 and "Traceback" not in r.err, r.err
 
 
+@pytest.mark.slow
 def test_crafted_files_through_the_cli(tmp_path):
     for name, meta in (("big", _with(T, n_blocks=10_000_000)), ("deep", "[" * 100_000)):
         path = tmp_path / f"{name}.safetensors"

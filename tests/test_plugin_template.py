@@ -83,6 +83,7 @@ def test_cli_errors_are_one_line(cli, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_generated_plugin_installs_lists_translates_and_passes_its_tests(cli, tmp_path):
     r = cli("plugins", "new", "posterforge-ash", "--dir", str(tmp_path / "src"))
     assert r.code == 0, r.err

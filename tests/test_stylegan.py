@@ -61,6 +61,7 @@ def test_the_family_arrives_through_the_contract_only():
     assert {"default", "large"} <= set(entry.item.recipe_names())
 
 
+@pytest.mark.slow
 def test_resume_is_bit_exact_with_ada_and_exports_a_usable_model(tmp_path, demo_set):
     straight = _train(tmp_path, demo_set, "straight", 4)
     _train(tmp_path, demo_set, "halves", 2)

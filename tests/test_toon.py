@@ -42,6 +42,7 @@ def test_plugins_and_styles_list_toon(cli, toon_site):
     assert (style["status"], style["origin"]) == ("no weights needed", "plugin:toon")
 
 
+@pytest.mark.slow
 def test_translate_with_the_toon_style(cli, toon_site, tmp_path, monkeypatch):
     out = tmp_path / "out"
     args = ["translate", *map(str, FRAMES), "--style", "toon", "--out", str(out), "-f", "png"]
@@ -65,6 +66,7 @@ def test_translate_with_the_toon_style(cli, toon_site, tmp_path, monkeypatch):
         assert close.mean() > 0.99  # the CLI ran this filter (up to rounding at colour steps)
 
 
+@pytest.mark.slow
 def test_the_plugin_passes_its_own_tests_when_installed(toon_site, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(toon_site), "PYTHONDONTWRITEBYTECODE": "1"}
     where = subprocess.run(

@@ -66,6 +66,7 @@ def _train(cli, a, b, name, out, *extra):
     return cli(*_train_args(a, b, name, out, *extra))
 
 
+@pytest.mark.slow
 def test_errors_come_before_any_training(tmp_path, cli):
     (tmp_path / "a").mkdir()
     r = _train(cli, str(tmp_path / "a"), str(tmp_path / "nope"), "x", str(tmp_path / "run"))
@@ -102,6 +103,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 def test_train_then_translate_with_the_new_style(tmp_path, cli):
     _domain(tmp_path / "a", 6, (40, 0, -40), 1)
     _domain(tmp_path / "b", 6, (-40, 0, 40), 2)
@@ -146,6 +148,7 @@ def test_train_then_translate_with_the_new_style(tmp_path, cli):
     assert r.code == 2 and "exist already" in r.err
 
 
+@pytest.mark.slow
 def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path):
     import os
     import subprocess
@@ -191,6 +194,7 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path):
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]
 
 
+@pytest.mark.slow
 def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
     _domain(tmp_path / "a", 2, (0, 0, 0), 1)
     r = _train(
@@ -210,6 +214,7 @@ def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
     )
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_the_vintage_style(tmp_path, cli):
     """--init-from takes a style name; the generators take its shape (ngf 64, 9 blocks)."""
     _domain(tmp_path / "a", 2, (40, 0, -40), 1)
@@ -288,6 +293,7 @@ def test_init_from_survives_a_kill_before_the_first_checkpoint(tmp_path, tiny_st
         assert w.header["provenance"]["init_from"] == str(tiny_style)
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_the_step_it_reached_and_says_how_to_resume(tmp_path):
     """A real SIGINT to a real training process: one line, exit 130, a checkpoint of the step
     reached (not the last periodic one), and --resume carries on from it. The default recipe's

@@ -221,6 +221,7 @@ def same_state(a: Path, b: Path) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, images):
     path = script(tmp_path)
     env = {**os.environ, "PF_TOY_SLEEP": "0.1", "PYTHONPATH": str(ROOT)}
@@ -260,6 +261,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, images):
     assert (killed_run / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_ddp_two_ranks_on_gloo(tmp_path, images):
     path = script(tmp_path)
     run = tmp_path / "ddp"

@@ -195,6 +195,7 @@ def test_unknown_style_fails_before_reading_images(tmp_path):
 # --- the command line -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_json_lines_exit_codes_and_stderr(cli, tiny_style, tmp_path):
     _img(tmp_path / "in" / "a.png", 8, 8)
     (tmp_path / "in" / "b.png").write_text("junk")
@@ -224,6 +225,7 @@ def test_cli_json_lines_exit_codes_and_stderr(cli, tiny_style, tmp_path):
     assert (r.code, r.out.strip(), r.err) == (0, str(tmp_path / "out2" / "a.png"), "")
 
 
+@pytest.mark.slow
 def test_cli_reads_paths_from_stdin(cli, tiny_style, tmp_path):
     a = _img(tmp_path / "in" / "x" / "a.png", 8, 8)
     b = _img(tmp_path / "in" / "b.png", 8, 8)
@@ -260,6 +262,7 @@ def test_cli_usage_errors_are_one_line(cli, tmp_path):
     assert r.err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_no_partial_file_and_resumes(tiny_style, tmp_path):
     n = 40
     for i in range(n):
@@ -500,6 +503,7 @@ def test_warmup_compiles_ahead_and_later_runs_count_as_warm(monkeypatch, tiny_st
     assert bad.code == 2 and "exact size as WxH" in bad.err
 
 
+@pytest.mark.slow
 def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes(
     tiny_style, tmp_path, cli
 ):

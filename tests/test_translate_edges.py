@@ -92,6 +92,7 @@ def _read_pty(master: int, proc: subprocess.Popen, timeout: float = 180) -> byte
     return bytes(got)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sink", ["file", "pipe"])
 def test_stdout_carries_exactly_the_records_when_stderr_is_a_terminal(tiny_style, tmp_path, sink):
     for i in range(3):
@@ -169,6 +170,7 @@ def test_progress_line_is_cleared_around_lines_on_the_same_terminal():
 # --- 2. NUL-separated stdin and --relative-to --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_null_separated_stdin_and_relative_to_mirror_absolute_paths(cli, tiny_style, tmp_path):
     root = tmp_path / "shots"
     a = _img(root / "x" / "a.png", seed=1)
@@ -281,6 +283,7 @@ def test_a_closed_pipe_ends_quietly_with_sigpipe_status(tiny_style, tmp_path):
 # --- 4. Ctrl-C ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line_keeps_every_record_and_exits_130(tiny_style, tmp_path):
     n = 60
     for i in range(n):
@@ -316,6 +319,7 @@ def test_ctrl_c_prints_one_line_keeps_every_record_and_exits_130(tiny_style, tmp
 # --- 5. which device and precision -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_line_says_which_device_and_precision_auto_picked(cli, tiny_style, tmp_path):
     src = _img(tmp_path / "a.png")
     r = cli(
@@ -363,6 +367,7 @@ def test_gif_is_walked_and_written_as_png_unless_asked(tmp_path):
         output_path(Job(Path("x.dat"), PurePosixPath("x.dat")), tmp_path / "o")
 
 
+@pytest.mark.slow
 def test_cli_translates_gifs_with_a_note_for_animations(cli, tiny_style, tmp_path):
     anim = _anim_gif(tmp_path / "in" / "anim.gif")
     _img(tmp_path / "in" / "pal.gif", 10, 8, mode="P")
@@ -495,6 +500,7 @@ def test_no_images_found_exits_non_zero_and_says_why(cli, tiny_style, tmp_path):
     _one_line_error(r, "no paths were read from stdin")
 
 
+@pytest.mark.slow
 def test_an_empty_shard_is_not_an_error(cli, tiny_style, tmp_path):
     _img(tmp_path / "in" / "a.png")
     results = [
@@ -602,6 +608,7 @@ def test_quality_applies_to_jpeg_and_webp(tiny_style, tmp_path):
         api(tiny_style, [src], tmp_path / "bad", quality=0)
 
 
+@pytest.mark.slow
 def test_cli_quality_is_checked_before_work(cli, tiny_style, tmp_path):
     src = _img(tmp_path / "a.png")
     r = cli(

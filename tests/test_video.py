@@ -146,6 +146,7 @@ def run(tiny_style: Path, inputs: list, out: Path, **kw):
 # --- what is kept ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_writes_one_file_keeping_frames_times_size_and_audio(cli, tiny_style, tmp_path):
     src = make_clip(tmp_path / "clip.mp4", frames=30, audio=True)
     dest = tmp_path / "clip-vintage.mp4"
@@ -243,6 +244,7 @@ def test_a_folder_mirrors_videos_and_images_and_a_named_video_is_probed(tiny_sty
 # --- resuming -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kill_9_mid_video_then_a_rerun_resumes_to_a_whole_file(cli, tiny_style, tmp_path):
     src = make_clip(tmp_path / "film.mp4", frames=72, audio=True)
     dest = tmp_path / "out" / "film.mp4"
@@ -317,6 +319,7 @@ def test_a_truncated_video_gives_what_decodes_with_a_note(tiny_style, tmp_path):
     assert 0 < len(got) == rec.frames < 24
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_each_and_leave_nothing(cli, tiny_style, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()

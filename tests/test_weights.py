@@ -319,6 +319,7 @@ def test_a_name_with_a_file_suffix_is_refused(cli, tiny_style):
     assert r.code == 2 and "leave out the suffix ('okstyle')" in r.err
 
 
+@pytest.mark.slow
 def test_importing_our_own_format_stores_it_and_a_pickled_module_is_explained(
     cli, tiny_style, tmp_path
 ):
