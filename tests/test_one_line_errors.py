@@ -23,8 +23,10 @@ CASES = [
     ("--out is a file", ["translate", "{dir}", "-o", "{file}", "-s", "{style}"], 2,
      "is a file, not a folder"),
     ("no images", ["translate", "{empty}", "-o", "{out}", "-s", "{style}"], 2, "no images found"),
-    ("--out inside the only input", ["translate", "{dir}", "-o", "{dir}/styled", "-s", "{style}",
-                                     "--overwrite"], 0, None),
+    ("--out inside the input", ["translate", "{dir}", "-o", "{dir}/styled", "-s", "{style}",
+                                "--overwrite"], 0, None),
+    ("only images inside --out", ["translate", "{nested}", "-o", "{nested}/styled", "-s",
+                                  "{style}"], 2, "inside --out"),
     ("unknown style", ["translate", "{dir}", "-o", "{out}", "-s", "nosuchstyle"], 2,
      "nosuchstyle"),
     ("huge --size", ["translate", "{dir}", "-o", "{out}", "-s", "{style}", "--size", "100000"],
@@ -66,6 +68,8 @@ CASES = [
     ("warmup without a size", ["warmup", "--style", "{style}"], 2, "--size"),
     ("train without data", ["train", "translator", "--name", "x"], 2, None),
     ("frames of an image", ["frames", "{img}", "--out", "{out}"], 2, None),
+    ("a labels file with an unclosed quote", ["train", "generator", "--data", "{dir}", "--labels",
+     "{badcsv}", "--name", "x", "--out", "{out}", "--device", "cpu"], 2, "unclosed quote"),
 ]
 
 
@@ -77,10 +81,15 @@ def places(tmp_path, tiny_style) -> dict[str, str]:
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
     (tmp_path / "empty").mkdir()
     (tmp_path / "afile.txt").write_text("not a folder")
+    nested = tmp_path / "nested" / "styled"
+    nested.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(nested / "old.png")
+    (tmp_path / "bad.csv").write_text('path,genres\na.png,"horror\n')
     return {
         "img": str(img), "dir": str(folder), "file": str(tmp_path / "afile.txt"),
         "empty": str(tmp_path / "empty"), "out": str(tmp_path / "out"), "tmp": str(tmp_path),
         "missing": str(tmp_path / "nope"), "style": str(tiny_style),
+        "nested": str(tmp_path / "nested"), "badcsv": str(tmp_path / "bad.csv"),
     }  # fmt: skip
 
 
@@ -105,3 +114,18 @@ def test_every_error_is_one_line(inproc, places, name, argv, code, words):
 def test_the_readme_promises_it(tmp_path):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "Errors are one line on stderr" in readme
+
+
+def test_an_unknown_plugin_named_in_the_environment_is_one_line(inproc):
+    r = inproc("styles", env={"POSTERFORGE_LOAD_PLUGINS": "nosuchplugin"})
+    assert r.code == 2 and r.out == ""
+    assert r.err.splitlines() == [
+        "posterforge: error: POSTERFORGE_LOAD_PLUGINS names no installed plugin: nosuchplugin"
+    ]
+
+
+def test_a_style_from_a_plugin_that_failed_to_load_says_why(inproc, with_test_plugins, places):
+    r = inproc("translate", places["dir"], "-o", places["out"], "-s", "broken-style")
+    assert r.code == 2 and "Traceback" not in r.err
+    [line] = r.err.splitlines()
+    assert line.startswith("posterforge: error: ") and "broken (RuntimeError: pf-broken" in line
