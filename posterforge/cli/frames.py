@@ -16,11 +16,11 @@ import typer
 
 from posterforge.cli import EXIT_FAILED_INPUTS, EXIT_OK
 from posterforge.cli.output import ProgressLine
+from posterforge.cli.signals import EXIT_INTERRUPTED, closed_pipe
 
 if TYPE_CHECKING:
     from posterforge.video.frames import Film, FilmReport
 
-EXIT_INTERRUPTED = 130
 
 
 def frames(
@@ -148,7 +148,7 @@ def frames(
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
-        _closed_pipe()
+        closed_pipe()
     finally:
         records.close()  # type: ignore[attr-defined]
     lines.close()
@@ -205,17 +205,3 @@ class _FilmProgress(ProgressLine):
             return (self.label + tail)[:width]
         filled = min(room, room * self.done // max(self.total, 1))
         return f"{self.label} [{'#' * filled}{'.' * (room - filled)}]{tail}"
-
-
-def _closed_pipe() -> None:
-    """The reader of stdout went away (``| head``): end quietly, as shell tools do (status 141)."""
-    import os
-    import signal
-    from contextlib import suppress
-
-    with suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
-    os._exit(128 + 13)

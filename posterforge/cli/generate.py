@@ -72,13 +72,8 @@ def generate(
     """
     from posterforge import launch
     from posterforge.cli.output import Lines, ProgressLine
-    from posterforge.cli.translate import (
-        EXIT_INTERRUPTED,
-        _closed_pipe,
-        _engine_line,
-        _Sigint,
-        _stop,
-    )
+    from posterforge.cli.signals import EXIT_INTERRUPTED, HoldSigint, closed_pipe, stop
+    from posterforge.cli.translate import _engine_line
     from posterforge.generation import OK, generate_iter
 
     ranks = launch.from_env(shard)
@@ -131,13 +126,13 @@ def generate(
         shard=shard,
     )
     try:
-        with _Sigint() as sigint:
+        with HoldSigint() as sigint:
             try:
                 for poster in posters:
                     with sigint.held():  # a record is reported whole, Ctrl-C or not
                         report(poster)
             except KeyboardInterrupt:
-                _stop(posters)  # the encodes in flight land on disk
+                stop(posters)  # the encodes in flight land on disk
                 if loaded and out is not None:
                     for poster in _written_unreported(loaded[0], genre, n, out, fmt, seed,
                                                       reported, started_ns):  # fmt: skip
@@ -149,8 +144,8 @@ def generate(
                 )
                 raise typer.Exit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
-        _stop(posters)
-        _closed_pipe()
+        stop(posters)
+        closed_pipe()
     lines.close()
     counts = launch.total(ranks, {"written": written, "skipped": skipped})
     if counts is not None and not quiet:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -129,7 +130,8 @@ def family_command(kind: str, families: list[Family]) -> Any:
                 raise PosterforgeError(
                     f"{flag} must be one of {', '.join(choices)}, not {value!r}"
                 )
-        _train_or_resume(kind, given_inputs, given_options, **kw)
+        with _interrupt_line(kind):
+            _train_or_resume(kind, given_inputs, given_options, **kw)
 
     lines = [f"Train {WHAT[kind]} and store it under --name."]
     for f in families:
@@ -162,6 +164,22 @@ def add_family_commands(host: PluginHost, *, builtin_only: bool = False) -> None
             app.command(kind)(family_command(kind, families))
 
 
+@contextmanager
+def _interrupt_line(kind: str) -> Iterator[None]:
+    """Ctrl-C during training: one line that says where it stopped and how to go on."""
+    from posterforge.training.harness import TrainingInterrupted
+
+    try:
+        yield
+    except TrainingInterrupted as e:
+        print(
+            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint; "
+            f"continue with: posterforge train {kind} --resume {e.run_dir}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
+
+
 def _train_or_resume(
     kind: str,
     inputs: dict[str, Path | None],
@@ -174,30 +192,6 @@ def _train_or_resume(
     **rest: Any,
 ) -> None:
     """``--resume RUN_DIR``, or a new run that needs ``--name`` and ``--out``."""
-    from posterforge.training.harness import TrainingInterrupted
-
-    try:
-        _start(kind, inputs, options, name=name, out=out, resume=resume, set_=set_, **rest)
-    except TrainingInterrupted as e:
-        print(
-            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint; "
-            f"continue with: posterforge train {kind} --resume {e.run_dir}",
-            file=sys.stderr,
-        )
-        raise typer.Exit(130) from None
-
-
-def _start(
-    kind: str,
-    inputs: dict[str, Path | None],
-    options: dict[str, str | bool | None],
-    *,
-    name: str | None,
-    out: Path | None,
-    resume: Path | None,
-    set_: list[str] | None,
-    **rest: Any,
-) -> None:
     from posterforge.training import run
 
     if resume is not None:

@@ -8,18 +8,16 @@ run quietly by SIGPIPE (status 141), as shell tools do; Ctrl-C ends it with one 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from posterforge.cli import EXIT_FAILED_INPUTS, EXIT_OK
+from posterforge.cli.signals import EXIT_INTERRUPTED, HoldSigint, closed_pipe, stop
 
 if TYPE_CHECKING:
     from posterforge.cli.output import Lines
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from posterforge.inputs import Job
     from posterforge.translation import Record
 
-EXIT_INTERRUPTED = 130
 
 
 def translate(
@@ -209,7 +206,7 @@ def translate(
     report = _Report(lines, as_json, keep=16 if contact_sheet is not None else 0)
     start = time.perf_counter()
     try:
-        with _Sigint() as sigint:
+        with HoldSigint() as sigint:
             if chatty and sys.stderr.isatty():
                 if videos:  # count frames: an image is one, a video as many as it holds
                     report.frames_of = _frames_estimates(videos)
@@ -222,7 +219,7 @@ def translate(
                     with sigint.held():  # a record is reported whole, Ctrl-C or not
                         report(rec)
             except KeyboardInterrupt:
-                _stop(records)  # the work in flight lands on disk
+                stop(records)  # the work in flight lands on disk
                 for rec in _written_unreported(pairs, report.inputs, started_ns):
                     report(rec)
                 lines.close()
@@ -250,8 +247,8 @@ def translate(
             tail = f"; {note}" if note else ""
             lines.err(f"{report.summary()} in {secs:.1f} s ({speed}){tail}")
     except BrokenPipeError:
-        _stop(records)
-        _closed_pipe()
+        stop(records)
+        closed_pipe()
     raise typer.Exit(EXIT_FAILED_INPUTS if own_failures else EXIT_OK)
 
 
@@ -364,15 +361,6 @@ def _written_unreported(
             yield Record(str(job.src), str(dest), OK)
 
 
-def _stop(records: Iterator[Record]) -> None:
-    """Close the pipeline: nothing new starts, what is in flight finishes (a second Ctrl-C
-    stops waiting)."""
-    close = getattr(records, "close", None)
-    if close is not None:
-        with suppress(KeyboardInterrupt):
-            close()
-
-
 def _write_sheet(pairs: list[tuple[str, str]], dest: Path, lines: Lines) -> None:
     from posterforge.errors import PosterforgeError
     from posterforge.sheet import before_after_sheet
@@ -383,54 +371,6 @@ def _write_sheet(pairs: list[tuple[str, str]], dest: Path, lines: Lines) -> None
         reason = getattr(e, "strerror", None) or str(e)
         lines.err(f"posterforge: error: --contact-sheet {dest}: cannot write it: {reason}")
         raise typer.Exit(EXIT_FAILED_INPUTS) from None
-
-
-def _closed_pipe() -> NoReturn:
-    """The reader of our output went away (``| head -2``): end quietly the way shell tools do,
-    killed by SIGPIPE (the shell shows status 141); the outputs written so far are whole."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing is flushed into the closed pipe later
-    except (OSError, ValueError):
-        pass
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
-    os._exit(128 + 13)
-
-
-class _Sigint:
-    """Ctrl-C raises KeyboardInterrupt at once, except while a record is being reported: then it
-    is raised right after that record, so each line on stdout is whole."""
-
-    def __enter__(self) -> _Sigint:
-        self.holding = self.pending = False
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread (an embedding application): leave it alone
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.holding:
-            self.pending = True
-        else:
-            raise KeyboardInterrupt
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
 
 
 def _check_writable(out: Path) -> None:
