@@ -20,6 +20,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 _API = (
     "translate",
     "generate",
+    "frames",
     "train",
     "list_styles",
     "list_generators",

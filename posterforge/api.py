@@ -60,6 +60,23 @@ def generate(
     return run(conditions, n, out, **options)
 
 
+def frames(
+    films: Sequence[str | Path], out: str | Path, *, overwrite: bool = False, **options: Any
+) -> list[Any]:
+    """Cut training frames from ``films`` into ``out`` (``OUT/FILM/FILM_00h01m02s345.png``);
+    one record per frame written or skipped, then one report per film.
+
+    ``options``: ``mode`` (``"every"``, ``"keyframes"`` or ``"scenes"``), ``every`` (seconds),
+    ``scene_threshold``, ``size``, ``crop_bars``, ``dedupe`` (bits), ``max_frames``, ``fmt``,
+    ``quality`` (see :class:`posterforge.video.frames.FrameOptions`).
+
+    >>> records = frames(["spirited.mkv"], "frames/", mode="scenes")  # doctest: +SKIP
+    """
+    from posterforge.video.frames import FrameOptions, cut_frames
+
+    return list(cut_frames(films, out, FrameOptions(**options), overwrite=overwrite))
+
+
 def train(
     kind: str,
     inputs: Mapping[str, str | Path],

@@ -362,3 +362,15 @@ def test_python_api(tmp_path):
     frames, report = recs[:-1], recs[-1]
     assert [f.time for f in frames] == [0.0, 1.0]  # type: ignore[union-attr]
     assert report.status == "done" and report.written == 2  # type: ignore[union-attr]
+
+
+def test_the_python_api_cuts_frames(tmp_path):
+    import posterforge
+    from posterforge.video.frames import FilmReport, FrameRecord
+
+    film = make_film(tmp_path / "film.mp4", blobs(24))
+    got = posterforge.frames([film], tmp_path / "out", mode="every", every=0.5)
+    picks = [r for r in got if isinstance(r, FrameRecord)]
+    [report] = [r for r in got if isinstance(r, FilmReport)]
+    assert report.status == "done" and report.written == len(picks) >= 2
+    assert all(Path(r.output).is_file() and r.status == "ok" for r in picks)
