@@ -16,18 +16,16 @@ def check_destination(dest: str | Path, option: str = "--contact-sheet") -> None
     """Raise a one-line error, before any work, unless an image file can be written at ``dest``:
     a known image suffix, not a folder, no file where a parent folder must be."""
     dest = Path(dest)
+    if dest.is_dir():
+        raise PosterforgeError(f"{option} {dest}: is a folder; give a file name such as sheet.png")
     try:
         if not dest.suffix:
             raise ValueError(dest)
         format_for(dest.suffix)
     except ValueError:
         known = ", ".join(FORMATS)
-        what = f"suffix {dest.suffix!r}" if dest.suffix else "no suffix"
-        raise PosterforgeError(
-            f"{option} {dest}: {what} names no image format; end it in one of {known}"
-        ) from None
-    if dest.is_dir():
-        raise PosterforgeError(f"{option} {dest}: is a folder; give a file name such as sheet.png")
+        what = f"suffix {dest.suffix!r} names no image format" if dest.suffix else "no suffix"
+        raise PosterforgeError(f"{option} {dest}: {what}; end it in one of {known}") from None
     for parent in dest.absolute().parents:
         if parent.exists():
             if not parent.is_dir():

@@ -223,6 +223,11 @@ def load_foreign_state_dict(path: Path) -> StateDict:
     except pickle.UnpicklingError as e:
         # torch's message runs over many lines with terminal colour codes: name the object only
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found is None and "Unsupported operand" in str(e):  # no pickle at all: a JPEG, say
+            raise WeightsError(
+                f"{path}: not a PyTorch checkpoint (a .pth/.pt file saved by torch.save) nor a "
+                ".safetensors file"
+            ) from None
         what = f" ({found[1]})" if found else ""
         raise WeightsError(
             f"{path}: refused: the checkpoint holds Python objects other than tensors{what}; "

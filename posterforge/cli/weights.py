@@ -76,9 +76,17 @@ def _numel(shape: tuple[int, ...]) -> int:
 @app.command("rm")
 def rm(name: Annotated[str, typer.Argument(help="A name in the store.")]) -> None:
     """Delete weights from the store (a plugin's shipped weights come back on next use)."""
+    from posterforge.errors import PosterforgeError
+    from posterforge.plugins import get_host
     from posterforge.store import Store
 
-    typer.echo(str(Store().remove(name)))
+    store, host = Store(), get_host()
+    if not store.has(name) and name in host.weight_sources:
+        owner = host.weight_sources.entry(name).plugin
+        raise PosterforgeError(
+            f"{name!r} comes with plugin {owner!r} and has no copy in the store: nothing to remove"
+        )
+    typer.echo(str(store.remove(name)))
 
 
 @app.command("rename")
