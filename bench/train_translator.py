@@ -14,7 +14,10 @@ N times, so that a change in machine load hits every side.
     .venv/bin/python bench/train_translator.py [--steps 6] [--warmup 2] [--size 256] [--rounds 1]
 
 Prints the median seconds per step (after warm-up), the ratios (plain / ours; > 1 means ours is
-faster) and the peak RSS of each side.
+faster) and the peak RSS of each side, after a line saying whether this CPU has native bf16
+convolutions (without them, AVX2 only, autocast's bf16 convs take ATen's slow path and ours-bf16
+is several times slower than fp32). bf16's training *quality* against fp32 is measured by
+bench/train_quality.py.
 """
 
 from __future__ import annotations
@@ -125,9 +128,12 @@ def main() -> None:
         impl, a, b = args.child
         child(impl, a, b, args.steps, args.warmup, args.size)
         return
+    from train_quality import bf16_note
     from translate import make_frames
 
     from posterforge.cli import MALLOC_ENV
+
+    print(f"# {bf16_note()}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="pf-bench-train-") as tmp:
         a = make_frames(Path(tmp) / "a", 8, args.size + 64, args.size + 32)

@@ -351,7 +351,7 @@ def translate_iter(
         _remove_stale_temps(folder, runner.started)
     videos = [p for p in pairs if p[0].video]
     pairs = [p for p in pairs if not p[0].video]
-    if engine.compile == "auto":
+    if engine.compile == "auto" and engine.device.type != "mps":  # mps never compiles
         expect_job(engine, [job.src for job, _ in pairs], batch_size, size)
     settings = {
         "command": "translate",
