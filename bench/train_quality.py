@@ -31,7 +31,7 @@ verdict: "bf16 within noise of fp32" when, for every quality metric, the bf16 me
 the fp32 seeds' range or within 2 standard errors of the fp32 mean (the standard error of the
 difference of the two means); otherwise which metric is worse.
 
-    .venv/bin/python bench/train_quality.py            # 3 seeds; ~14 minutes on 2 busy cores
+    .venv/bin/python bench/train_quality.py            # 3 seeds; ~15 minutes on 2 AVX2 cores
     .venv/bin/python bench/train_quality.py --quick    # 2 seeds, short runs; ~3 minutes
     .venv/bin/python bench/train_quality.py --sets cast --seeds 5 --steps 200 --threads 2
 
@@ -381,15 +381,19 @@ def main() -> None:
                 m, s = spread([rb[key] - rf[key] for rf, rb in zip(f32, b16, strict=True)])
                 paired.append(f"{header} {fmt.format(m)} +- {fmt.format(s)}")
             print(f"{'':>5} bf16 - fp32, same seed: {'; '.join(paired)}")
-            for key, header, higher, _ in METRICS:
+            for key, header, higher, fmt in METRICS:
                 vf, vb = [r[key] for r in f32], [r[key] for r in b16]
-                if len(vf) > 1 and within_noise(vf, vb):
+                if len(vf) < 2 or within_noise(vf, vb):
                     continue
-                is_better = (statistics.fmean(vb) > statistics.fmean(vf)) == higher
-                (better if is_better else worse).append(f"{n} {header}")
+                mf, mb = statistics.fmean(vf), statistics.fmean(vb)
+                what = f"{n} {header} ({fmt.format(mb)} against {fmt.format(mf)}"
+                what += f", {mb / mf - 1:+.1%})" if mf else ")"
+                (better if (mb > mf) == higher else worse).append(what)
     if set(PRECISIONS) <= set(precisions):
         print()
-        if worse:
+        if seeds < 2:
+            print("verdict: none (one seed gives no estimate of the noise; use --seeds 2 or more)")
+        elif worse:
             print(f"verdict: bf16 worse than fp32 on: {', '.join(worse)}")
         else:
             print("verdict: bf16 within noise of fp32")

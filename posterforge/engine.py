@@ -116,6 +116,24 @@ def check_precision(precision: str) -> None:
         raise PosterforgeError(f"invalid precision {precision!r}: use fp32, fp16 or bf16")
 
 
+def slow_bf16_note(device: torch.device, precision: str) -> str | None:
+    """A note when bf16 on this CPU will be slower than fp32, or None: without native bf16
+    (AVX512-BF16 or AMX) oneDNN falls back to reference kernels, measured 3-10x slower than
+    fp32 for CycleGAN training on this project's AVX2 machines (bench/train_quality.py)."""
+    if device.type != "cpu" or precision != "bf16":
+        return None
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return None  # cannot tell: say nothing
+    if native:
+        return None
+    return (
+        "this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs slower than fp32 here, "
+        "3-10x for training; fp32 is the faster choice"
+    )
+
+
 @dataclass
 class Engine:
     """Wraps a built module for batched inference.
@@ -149,6 +167,8 @@ class Engine:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        if (note := slow_bf16_note(self.device, self.precision)) is not None:
+            log.warning("posterforge: note: %s", note)
         if self.compile not in COMPILE_MODES:
             raise PosterforgeError(f"invalid compile mode {self.compile!r}: use auto, on or off")
         if self.device.type == "cuda":

@@ -539,3 +539,15 @@ def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes
     both = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "x"), *common,
                "--shard", "1/2", env={"WORLD_SIZE": "2", "RANK": "0"})  # fmt: skip
     assert both.code == 2 and "--shard and torchrun" in both.err
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_called_slow():
+    from posterforge.engine import slow_bf16_note
+
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    note = slow_bf16_note(torch.device("cpu"), "bf16")
+    assert (note is None) == native
+    if note is not None:
+        assert "no native bf16" in note and "fp32 is the faster choice" in note
+    assert slow_bf16_note(torch.device("cpu"), "fp32") is None
+    assert slow_bf16_note(torch.device("cuda"), "bf16") is None

@@ -12,6 +12,7 @@ batches ``{"A": (B, 3, S, S), "B": ...}`` in ``[0, 1]`` from an :class:`Unpaired
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -191,6 +192,10 @@ class CycleGANTask:
             g_config = dict(ngf=recipe.ngf, n_blocks=recipe.n_blocks, affine=recipe.affine)
         self.recipe = recipe
         self.init_from = None if init_from is None else str(init_from.path or init_from.arch)
+        from posterforge.engine import slow_bf16_note
+
+        if (note := slow_bf16_note(self.device, recipe.precision)) is not None:
+            logging.getLogger(__name__).warning("posterforge: note: %s", note)
 
         self.G_AB, self.G_BA = ResnetGenerator(**g_config), ResnetGenerator(**g_config)
         self.D_A, self.D_B = PatchDiscriminator(recipe.ndf), PatchDiscriminator(recipe.ndf)
