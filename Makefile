@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -m slow
 
-# The quick suite alone (a plain `pytest`): about 2 minutes on 2 cores.
+# The quick suite alone (a plain `pytest`): under 2 minutes on 2 cores.
 test-quick: install
 	$(PY) -m pytest -q
 
