@@ -21,10 +21,9 @@ After training, on held-out scenes (fp32, eval mode, no autocast) each run repor
 * cycle: mean |G_BA(G_AB(a)) - a| on held-out A; lower is better;
 
 and the wall seconds of the training steps, steps/s, and the 1-minute load average before and
-after the run. Each run is its own process with the malloc tuning of ``posterforge train`` and
-``--threads`` torch threads (1 by default: on a shared 2-core machine a run with 2 threads next to
-a busy process was measured 10x slower than with 1); the runs take the precisions in turn, seed
-by seed, so that a change in load hits both.
+after the run. Each run is its own process with ``--threads`` torch threads (1 by default: on a
+shared 2-core machine a run with 2 threads next to a busy process was measured 10x slower than
+with 1); the runs take the precisions in turn, seed by seed, so that a change in load hits both.
 
 Per data set and precision it prints the mean and standard deviation over the seeds, then a
 verdict: "bf16 within noise of fp32" when, for every quality metric, the bf16 mean lies within
@@ -299,8 +298,6 @@ def main() -> None:
         print(json.dumps(out), flush=True)
         return
 
-    from posterforge.cli import MALLOC_ENV
-
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = [n for n in names if n not in SETS]
     if unknown:
@@ -312,7 +309,6 @@ def main() -> None:
     print(f"# {args.threads} torch thread(s) per run; load average at start {os.getloadavg()}")
     env = {
         **os.environ,
-        **MALLOC_ENV,
         "OMP_NUM_THREADS": str(args.threads),
     }
     results: dict[str, dict[str, list[dict[str, float]]]] = {

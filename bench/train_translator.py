@@ -6,8 +6,7 @@ synthetic frames, fp32 on the CPU. The plain step is what a user would write fro
 (PIL load + crop per image, eager, default Adam, contiguous tensors, loss.item() per step);
 ours is ``CycleGANTask.step`` with its default recipe (``fast_cpu``: Winograd residual convs
 forward and backward, channels-last head conv; see docs/training.md) fed by the streaming data
-loader, in a process with the malloc tuning that ``posterforge train`` applies (see
-docs/translate.md); ``ours-bf16`` is the same with the recipe's ``precision = "bf16"`` (forward
+loader; ``ours-bf16`` is the same with the recipe's ``precision = "bf16"`` (forward
 passes autocast to bfloat16). Each runs in its own process; ``--rounds N`` runs the three in turn
 N times, so that a change in machine load hits every side.
 
@@ -131,7 +130,6 @@ def main() -> None:
     from train_quality import bf16_note
     from translate import make_frames
 
-    from posterforge.cli import MALLOC_ENV
 
     print(f"# {bf16_note()}", flush=True)
 
@@ -155,9 +153,7 @@ def main() -> None:
                 str(a),
                 str(b),
             ]
-            # ours runs as `posterforge train` runs it: with the CLI's malloc tuning
-            env = {**os.environ, **(MALLOC_ENV if impl != "plain" else {})}
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
             out = proc.stdout.read() if proc.stdout else ""
             _, status, usage = os.wait4(proc.pid, 0)
             if status != 0:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +85,50 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def run_torchrun(*args: str, procs: int = 2, nodes: int = 1, timeout: float = 300) -> Result:
+    """``torchrun ... -m posterforge ARGS`` as a user types it, with one thread per process.
+
+    ``nodes`` > 1 starts that many torchrun launchers at once, as on separate machines, joined
+    by torchrun's c10d rendezvous on a local port (the documented multi-node command line);
+    their outputs are joined in order. The exit status is the worst launcher's."""
+    import socket
+    import uuid
+
+    if nodes == 1:
+        launch = [["--standalone"]]
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        rdzv = ["--nnodes", str(nodes), "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                f"127.0.0.1:{port}", "--rdzv-id", uuid.uuid4().hex[:12]]  # fmt: skip
+        # the first launcher hosts the rendezvous store, the others join it
+        launch = [[*rdzv, "--rdzv-conf", f"is_host={int(n == 0)}"] for n in range(nodes)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run"]
+    tail = ["--nproc-per-node", str(procs), "-m", "posterforge", *args]
+    texts = []
+    with contextlib.ExitStack() as stack:
+        # files, not pipes: a launcher blocked on a full pipe would stall the others' rendezvous
+        def temp():
+            return stack.enter_context(tempfile.TemporaryFile("w+"))
+
+        files = [(temp(), temp()) for _ in launch]
+        started = [
+            subprocess.Popen([*cmd, *how, *tail], stdout=o, stderr=e, text=True, cwd=ROOT, env=env)
+            for how, (o, e) in zip(launch, files, strict=True)
+        ]
+        try:
+            codes = [p.wait(timeout=timeout) for p in started]
+        finally:
+            for p in started:
+                p.kill()
+        for out, err in files:
+            out.seek(0), err.seek(0)
+            texts.append((out.read(), err.read()))
+    return Result(max(codes, key=abs), "".join(o for o, _ in texts), "".join(e for _, e in texts))
 
 
 def run_inprocess(

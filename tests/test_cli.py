@@ -63,17 +63,3 @@ def test_generators_lists_architectures(cli):
 def test_unknown_command_is_a_usage_error(cli):
     r = cli("no-such-command")
     assert r.code == 2 and "No such command" in r.err
-
-
-def test_heavy_commands_reexec_with_malloc_tuning_once():
-    from posterforge.cli import MALLOC_ENV, malloc_reexec_args
-
-    if not sys.platform.startswith("linux"):
-        assert malloc_reexec_args(["translate"], {}) is None
-        return
-    args = malloc_reexec_args(["translate", "x", "-o", "y"], {})
-    assert args == [sys.executable, "-m", "posterforge", "translate", "x", "-o", "y"]
-    assert malloc_reexec_args(["translate"], MALLOC_ENV) is None  # already tuned: no loop
-    assert malloc_reexec_args(["translate"], {"POSTERFORGE_MALLOC_TUNING": "0"}) is None
-    assert malloc_reexec_args(["styles"], {}) is None
-    assert malloc_reexec_args([], {}) is None

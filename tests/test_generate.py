@@ -220,23 +220,13 @@ def test_ctrl_c_prints_one_line_and_every_poster_on_disk_has_its_record(tiny_gen
     assert int(re.search(r"generated (\d+)", last)[1]) == len(on_disk)
 
 
-def _torchrun(*args: str, procs: int = 2):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           str(procs), "-m", "posterforge", *args]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
-
-
 @pytest.mark.slow
+@pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes"])
 def test_torchrun_generate_shards_posters_and_writes_what_one_process_writes(
-    tiny_generator, tmp_path, cli
+    tiny_generator, tmp_path, cli, nodes
 ):
+    from tests.conftest import run_torchrun
+
     common = ["--model", str(tiny_generator), "-g", "horror", "-g", "comedy", "-n", "7", "-b", "3",
               "--device", "cpu", "--json"]  # fmt: skip
     # one thread per process, as torchrun gives each: how a convolution splits its sums among
@@ -244,20 +234,20 @@ def test_torchrun_generate_shards_posters_and_writes_what_one_process_writes(
     one = cli("generate", *common, "-o", str(tmp_path / "one"), "--grid", str(tmp_path / "g1.png"),
               env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert one.code == 0, one.err
-    two = _torchrun("generate", *common, "-o", str(tmp_path / "two"),
-                    "--grid", str(tmp_path / "g2.png"))  # fmt: skip
-    assert two.returncode == 0, two.stderr[-2000:]
+    outs = ["-o", str(tmp_path / "two"), "--grid", str(tmp_path / "g2.png")]
+    two = run_torchrun("generate", *common, *outs, procs=2 // nodes, nodes=nodes)
+    assert two.code == 0, two.err[-2000:]
 
     def files(folder):
         return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
 
     assert files(tmp_path / "two") == files(tmp_path / "one") and len(files(tmp_path / "one")) == 14
     assert (tmp_path / "g2.png").read_bytes() == (tmp_path / "g1.png").read_bytes()
-    records = [json.loads(line) for line in two.stdout.splitlines()]
+    records = [json.loads(line) for line in two.out.splitlines()]
     assert sorted(r["path"] for r in records) == sorted(str(tmp_path / "two" / f) for f in
                                                         files(tmp_path / "one"))  # fmt: skip
-    summaries = [line for line in two.stderr.splitlines() if line.startswith("generated ")]
-    assert len(summaries) == 1 and summaries[0].startswith("generated 14, skipped 0"), two.stderr
+    summaries = [line for line in two.err.splitlines() if line.startswith("generated ")]
+    assert len(summaries) == 1 and summaries[0].startswith("generated 14, skipped 0"), two.err
     # --shard by hand: the same split, by batches of -b 3 (batch 1 is indices 3-5)
     part = cli("generate", *common, "-o", str(tmp_path / "part"), "--shard", "2/3",
                env={"OMP_NUM_THREADS": "1"})  # fmt: skip

@@ -215,6 +215,29 @@ def test_a_step_trains_both_nets_and_averages_the_generator():
     assert not any(p.requires_grad for p in task.G_ema.parameters())
 
 
+def test_bf16_precision_autocasts_the_passes_and_keeps_state_fp32():
+    """``precision = "bf16"``: the nets run in bfloat16 (first-step losses close to fp32's),
+    weights and Adam's moments stay fp32; an unknown precision is refused."""
+    bf16 = GenreCGANTask({**TINY, "precision": "bf16"}, list(GENRES.names), seed=0)
+    fp32 = GenreCGANTask(TINY, list(GENRES.names), seed=0)
+    seen = []
+    hook = bf16.G.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    torch.manual_seed(3)
+    got = {k: float(v) for k, v in bf16.step(_batch(), 0).items()}
+    hook.remove()
+    torch.manual_seed(3)
+    ref = {k: float(v) for k, v in fp32.step(_batch(), 0).items()}
+    assert seen == [torch.bfloat16]
+    assert got["loss_D"] == pytest.approx(ref["loss_D"], rel=0.05)
+    assert got["loss_G"] == pytest.approx(ref["loss_G"], rel=0.05)
+    state = bf16.state_dict()
+    assert all(t.dtype == torch.float32 for t in state["G"].values() if t.is_floating_point())
+    moments = [v["exp_avg"] for v in state["opt_G"]["state"].values()]
+    assert moments and all(t.dtype == torch.float32 for t in moments)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        GenreCGANRecipe.from_dict({"precision": "fp16"})
+
+
 def test_sample_grid_has_a_real_row_and_one_row_per_genre():
     task = GenreCGANTask(TINY, list(GENRES.names), seed=0)
     task.step(_batch(), 0)

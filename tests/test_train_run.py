@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from posterforge.errors import PosterforgeError
@@ -149,49 +151,25 @@ def test_train_then_translate_with_the_new_style(tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from .conftest import ROOT
+@pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes"])
+def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, nodes):
+    """Two ranks, on one node or as two nodes joined by torchrun's c10d rendezvous (the
+    multi-node command line of docs/training.md): one run, rank 0 alone stores its results."""
+    from .conftest import run_torchrun
 
     _domain(tmp_path / "a", 8, (40, 0, -40), 1)
     _domain(tmp_path / "b", 8, (-40, 0, 40), 2)
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "posterforge",
-        *_train_args(
-            str(tmp_path / "a"),
-            str(tmp_path / "b"),
-            "ddpstyle",
-            str(run),
-            "--max-steps",
-            "2",
-            "--device",
-            "cpu",
-        ),
-    ]
+    args = _train_args(str(tmp_path / "a"), str(tmp_path / "b"), "ddpstyle", str(run),
+                       "--max-steps", "2", "--device", "cpu")  # fmt: skip
     for item in TINY:
-        cmd += ["--set", item]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().endswith("ddpstyle.safetensors")  # rank 0 alone stores it
+        args += ["--set", item]
+    proc = run_torchrun(*args, procs=2 // nodes, nodes=nodes)
+    assert proc.code == 0, proc.err[-2000:]
+    assert proc.out.strip().endswith("ddpstyle.safetensors")  # rank 0 alone stores it
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]  # one log, not one per rank
 
 
 @pytest.mark.slow

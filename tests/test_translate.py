@@ -504,16 +504,14 @@ def test_warmup_compiles_ahead_and_later_runs_count_as_warm(monkeypatch, tiny_st
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes"])
 def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes(
-    tiny_style, tmp_path, cli
+    tiny_style, tmp_path, cli, nodes
 ):
-    """Two gloo processes on the CPU: each its share, one summary, and together the bytes one
-    process writes (with the one thread per process that torchrun gives each)."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
+    """Two gloo processes on the CPU, on one node or as two nodes joined by torchrun's c10d
+    rendezvous: each its share, one summary, and together the bytes one process writes (with
+    the one thread per process that torchrun gives each)."""
+    from tests.conftest import run_torchrun
 
     for i in range(9):
         _img(tmp_path / "in" / f"{i}.png", 24 + i, 16, seed=i)
@@ -521,20 +519,17 @@ def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes
     one = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "one"), *common,
               env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert one.code == 0, one.err
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "posterforge", "translate", str(tmp_path / "in"), "-o", str(tmp_path / "two"),
-           *common]  # fmt: skip
-    two = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert two.returncode == 0, two.stderr[-2000:]
+    two = run_torchrun("translate", str(tmp_path / "in"), "-o", str(tmp_path / "two"), *common,
+                       procs=2 // nodes, nodes=nodes)  # fmt: skip
+    assert two.code == 0, two.err[-2000:]
 
     def files(folder):
         return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
 
     assert files(tmp_path / "two") == files(tmp_path / "one") and len(files(tmp_path / "one")) == 9
-    records = [json.loads(line) for line in two.stdout.splitlines()]
+    records = [json.loads(line) for line in two.out.splitlines()]
     assert sorted(Path(r["output"]).name for r in records) == sorted(files(tmp_path / "one"))
-    summaries = [line for line in two.stderr.splitlines() if line.startswith("translated ")]
+    summaries = [line for line in two.err.splitlines() if line.startswith("translated ")]
     assert len(summaries) == 1 and summaries[0].startswith("translated 9, skipped 0, failed 0")
     both = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "x"), *common,
                "--shard", "1/2", env={"WORLD_SIZE": "2", "RANK": "0"})  # fmt: skip

@@ -9,13 +9,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posterforge_cyclegan.network import ResnetGenerator
+from posterforge_cyclegan.network import ResnetGenerator, SharedWorkspace, cpu_inference
 from posterforge_cyclegan.winograd import (
     WinogradConv3x3,
+    Workspace,
     kernel_cache,
     winograd_conv3x3,
     winogradize,
 )
+
+
+@contextlib.contextmanager
+def _patched(owner, name, value):
+    saved = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, saved)
 
 
 def _rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
@@ -58,6 +69,21 @@ def test_rejects_other_convs() -> None:
 
 
 @pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("h,w", [(2, 2), (3, 7), (8, 8), (9, 6)])
+def test_reflect_pads_while_tiling_as_reflection_pad_then_conv(m: int, h: int, w: int) -> None:
+    torch.manual_seed(h * 10 + w)
+    conv = nn.Conv2d(8, 16, 3)
+    x = torch.randn(2, 8, h, w)
+    with torch.inference_mode():
+        ref = conv(F.pad(x, (1, 1, 1, 1), mode="reflect"))
+        got = WinogradConv3x3(conv, m, reflect=True)(x)
+    assert got.shape == ref.shape == (2, 16, h, w)
+    assert _rel_err(got, ref) < 1e-4
+    with pytest.raises(ValueError, match="needs H and W >= 2"):
+        WinogradConv3x3(conv, m, reflect=True)(torch.randn(1, 8, 1, 5))
+
+
+@pytest.mark.parametrize("m", [2, 4])
 def test_whole_generator_unchanged(m: int) -> None:
     torch.manual_seed(0)
     net = ResnetGenerator(ngf=8, n_blocks=2, affine=True).eval()
@@ -73,6 +99,52 @@ def test_whole_generator_unchanged(m: int) -> None:
         ref, got = net(x), fast(x)
     assert got.shape == ref.shape
     assert (got - ref).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_cpu_inference_variant_computes_what_the_network_does(affine: bool) -> None:
+    """In place under no_grad (norm, ReLU, residual sum), out of place when recording grads."""
+    torch.manual_seed(1)
+    net = ResnetGenerator(ngf=8, n_blocks=3, affine=affine).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    fast = cpu_inference(net)
+    assert not net.blocks[0].inplace and fast.blocks[0].inplace and fast.stem.inplace
+    assert isinstance(fast.blocks, SharedWorkspace)
+    assert "blocks.2.conv2.weight_t" in fast.state_dict()  # the blocks keep their keys
+    made = []
+    real_get = Workspace.get
+
+    def get(self, name, shape, like):
+        buf = real_get(self, name, shape, like)
+        made.append((name, buf.untyped_storage().data_ptr()))
+        return buf
+
+    x = torch.rand(2, 3, 36, 44) * 2 - 1  # blocks at 9x11: Winograd tiles cropped
+    with torch.no_grad(), _patched(Workspace, "get", get):
+        ref, got = net(x), fast(x)
+    assert (got - ref).abs().max().item() < 1e-4
+    # three blocks, two convs each: the tiles buffer and the outputs a, b, a in turn
+    turns = [("tiles", "a")] * 2 + [("tiles", "b")] * 2 + [("tiles", "a")] * 2
+    assert [name for name, _ in made] == [name for turn in turns for name in turn]
+    assert len(set(made)) == 3  # each allocated once
+    # blocks at 8x12 (whole tiles: norm in place), and a flat image, whose near-zero variances
+    # magnify any difference in rounding from instance_norm's
+    flat = torch.full((1, 3, 32, 48), 0.3)
+    for other in (torch.rand(1, 3, 32, 48) * 2 - 1, flat):
+        with torch.no_grad():
+            assert (fast(other) - net(other)).abs().max().item() < 1e-4
+    # recording gradients, the in-place flag is ignored (in place would break the backward)
+    flagged = ResnetGenerator(ngf=8, n_blocks=3, affine=affine)
+    flagged.load_state_dict(net.state_dict())
+    for module in flagged.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = True
+    again = flagged(x)
+    again.sum().backward()
+    assert (again.detach() - ref).abs().max().item() < 1e-5
+    assert flagged.blocks[0].conv1.weight.grad is not None
 
 
 # -- training: winograd_conv3x3 is differentiable ------------------------------------------------

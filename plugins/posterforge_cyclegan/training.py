@@ -12,7 +12,6 @@ batches ``{"A": (B, 3, S, S), "B": ...}`` in ``[0, 1]`` from an :class:`Unpaired
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +24,7 @@ from posterforge.family import recipe_from_dict
 from posterforge.training import distributed
 from posterforge.training.augment import make_augment
 from posterforge.training.data import ImageFolderStream
+from posterforge.training.precision import autocast, check_precision, note_if_slow
 from posterforge.training.schedules import Schedule
 from posterforge.weights import make_header
 from posterforge_cyclegan import losses
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from posterforge.weights import Weights
 
 LOSSES = ("lsgan", "wgan-gp")
-PRECISIONS = ("fp32", "bf16")
 _SCHEDULES = ("lr", "cycle_weight", "identity_weight", "grad_clip")
 _PAIRS = ("betas", "crop_scale")
 
@@ -90,8 +89,7 @@ class CycleGANRecipe:
             if len(pair) != 2:
                 raise ValueError(f"{name} must be two numbers, not {getattr(self, name)!r}")
             setattr(self, name, pair)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.wgan_from_step is not None:
@@ -192,10 +190,7 @@ class CycleGANTask:
             g_config = dict(ngf=recipe.ngf, n_blocks=recipe.n_blocks, affine=recipe.affine)
         self.recipe = recipe
         self.init_from = None if init_from is None else str(init_from.path or init_from.arch)
-        from posterforge.engine import slow_bf16_note
-
-        if (note := slow_bf16_note(self.device, recipe.precision)) is not None:
-            logging.getLogger(__name__).warning("posterforge: note: %s", note)
+        note_if_slow(self.device, recipe.precision)
 
         self.G_AB, self.G_BA = ResnetGenerator(**g_config), ResnetGenerator(**g_config)
         self.D_A, self.D_B = PatchDiscriminator(recipe.ndf), PatchDiscriminator(recipe.ndf)
@@ -255,8 +250,7 @@ class CycleGANTask:
             return self._step(batch, step)
 
     def _autocast(self) -> torch.autocast:
-        bf16 = self.recipe.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+        return autocast(self.device, self.recipe.precision)
 
     def _step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor | float]:
         r = self.recipe

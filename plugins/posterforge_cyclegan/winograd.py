@@ -113,6 +113,61 @@ def _nhwc_tiles(x: torch.Tensor, m: int) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).contiguous()  # channels innermost from here on
 
 
+class Workspace:
+    """Named buffers that consecutive inference convs write into instead of new tensors.
+
+    A 1280x720 frame's residual blocks would otherwise create two ~60 MB tensors per conv, 36
+    per frame, and glibc maps each afresh and page-faults it in (unless told to keep freed
+    memory, which costs peak memory instead). One pass through the blocks shares a Workspace;
+    dropping it afterwards frees the buffers (see ``ResidualBlocks`` in network.py).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """The buffer ``name`` with this shape (and ``like``'s dtype and device), made if new."""
+        buf = self._buffers.get(name)
+        if (
+            buf is None
+            or buf.shape != shape
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
+            self._buffers.pop(name, None)  # freed before its replacement is allocated
+            buf = self._buffers[name] = like.new_empty(shape)
+        return buf
+
+    def holds(self, name: str, t: torch.Tensor) -> bool:
+        """Whether ``t`` (or a view of it) lives in buffer ``name``."""
+        buf = self._buffers.get(name)
+        return (
+            buf is not None and buf.untyped_storage().data_ptr() == t.untyped_storage().data_ptr()
+        )
+
+
+def _reflected_nhwc_tiles(
+    x: torch.Tensor, m: int, workspace: Workspace | None = None
+) -> torch.Tensor:
+    """:func:`_nhwc_tiles` of ``F.pad(x, (1, 1, 1, 1), mode="reflect")`` for unpadded NCHW ``x``
+    ``(B, C, H, W)``, written in one pass: no padded NCHW copy exists at any point. With a
+    ``workspace``, into its buffer ``"tiles"``."""
+    n, c, h, w = x.shape
+    if h < 2 or w < 2:
+        raise ValueError(f"reflection padding by 1 needs H and W >= 2, got {h}x{w}")
+    shape = (n, h + 2 + (-h % m), w + 2 + (-w % m), c)
+    out = x.new_empty(shape) if workspace is None else workspace.get("tiles", shape, x)
+    src = x.permute(0, 2, 3, 1)
+    out[:, 1 : h + 1, 1 : w + 1] = src
+    out[:, 0, 1 : w + 1] = src[:, 1]  # padded row 0 = row 1; padded row h+1 = row h-2
+    out[:, h + 1, 1 : w + 1] = src[:, h - 2]
+    out[:, : h + 2, 0] = out[:, : h + 2, 2]  # columns likewise, corners included
+    out[:, : h + 2, w + 1] = out[:, : h + 2, w - 1]
+    out[:, h + 2 :] = 0  # the zero extension to whole tiles, as in _nhwc_tiles
+    out[:, : h + 2, w + 2 :] = 0
+    return out
+
+
 def _input_transform(x: torch.Tensor, r0: int, r1: int, bt2: torch.Tensor, m: int) -> torch.Tensor:
     """Tile rows ``r0:r1`` of NHWC ``x`` -> V = B^T d B as ``(a*a, tiles, Cin)``."""
     a = m + 2
@@ -132,9 +187,11 @@ def _conv(
     m: int,
     band_bytes: int,
     shape: tuple[int, int] | None = None,
+    into: tuple[Workspace, str] | None = None,
 ) -> torch.Tensor:
     """``(B, Cin, H+2, W+2)`` (already padded) -> ``(B, Cout, H, W)`` with U ``(a*a, Cin, Cout)``;
-    or, given ``shape`` = (H, W), ``x`` already through :func:`_nhwc_tiles`.
+    or, given ``shape`` = (H, W), ``x`` already through :func:`_nhwc_tiles`. ``into``: write
+    the result into that workspace buffer (eager only).
 
     Contiguous NCHW like the conv's own output (a cropped view of one if H or W is not a
     multiple of m).
@@ -160,12 +217,14 @@ def _conv(
         parts = [band(r0, r1) for r0, r1 in bands]
         out = torch.cat([p if bias is None else p + bias.view(co, 1, 1, 1, 1) for p in parts], 2)
     else:
-        out = torch.empty(n, co, th, m, tw, m, dtype=x.dtype, device=x.device)
+        full = (n, co, th, m, tw, m)
+        result = x.new_empty(full) if into is None else into[0].get(into[1], full, x)
         for r0, r1 in bands:  # one pass from the band's result into its rows of NCHW output
             if bias is None:
-                out[:, :, r0:r1] = band(r0, r1)
+                result[:, :, r0:r1] = band(r0, r1)
             else:
-                torch.add(band(r0, r1), bias.view(co, 1, 1, 1, 1), out=out[:, :, r0:r1])
+                torch.add(band(r0, r1), bias.view(co, 1, 1, 1, 1), out=result[:, :, r0:r1])
+        out = result
     out = out.reshape(n, co, th * m, tw * m)  # a view, except of a one-band compiled cat
     return out[:, :, :h, :w] if (th * m != h or tw * m != w) else out
 
@@ -228,6 +287,8 @@ class WinogradConv3x3(nn.Module):
             on the tanh output.
         band_bytes: the image is processed in bands of tile rows whose transformed input is at
             most about this big (at least one tile row), to keep the transforms in cache.
+        reflect: take the input unpadded and reflection-pad it by 1 while tiling it (the
+            residual block's ``ReflectionPad2d(1)`` then conv, without the padded copy).
 
     Buffers:
         weight_t: ``(a*a, Cin, Cout)`` = G g G^T per (row, col) of the a x a tile, a = m + 2.
@@ -236,10 +297,12 @@ class WinogradConv3x3(nn.Module):
         bias: ``(Cout,)`` (zeros if the conv had none).
     """
 
-    def __init__(self, conv: nn.Conv2d, m: int = 4, band_bytes: int = 8 << 20):
+    def __init__(
+        self, conv: nn.Conv2d, m: int = 4, band_bytes: int = 8 << 20, reflect: bool = False
+    ):
         super().__init__()
         _check(conv, m)
-        self.m, self.a, self.band_bytes = m, m + 2, band_bytes
+        self.m, self.a, self.band_bytes, self.reflect = m, m + 2, band_bytes, reflect
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         dtype, device = conv.weight.dtype, conv.weight.device
         bt2, kg, at2 = _matrices(m, torch.float64, torch.device("cpu"))
@@ -252,10 +315,22 @@ class WinogradConv3x3(nn.Module):
         self.register_buffer("at2", at2.to(dtype=dtype, device=device))
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, m={self.m}"
+        return f"{self.in_channels}, {self.out_channels}, m={self.m}, reflect={self.reflect}"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, Cin, H+2, W+2)`` (already padded) -> ``(B, Cout, H, W)``, any H, W >= 1."""
+    def forward(
+        self, x: torch.Tensor, workspace: Workspace | None = None, out: str = "out"
+    ) -> torch.Tensor:
+        """``(B, Cin, H+2, W+2)`` (already padded) -> ``(B, Cout, H, W)``, any H, W >= 1; with
+        ``reflect``, ``(B, Cin, H, W)`` reflection-padded by 1 on the way in (H, W >= 2).
+
+        With a ``workspace`` (``reflect`` only, eager only), the tiles go into its ``"tiles"``
+        buffer and the result into its buffer ``out``; ``x`` may live in ``out`` (it is all
+        tiled before the result is written), not in ``"tiles"``."""
+        if self.reflect:
+            tiles = _reflected_nhwc_tiles(x, self.m, workspace)
+            shape = (x.shape[2], x.shape[3])
+            into = None if workspace is None else (workspace, out)
+            return _conv(tiles, self.weight_t, self.bias, self.m, self.band_bytes, shape, into)
         return _conv(x, self.weight_t, self.bias, self.m, self.band_bytes)
 
 
@@ -353,8 +428,8 @@ def winograd_conv3x3(
 
 
 def winogradize(net: nn.Module, m: int = 4) -> nn.Module:
-    """A deep copy of ``net`` (a ``ResnetGenerator``) with every ``ResidualBlock``'s ``conv1`` and
-    ``conv2`` replaced by :class:`WinogradConv3x3`; ``net`` itself is left untouched.
+    """A deep copy of ``net`` (a ``ResnetGenerator``) with every ``ResidualBlock``'s pads and
+    convs replaced by :class:`WinogradConv3x3` that pad while tiling; ``net`` is left untouched.
 
     Only the residual blocks are converted: they carry ~88% of the FLOPs and are exactly the
     3x3/stride-1/reflection-padded case; the stem, strided and transposed convs stay as they are.
@@ -364,6 +439,7 @@ def winogradize(net: nn.Module, m: int = 4) -> nn.Module:
     net = copy.deepcopy(net)
     for block in net.modules():
         if isinstance(block, ResidualBlock):
-            block.conv1 = WinogradConv3x3(block.conv1, m)
-            block.conv2 = WinogradConv3x3(block.conv2, m)
+            block.conv1 = WinogradConv3x3(block.conv1, m, reflect=True)
+            block.conv2 = WinogradConv3x3(block.conv2, m, reflect=True)
+            block.pad1, block.pad2 = nn.Identity(), nn.Identity()
     return net

@@ -26,6 +26,7 @@ from posterforge.training.augment import make_diffaugment
 from posterforge.training.data import LabelledImageStream
 from posterforge.training.ema import label_grid, update_ema
 from posterforge.training.labelled import LabelledRecipe
+from posterforge.training.precision import autocast, check_precision, note_if_slow
 from posterforge.weights import make_header
 from posterforge_genre_cgan.network import (
     HEIGHT,
@@ -57,6 +58,7 @@ class GenreCGANRecipe(LabelledRecipe):
     diffaugment: str = ""  # e.g. "translation,cutout,color"; empty: off
     ema_decay: float = 0.999  # 0 disables the average (the raw generator is exported)
     export_dtype: str = "fp32"  # "fp32" | "fp16" (half the file, for shipped models)
+    precision: str = "fp32"  # "bf16": autocast the forward passes (weights, Adam stay fp32)
     labels: str = "genres"  # the label vocabulary (a labels preset) the generator is conditioned on
 
     def __post_init__(self) -> None:
@@ -68,6 +70,7 @@ class GenreCGANRecipe(LabelledRecipe):
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.export_dtype not in ("fp32", "fp16"):
             raise ValueError("export_dtype must be fp32 or fp16")
+        check_precision(self.precision)
         for name in ("batch_size", "z_dim", "ngf", "ndf"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive")
@@ -146,6 +149,7 @@ class GenreCGANTask:
         self.labels = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
         self.label_names = list(self.labels.names)
         self.device = torch.device(device)
+        note_if_slow(self.device, r.precision)
         self.init_from = None
         if init_from is not None:
             r = self._init_recipe(r, init_from)
@@ -194,16 +198,20 @@ class GenreCGANTask:
         r = self.recipe
         real, y = batch["image"], batch["labels"]
         z = torch.randn(len(real), r.z_dim, device=real.device)
-        fake = self.g(z, y).add(1).mul(0.5)  # [0, 1] like the real batch
-
+        with autocast(self.device, r.precision):  # the losses read the scores as fp32
+            fake = self.g(z, y).float().add(1).mul(0.5)  # [0, 1] like the real batch
+            real_s = self.d(self._view(real), y).float()
+            fake_s = self.d(self._view(fake.detach()), y).float()
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d = d_loss(r.loss, self.d(self._view(real), y), self.d(self._view(fake.detach()), y))
+        loss_d = d_loss(r.loss, real_s, fake_s)
         loss_d.backward()
         self.opt_D.step()
 
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g = g_loss(r.loss, self.D(self._view(fake), y))  # D fixed: no DDP wrapper needed
+        with autocast(self.device, r.precision):  # D fixed: no DDP wrapper needed
+            fake_s = self.D(self._view(fake), y).float()
+        loss_g = g_loss(r.loss, fake_s)
         loss_g.backward()
         self.opt_G.step()
         self.D.requires_grad_(True)

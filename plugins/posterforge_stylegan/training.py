@@ -31,6 +31,7 @@ from posterforge.training import distributed
 from posterforge.training.data import LabelledImageStream
 from posterforge.training.ema import label_grid, update_ema
 from posterforge.training.labelled import LabelledRecipe
+from posterforge.training.precision import autocast, check_precision, note_if_slow
 from posterforge.weights import make_header
 from posterforge_stylegan import losses
 from posterforge_stylegan.augment import AdaptiveAugment
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from posterforge.weights import Weights
 
 ARCH = "stylegan"
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -88,8 +88,7 @@ class StyleGANRecipe(LabelledRecipe):
             raise ValueError("pl_interval and ada_interval must be positive")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         if self.export_dtype not in ("fp32", "fp16"):
             raise ValueError("export_dtype must be fp32 or fp16")
 
@@ -131,6 +130,7 @@ class StyleGANTask:
         self.labels = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
         self.label_names = list(self.labels.names)
         self.device = torch.device(device)
+        note_if_slow(self.device, self.recipe.precision)
         n = len(self.label_names)
         torch.manual_seed(seed)  # initial weights: reproducible per seed
         g_config = r.generator_config(n)
@@ -179,8 +179,7 @@ class StyleGANTask:
         return dict(init_from.config)  # its shape wins over the recipe's
 
     def _autocast(self) -> torch.autocast:
-        bf16 = self.recipe.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+        return autocast(self.device, self.recipe.precision)
 
     # -- the step --------------------------------------------------------------------------------
     def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor | float]:

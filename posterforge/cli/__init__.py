@@ -5,9 +5,8 @@ Nothing here imports torch at module level: ``posterforge --help`` stays fast.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -69,27 +68,6 @@ def _register_builtin_commands() -> None:
 _register_builtin_commands()
 
 
-# glibc gives large freed buffers back to the OS and page-faults them in again on the next
-# allocation; for 1280x720 frames that cost a third of the run time (12 s -> 8.8 s per frame when
-# tuned, measured on this project's CPU machines). Its tunables are read only at process start, so
-# the heavy commands re-exec themselves once with them set. POSTERFORGE_MALLOC_TUNING=0 opts out.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
-HEAVY_COMMANDS = frozenset({"translate", "train", "generate", "warmup"})
-
-
-def malloc_reexec_args(argv: Sequence[str], environ: Mapping[str, str]) -> list[str] | None:
-    """The command line to re-exec with tuned malloc, or None when that is not wanted."""
-    if not sys.platform.startswith("linux") or environ.get("POSTERFORGE_MALLOC_TUNING") == "0":
-        return None
-    if all(k in environ for k in MALLOC_ENV) or not argv or argv[0] not in HEAVY_COMMANDS:
-        return None
-    import platform
-
-    if platform.libc_ver()[0] != "glibc":
-        return None
-    return [sys.executable, "-m", "posterforge", *argv]
-
-
 def _failed_plugins(error: Exception, host: object) -> str:
     """For an unknown name: the plugins that failed to load (the name may have been theirs)."""
     from posterforge.errors import UnknownNameError
@@ -106,8 +84,6 @@ def _failed_plugins(error: Exception, host: object) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script: load plugins, add their commands, run, map errors."""
-    if argv is None and (args := malloc_reexec_args(sys.argv[1:], os.environ)):
-        os.execve(args[0], args, {**os.environ, **MALLOC_ENV})
     from posterforge.cli import train
     from posterforge.plugins import get_host
 
