@@ -44,7 +44,7 @@ def _posters(data: Path, size: tuple[int, int]):
     import torchvision.transforms.functional as TF
     from PIL import Image
 
-    from posterforge.labels import genre_vocabulary
+    from posterforge_genre_cgan import genre_vocabulary
 
     names = list(genre_vocabulary()["names"])
     rows = []

@@ -23,6 +23,25 @@ class Warmed:
     cached: bool
 
 
+def eager_note(size: str) -> str | None:
+    """A note when ``--compile auto`` leaves frames of ``size`` (WxH) eager whatever the cache
+    holds, so that warming them up serves only runs with ``--compile on``; else None."""
+    from posterforge.engine import Engine
+    from posterforge.translation import Size
+
+    parsed = Size.parse(size)
+    if not (parsed.width and parsed.height):
+        return None
+    limit = Engine.compile_max_pixels
+    if parsed.width * parsed.height <= limit:
+        return None
+    side = int(limit**0.5)
+    return (
+        f"--compile auto leaves frames over {side}x{side} eager (they compile for minutes and "
+        f"gain little), so this warm-up only helps runs with --compile on"
+    )
+
+
 def warmup_style(
     style: str,
     size: str,

@@ -503,6 +503,28 @@ def test_warmup_compiles_ahead_and_later_runs_count_as_warm(monkeypatch, tiny_st
     assert bad.code == 2 and "exact size as WxH" in bad.err
 
 
+def test_warming_up_a_size_auto_never_compiles_says_so_first(monkeypatch, tiny_style):
+    """Frames over 512x512 stay eager under --compile auto: a warm-up of them (minutes on a CPU)
+    helps only --compile on, and the note comes before the compiling starts."""
+    from posterforge import warmup as warm
+    from tests.conftest import run_inprocess
+
+    events = []
+
+    def fake(style, size, **kw):
+        events.append("compile")
+        return warm.Warmed((1, 3, 720, 1280), 1.0, False)
+
+    monkeypatch.setattr(warm, "warmup_style", fake)
+    real_note = warm.eager_note
+    monkeypatch.setattr(warm, "eager_note", lambda size: events.append("note") or real_note(size))
+    big = run_inprocess("warmup", "--style", str(tiny_style), "--size", "1280x720")
+    assert big.code == 0 and events == ["note", "compile"]
+    assert "posterforge: note: --compile auto leaves frames over 512x512 eager" in big.err
+    small = run_inprocess("warmup", "--style", str(tiny_style), "--size", "512x512")
+    assert small.code == 0 and "note" not in small.err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes"])
 def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes(

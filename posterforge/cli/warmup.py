@@ -34,13 +34,15 @@ def warmup(
     Later runs of that model, size, batch size, device and precision compile from the cache, and
     [bold]--compile auto[/] compiles them from a few hundred frames on (a thousand otherwise).
     """
-    from posterforge.warmup import warmup_generator, warmup_style
+    from posterforge.warmup import eager_note, warmup_generator, warmup_style
 
     if (style is None) == (model is None):
         raise PosterforgeError("name what to compile: --style S --size WxH, or --model M")
     if style is not None:
         if size is None:
             raise PosterforgeError("--style needs --size WxH: the frames' size")
+        if (note := eager_note(size)) is not None:  # said before the minutes of compiling
+            print(f"posterforge: note: {note}", file=sys.stderr)
         done = warmup_style(style, size, batch_size=batch_size, device=device, precision=precision)
         what = f"{style} at {size}"
     else:
