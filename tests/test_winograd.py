@@ -81,8 +81,7 @@ def test_reflect_pads_while_tiling_as_reflection_pad_then_conv(m: int, h: int, w
     assert _rel_err(got, ref) < 1e-4
     with pytest.raises(ValueError, match="needs H and W >= 2"):
         WinogradConv3x3(conv, m, reflect=True)(torch.randn(1, 8, 1, 5))
-    # through a workspace, one band per tile row: the per-band buffers are reused band after
-    # band (the last one smaller), and the result is the same bits
+    # through a workspace, one band per tile row: the same bits, in the workspace's buffer
     banded = WinogradConv3x3(conv, m, band_bytes=1, reflect=True)
     workspace = Workspace()
     with torch.inference_mode():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Iterator
 
 import torch
@@ -139,17 +138,6 @@ class Workspace:
             buf = self._buffers[name] = like.new_empty(shape)
         return buf
 
-    def scratch(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """A view of ``shape`` at the start of buffer ``name``, which only ever grows: for the
-        per-band temporaries, whose last band is smaller than the others."""
-        numel = math.prod(shape)
-        buf = self._buffers.get(name)
-        fits = buf is not None and buf.numel() >= numel
-        if not fits or buf.dtype != like.dtype or buf.device != like.device:
-            self._buffers.pop(name, None)
-            buf = self._buffers[name] = like.new_empty(numel)
-        return buf[:numel].view(shape)
-
     def holds(self, name: str, t: torch.Tensor) -> bool:
         """Whether ``t`` (or a view of it) lives in buffer ``name``."""
         buf = self._buffers.get(name)
@@ -180,29 +168,16 @@ def _reflected_nhwc_tiles(
     return out
 
 
-def _input_transform(
-    x: torch.Tensor,
-    r0: int,
-    r1: int,
-    bt2: torch.Tensor,
-    m: int,
-    workspace: Workspace | None = None,
-) -> torch.Tensor:
-    """Tile rows ``r0:r1`` of NHWC ``x`` -> V = B^T d B as ``(a*a, tiles, Cin)`` (in the
-    workspace's ``"d"`` and ``"v"`` buffers when given one)."""
+def _input_transform(x: torch.Tensor, r0: int, r1: int, bt2: torch.Tensor, m: int) -> torch.Tensor:
+    """Tile rows ``r0:r1`` of NHWC ``x`` -> V = B^T d B as ``(a*a, tiles, Cin)``."""
     a = m + 2
     x = x[:, r0 * m : r1 * m + 2]  # the band's input rows, tiles overlapping by 2
     n, c = x.shape[0], x.shape[3]
     # Overlapping a x a tiles at stride m (a view), gathered into (a*a, tiles*Cin): one copy.
     d = x.unfold(1, a, m).unfold(2, a, m)  # (B, rows, tw, Cin, a, a)
     t = n * d.shape[1] * d.shape[2]
-    d = d.permute(4, 5, 0, 1, 2, 3)
-    if workspace is None:
-        return (bt2 @ d.reshape(a * a, t * c)).view(a * a, t, c)
-    gathered = workspace.scratch("d", tuple(d.shape), x)
-    gathered.copy_(d)
-    v = workspace.scratch("v", (a * a, t * c), x)
-    return torch.mm(bt2, gathered.view(a * a, t * c), out=v).view(a * a, t, c)
+    d = d.permute(4, 5, 0, 1, 2, 3).reshape(a * a, t * c)
+    return (bt2 @ d).view(a * a, t, c)
 
 
 def _conv(
@@ -227,16 +202,10 @@ def _conv(
     th, tw = -(-h // m), -(-w // m)  # tile grid, rounded up for H, W not multiples of m
     bt2, _, at2 = _matrices(m, x.dtype, x.device)
 
-    ws = None if into is None or torch.compiler.is_compiling() else into[0]
-
     def band(r0: int, r1: int) -> torch.Tensor:  # tile rows r0:r1 -> (B, Cout, rows, m, tw, m)
-        v = _input_transform(x, r0, r1, bt2, m, ws)
-        if ws is None:
-            mm = torch.bmm(v, u)  # (a*a, tiles, Cout): the a*a GEMMs, the bulk of FLOPs
-            y = at2 @ mm.view(a * a, -1)  # output transform A^T M A: (m*m, tiles*Cout)
-        else:  # the same into the workspace: "d" is free again once V exists
-            mm = torch.bmm(v, u, out=ws.scratch("mm", (a * a, v.shape[1], co), x))
-            y = torch.mm(at2, mm.view(a * a, -1), out=ws.scratch("d", (m * m, mm[0].numel()), x))
+        v = _input_transform(x, r0, r1, bt2, m)
+        mm = torch.bmm(v, u)  # (a*a, tiles, Cout): the a*a GEMMs, the bulk of FLOPs
+        y = at2 @ mm.view(a * a, -1)  # output transform A^T M A: (m*m, tiles*Cout)
         # (m, m, B, rows, tw, Cout) -> (B, Cout, rows, m, tw, m). NCHW rather than channels-last
         # because instance norm, next, would convert it back anyway (more slowly than this).
         return y.view(m, m, n, r1 - r0, tw, co).permute(2, 5, 3, 0, 4, 1)
