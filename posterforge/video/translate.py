@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.atomic import claim
 from posterforge.errors import PosterforgeError
-from posterforge.translation import FAILED, OK, SKIPPED, Record, Size
+from posterforge.records import FAILED, OK, SKIPPED, Record
+from posterforge.sizing import Size, resize
 from posterforge.video.containers import default_vcodec, muxer_for, names_video_file
 from posterforge.video.io import EncodeSpec, Probe, VideoError, even, frame_step
 from posterforge.video.segments import (
@@ -488,7 +489,6 @@ class _Pipeline:
         import numpy as np
         import torch
 
-        from posterforge.translation import _resize
 
         engine, plan = self.run_.engine, self.plan
         layout = torch.channels_last if engine.channels_last else torch.contiguous_format
@@ -497,7 +497,7 @@ class _Pipeline:
             if plan.turns:
                 x = torch.rot90(x, plan.turns, (2, 3)).contiguous(memory_format=layout)
             if plan.resize is not None:
-                x = _resize(x, plan.resize)
+                x = resize(x, plan.resize)
             y = engine.forward(x)
             if plan.turns:
                 y = torch.rot90(y, -plan.turns, (2, 3))
