@@ -1,0 +1,48 @@
+"""What several jobs share: the choices of precision, compilation and device, and the checks that
+turn a user's value into one of them (one line naming the option on a bad value)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal, TypeVar, get_args
+
+from posterforge.errors import PosterforgeError
+
+Precision = Literal["fp32", "fp16", "bf16"]
+CompileMode = Literal["auto", "on", "off"]
+AlphaMode = Literal["keep", "drop"]
+
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+ALPHA_MODES: tuple[str, ...] = get_args(AlphaMode)
+
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+T = TypeVar("T", bound=str)
+
+
+def one_of(value: str, allowed: Iterable[str], option: str) -> str:
+    """``value`` when it is one of ``allowed``, else one line naming ``option`` and the choices."""
+    choices = tuple(allowed)
+    if value not in choices:
+        listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+        raise PosterforgeError(f"invalid {option} {value!r}: use {listed}")
+    return value
+
+
+def check_device(spec: str) -> str:
+    """The shape of a ``--device`` value (whether it is present here is the engine's to say)."""
+    if not _DEVICE_RE.fullmatch(spec):
+        raise PosterforgeError(f"invalid device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    return spec
+
+
+def at_least(value: int | None, low: int, option: str) -> None:
+    if value is not None and value < low:
+        raise PosterforgeError(f"invalid {option} {value}: use {low} or more")
+
+
+def in_range(value: int | None, low: int, high: int, option: str) -> None:
+    if value is not None and not low <= value <= high:
+        raise PosterforgeError(f"invalid {option} {value}: use {low} to {high}")
