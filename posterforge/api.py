@@ -13,51 +13,105 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posterforge import catalog
-from posterforge.plugins import get_host
-from posterforge.store import Store
+from posterforge.context import default_context
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from posterforge.context import Context
     from posterforge.generation import Poster
-    from posterforge.translation import Record
+    from posterforge.jobs.common import AlphaMode, CompileMode, Precision
+    from posterforge.records import Record
+    from posterforge.sizing import Size
+    from posterforge.store import Store
 
 
 def list_styles(store: Store | None = None) -> list[catalog.StyleInfo]:
     """Every style that ``translate`` accepts, with whether its weights are present."""
-    return catalog.list_styles(get_host(), store or Store())
+    ctx = default_context(store)
+    return catalog.list_styles(ctx.host, ctx.store)
 
 
 def list_generators(store: Store | None = None) -> list[catalog.GeneratorInfo]:
     """Every generator model that ``generate`` accepts, with whether its weights are present."""
-    return catalog.list_generators(get_host(), store or Store())
+    ctx = default_context(store)
+    return catalog.list_generators(ctx.host, ctx.store)
 
 
-def translate(inputs: Sequence[str | Path], out: str | Path, **options: Any) -> list[Record]:
-    """Translate image files and folders into ``out`` (mirroring the tree); one record per input.
-
-    ``options``: ``style`` (default ``"vintage"``), ``batch_size``, ``size``, ``fmt``, ``device``,
-    ``precision``, ``compile``, ``overwrite``, ``shard``, ``alpha``, ... (see
-    :func:`posterforge.translation.translate_iter`, which yields the records as they finish).
+def translate(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    style: str = "vintage",
+    batch_size: int | None = None,
+    size: str | Size | None = None,
+    fmt: str | None = None,
+    quality: int = 95,
+    metadata: bool = True,
+    device: str = "auto",
+    precision: Precision = "fp32",
+    compile: CompileMode = "auto",
+    overwrite: bool = False,
+    shard: str | None = None,
+    alpha: AlphaMode = "keep",
+    null: bool = False,
+    relative_to: str | Path | None = None,
+    vcodec: str | None = None,
+    crf: int | None = None,
+    workers: int | None = None,
+    ctx: Context | None = None,
+) -> list[Record]:
+    """Translate image files, folders and videos into ``out`` (mirroring the tree); one record
+    per input. The keywords are :class:`~posterforge.jobs.translate.TranslateJob`'s fields (its
+    docstring says what each means); ``ctx`` the plugins and store to use (default: this
+    process's). For the records as they finish, use :func:`posterforge.translation.start`.
     """
-    from posterforge.translation import translate as run
+    from posterforge.jobs.translate import TranslateJob
+    from posterforge.translation import start
 
-    return run(inputs, out, **options)
+    job = TranslateJob(
+        tuple(map(str, inputs)), Path(out), style=style, batch_size=batch_size,
+        size=size, fmt=fmt, quality=quality, metadata=metadata, device=device,
+        precision=precision, compile=compile, overwrite=overwrite, shard=shard, alpha=alpha,
+        null=null, relative_to=relative_to, vcodec=vcodec, crf=crf, workers=workers,
+    )  # type: ignore[arg-type]  # fmt: skip
+    return list(start(job, ctx).records())
 
 
 def generate(
-    conditions: Sequence[str | None] | None, n: int, out: str | Path | None, **options: Any
+    conditions: Sequence[str | None] | None,
+    n: int,
+    out: str | Path | None,
+    *,
+    model: str = "posters-demo",
+    seed: int = 0,
+    truncation: float | None = None,
+    batch_size: int = 64,
+    fmt: str = "png",
+    device: str = "auto",
+    precision: Precision = "fp32",
+    compile: CompileMode = "auto",
+    overwrite: bool = False,
+    grid: str | Path | None = None,
+    grid_max: int = 64,
+    shard: str | None = None,
+    ctx: Context | None = None,
 ) -> list[Poster]:
     """``n`` images per condition (e.g. ``["horror", "horror+comedy"]``; None for an
-    unconditional model) into ``out``; one record per image.
-
-    ``options``: ``model`` (default ``"posters-demo"``), ``seed``, ``truncation``, ``batch_size``,
-    ``fmt``, ``device``, ``precision``, ``overwrite``, ``grid``, ... (see
-    :func:`posterforge.generation.generate_iter`).
+    unconditional model) into ``out``; one record per image. The keywords are
+    :class:`~posterforge.jobs.generate.GenerateJob`'s fields (its docstring says what each
+    means). For the records as they are written, use :func:`posterforge.generation.start`.
     """
-    from posterforge.generation import generate as run
+    from posterforge.generation import start
+    from posterforge.jobs.generate import GenerateJob
 
-    return run(conditions, n, out, **options)
+    job = GenerateJob(
+        tuple(c for c in conditions or () if c is not None), n, None if out is None else Path(out),
+        model=model, seed=seed, truncation=truncation, batch_size=batch_size, fmt=fmt,
+        device=device, precision=precision, compile=compile, overwrite=overwrite,
+        grid=None if grid is None else Path(grid), grid_max=grid_max, shard=shard,
+    )  # fmt: skip
+    return list(start(job, ctx).records())
 
 
 def frames(
@@ -104,13 +158,14 @@ def import_weights(
     The file is read with ``torch.load(weights_only=True)`` and converted through the importer that
     recognises its tensors (or ``fmt``); returns the path of the new ``.safetensors`` file.
     """
-    store = store or Store()
-    catalog.check_free_name(name, get_host(), store, overwrite=overwrite)
+    ctx = default_context(store)
+    catalog.check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
     return catalog.import_checkpoint(
-        Path(path), name, get_host(), store, fmt=fmt, overwrite=overwrite
+        Path(path), name, ctx.host, ctx.store, fmt=fmt, overwrite=overwrite
     )
 
 
 def weights_path(spec: str, store: Store | None = None) -> Path:
     """Resolve a weight name or path (explicit path > store > plugin source) to a file."""
-    return catalog.resolve_weights(spec, get_host(), store or Store())
+    ctx = default_context(store)
+    return catalog.resolve_weights(spec, ctx.host, ctx.store)

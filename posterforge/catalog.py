@@ -14,10 +14,12 @@ from posterforge import presets
 from posterforge.errors import PosterforgeError, UnknownNameError, WeightsError
 from posterforge.models import Generator, Translator
 from posterforge.plugins import PluginHost
+from posterforge.records import Kind
 from posterforge.store import Store
 from posterforge.weights import (
     NATIVE,
     WeightSource,
+    build_checked,
     check_buildable,
     convert_foreign,
     load_weights,
@@ -124,6 +126,12 @@ def _install_native(source: WeightSource, path: Path, store: Store) -> Path:
 
 def resolve_weights(spec: str, host: PluginHost, store: Store) -> Path:
     """Turn a weight name or path into a verified file path (see module docstring)."""
+    return _find_weights(spec, host, store)[0]
+
+
+def _find_weights(spec: str, host: PluginHost, store: Store) -> tuple[Path, str | None]:
+    """The file of a weight name or path, and its sha256 when finding it hashed it (a stored
+    file is checked against its sidecar; an explicit path is not hashed here)."""
     if looks_like_path(spec):
         path = Path(spec).expanduser()
         if not path.is_file():
@@ -133,12 +141,70 @@ def resolve_weights(spec: str, host: PluginHost, store: Store) -> Path:
                 f"{path}: not in our format; import it first: "
                 f"posterforge weights import {path} --name NAME"
             )
-        return path
+        return path, None
     if store.has(spec):
-        return store.verified_path(spec)
+        return store.verified(spec)
     if spec in host.weight_sources:
-        return install_source(host.weight_sources[spec], host, store)
+        install_source(host.weight_sources[spec], host, store)
+        return store.verified(spec)
     raise UnknownNameError("weights", spec, [*store.names(), *host.weight_sources.names()])
+
+
+@dataclass(frozen=True, eq=False)
+class ResolvedModel:
+    """A model resolved once for a run: its registered class and, unless it needs none, its
+    weight file with the header (parsed once) and the sha256 (hashed once). Everything after
+    resolution (building, naming the model in the outputs record) reads them from here."""
+
+    name: str  # as the user named it: a style, a model name or a file
+    kind: Kind
+    cls: Any  # type[Translator] or type[Generator]
+    path: Path | None = None
+    header: dict[str, Any] | None = None
+    sha256: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        """``arch:sha256`` (16 hex digits) of the weights that run; ``arch`` without weights."""
+        if self.path is None or self.sha256 is None:
+            return self.cls.name
+        return f"{self.cls.name}:{self.sha256[:16]}"
+
+    # the names callers of the former ResolvedStyle used
+    @property
+    def translator(self) -> Any:
+        return self.cls
+
+    @property
+    def weights(self) -> Path | None:
+        return self.path
+
+    def build(self) -> Any:
+        """The network on the CPU, checked against its file first (one line for a bad file)."""
+        if self.path is None:
+            return self.cls.build(None)
+        return build_checked(self.cls, self.path, self.header)
+
+
+def _resolved_file(
+    name: str, kind: Kind, spec: str, host: PluginHost, store: Store
+) -> ResolvedModel:
+    """The :class:`ResolvedModel` of the weight file ``spec`` names, refused unless its header
+    holds a model of ``kind``."""
+    path, digest = _find_weights(spec, host, store)
+    header = read_header(path)
+    if header.get("kind") != kind:
+        raise WeightsError(f"{path}: holds a {header.get('kind')}, not a {kind}")
+    registry = host.translators if kind == Kind.TRANSLATOR else host.generators
+    cls = registry.get(header["arch"])
+    return ResolvedModel(name, kind, cls, path, header, digest or sha256_file(path))
+
+
+def resolve_model(spec: str, kind: Kind, host: PluginHost, store: Store) -> ResolvedModel:
+    """Resolve ``--style`` (``kind`` translator) or ``--model`` (generator) once."""
+    if kind == Kind.TRANSLATOR:
+        return resolve_style(spec, host, store)
+    return _resolved_file(spec, Kind.GENERATOR, spec, host, store)
 
 
 # --- styles --------------------------------------------------------------------------------------
@@ -202,28 +268,20 @@ def _weightless(arch: object, host: PluginHost) -> type[Translator] | None:
     return cls if cls is not None and not cls.needs_weights else None
 
 
-@dataclass(frozen=True)
-class ResolvedStyle:
-    name: str
-    translator: type[Translator]
-    weights: Path | None
-
-
-def resolve_style(spec: str, host: PluginHost, store: Store) -> ResolvedStyle:
+def resolve_style(spec: str, host: PluginHost, store: Store) -> ResolvedModel:
     """Find the translator class and weight file for ``--style`` (a name or a weight file)."""
     if looks_like_path(spec):
-        path = resolve_weights(spec, host, store)
-        return ResolvedStyle(path.stem, _translator_for(path, host), path)
+        return _resolved_file(Path(spec).stem, Kind.TRANSLATOR, spec, host, store)
     preset = presets.load("styles", spec, host) if spec in host.presets["styles"] else None
     if preset is not None and (cls := _weightless(preset.get("translator"), host)) is not None:
-        return ResolvedStyle(spec, cls, None)
+        return ResolvedModel(spec, Kind.TRANSLATOR, cls)
     if preset is None and spec in host.translators:
         cls = host.translators.get(spec)
         if not cls.needs_weights:
-            return ResolvedStyle(spec, cls, None)
+            return ResolvedModel(spec, Kind.TRANSLATOR, cls)
     weights_name = preset.get("weights", spec) if preset else spec
     try:
-        path = resolve_weights(weights_name, host, store)
+        return _resolved_file(spec, Kind.TRANSLATOR, weights_name, host, store)
     except UnknownNameError:
         if preset is not None:
             raise WeightsError(
@@ -231,14 +289,6 @@ def resolve_style(spec: str, host: PluginHost, store: Store) -> ResolvedStyle:
             ) from None
         known = [s.name for s in list_styles(host, store)]
         raise UnknownNameError("style", spec, known) from None
-    return ResolvedStyle(spec, _translator_for(path, host), path)
-
-
-def _translator_for(path: Path, host: PluginHost) -> type[Translator]:
-    header = read_header(path)
-    if header.get("kind") != "translator":
-        raise WeightsError(f"{path}: holds a {header.get('kind')}, not a translator")
-    return host.translators.get(header["arch"])
 
 
 # --- generators ----------------------------------------------------------------------------------
@@ -299,8 +349,7 @@ def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
 
 
 def resolve_generator(spec: str, host: PluginHost, store: Store) -> tuple[type[Generator], Path]:
-    path = resolve_weights(spec, host, store)
-    header = read_header(path)
-    if header.get("kind") != "generator":
-        raise PosterforgeError(f"{path}: holds a {header.get('kind')}, not a generator")
-    return host.generators.get(header["arch"]), path
+    """The generator class and weight file of ``--model`` (see :func:`resolve_model`)."""
+    resolved = resolve_model(spec, Kind.GENERATOR, host, store)
+    assert resolved.path is not None
+    return resolved.cls, resolved.path

@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,8 +172,6 @@ class Engine:
             log.warning("posterforge: note: %s", note)
         if self.compile not in COMPILE_MODES:
             raise PosterforgeError(f"invalid compile mode {self.compile!r}: use auto, on or off")
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes per bucket: pick the fastest conv
         if self.channels_last is None:
             # NHWC is what tensor cores want; on the CPU oneDNN measured no faster for our nets.
             self.channels_last = self.device.type == "cuda"
@@ -227,12 +226,26 @@ class Engine:
     def _run(self, entry: str, eager: Callable[..., torch.Tensor], *args: torch.Tensor | None):
         key = _key(entry, *(None if a is None else tuple(a.shape) for a in args))
         fn = self._pick(key, entry, eager, args)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast(), self._cudnn_benchmark():
             return fn(*args)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self.to_uint8(self.forward(self.to_device(batch)))
+
+    @contextmanager
+    def _cudnn_benchmark(self) -> Iterator[None]:
+        """cuDNN picks the fastest convolution for our fixed shapes (one per bucket), for the
+        engine's own calls only: the process's setting is back as it was after each."""
+        if self.device.type != "cuda":
+            yield
+            return
+        before = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = before
 
     def _autocast(self) -> torch.autocast:
         dtype = self.autocast_dtype
@@ -320,9 +333,6 @@ class Engine:
     ) -> Callable[..., torch.Tensor]:
         warm = self._compiled_before(key)
         start = time.perf_counter()  # the cost of compiling, importing the compiler included
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
-        # A CPU-only machine gets "No CUDA runtime is found" from the C++ builder: noise here.
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         if entry not in self._compiled:
             self._compiled[entry] = torch.compile(
                 eager, dynamic=False, options={"freezing": True}
@@ -332,7 +342,7 @@ class Engine:
             # The probes match the arguments down to being inference tensors or not: any
             # difference fails dynamo's guards, and the real call would compile all over again.
             probes = [None if a is None else _zeros_like(a) for a in args]
-            with torch.inference_mode(), self._autocast():
+            with _compiling(), torch.inference_mode(), self._autocast(), self._cudnn_benchmark():
                 self._compiled[entry](*probes)
         except Exception as e:  # compilation is an optimisation: never fail the job for it
             log.warning("compilation failed, staying eager: %s", str(e).splitlines()[0][:200])
@@ -351,6 +361,24 @@ class Engine:
                 pass
         state.compiled = True
         return self._compiled[entry]
+
+
+@contextmanager
+def _compiling() -> Iterator[None]:
+    """While compiling: inductor's cache in the posterforge home (unless the user set one), and
+    the C++ builder's "No CUDA runtime is found" (noise on a CPU-only machine) silenced. Both
+    are put back afterwards: the process keeps its own settings."""
+    env, logger = "TORCHINDUCTOR_CACHE_DIR", logging.getLogger("torch.utils.cpp_extension")
+    had, level = os.environ.get(env), logger.level
+    if had is None:
+        os.environ[env] = compile_cache_dir()
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if had is None:
+            os.environ.pop(env, None)
 
 
 def _zeros_like(a: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,8 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from posterforge.catalog import ResolvedModel
+from posterforge.context import Context, default_context
 from posterforge.errors import PosterforgeError
-from posterforge.images import FORMATS, encode_atomic, format_for
+from posterforge.images import FORMATS, encode_atomic
+from posterforge.jobs.generate import DEFAULT_MODEL, GenerateJob
+from posterforge.records import OK, SKIPPED, Kind, Status
 
 if TYPE_CHECKING:
     import torch
@@ -33,8 +37,6 @@ if TYPE_CHECKING:
     from posterforge.models import BuiltGenerator
     from posterforge.store import Store
 
-DEFAULT_MODEL = "posters-demo"
-OK, SKIPPED = "ok", "skipped"
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Poster:
     condition: str
     index: int
     seed: int
-    status: str = OK
+    status: Status = OK
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,43 +143,48 @@ def noise(indices: Sequence[int], z_dim: int, seed: int, truncation: float | Non
 
 
 def load_generator(
-    model: str = DEFAULT_MODEL,
+    model: str | ResolvedModel = DEFAULT_MODEL,
     *,
     device: str = "auto",
     precision: str = "fp32",
     compile: str = "auto",
+    ctx: Context | None = None,
     store: Store | None = None,
 ) -> LoadedGenerator:
-    """Resolve a generator (a stored name, a plugin's weights or a ``.safetensors`` file), build
-    it and put it in an engine on ``device``, ready to sample."""
-    from posterforge.catalog import resolve_generator
+    """Resolve a generator (a stored name, a plugin's weights or a ``.safetensors`` file; or a
+    model resolved already), build it and put it in an engine on ``device``, ready to sample.
+    ``store``: the weight store, when no ``ctx`` is given."""
     from posterforge.engine import Engine, check_precision, resolve_device
-    from posterforge.plugins import get_host
-    from posterforge.store import Store
-    from posterforge.weights import build_checked
 
     check_precision(precision)
-    cls, path = resolve_generator(model, get_host(), store or Store())
-    from posterforge.translation import model_id
+    if not isinstance(model, ResolvedModel):
+        from posterforge.catalog import resolve_model
 
-    module = build_checked(cls, path)
+        ctx = ctx or default_context(store)
+        model = resolve_model(model, Kind.GENERATOR, ctx.host, ctx.store)
     engine = Engine(
-        module,
+        model.build(),
         resolve_device(device),
         precision=precision,
         compile=compile,
-        model_id=model_id(cls.name, path),
+        model_id=model.model_id,
     )
-    return LoadedGenerator(engine, model)
+    return LoadedGenerator(engine, model.name)
 
 
 def _batch(
-    gen: LoadedGenerator, spec: str | None, indices: Sequence[int], seed: int, psi: float | None
+    gen: LoadedGenerator,
+    row: torch.Tensor | None,
+    indices: Sequence[int],
+    seed: int,
+    psi: float | None,
 ) -> torch.Tensor:
-    """Images ``indices`` of ``spec`` on the device; truncation is the family's or noise redraws."""
+    """Images ``indices`` for the condition ``row`` (``(1, C)``, parsed once; None when
+    unconditional) on the device; truncation is the family's or noise redraws."""
+    cond = None if row is None else row.repeat(len(indices), 1)
     if gen.truncation_in_model:
-        return gen(noise(indices, gen.z_dim, seed), gen.conditions(spec, len(indices)), psi)
-    return gen(noise(indices, gen.z_dim, seed, psi), gen.conditions(spec, len(indices)))
+        return gen(noise(indices, gen.z_dim, seed), cond, psi)
+    return gen(noise(indices, gen.z_dim, seed, psi), cond)
 
 
 def sample(
@@ -198,8 +205,9 @@ def sample(
     gen.caption(condition)  # refuses a condition the generator does not take, and vice versa
     if truncation is not None and truncation <= 0:
         raise PosterforgeError(f"truncation must be positive, not {truncation}")
+    row = gen.conditions(condition, 1)
     out = [
-        _batch(gen, condition, range(i, min(i + batch_size, start + n)), seed, truncation).cpu()
+        _batch(gen, row, range(i, min(i + batch_size, start + n)), seed, truncation).cpu()
         for i in range(start, start + n, batch_size)
     ]
     return torch.cat(out) if out else torch.zeros(0, 3, gen.image_size[1], gen.image_size[0])
@@ -239,123 +247,91 @@ def file_stem(caption: str) -> str:
     return re.sub(r"[^A-Za-z0-9+._-]", "-", caption)
 
 
-def generate_iter(
-    conditions: Sequence[str | None] | None,
-    n: int,
-    out: str | Path | None,
+def start(
+    job: GenerateJob,
+    ctx: Context | None = None,
     *,
-    model: str = DEFAULT_MODEL,
-    seed: int = 0,
-    truncation: float | None = None,
-    batch_size: int = 64,
-    fmt: str = "png",
-    device: str = "auto",
-    precision: str = "fp32",
-    compile: str = "auto",
-    overwrite: bool = False,
-    grid: str | Path | None = None,
-    grid_max: int = 64,
-    store: Store | None = None,
     generator: LoadedGenerator | None = None,
-    on_start: Callable[[LoadedGenerator], None] | None = None,
-    shard: str | None = None,
-) -> Iterator[Poster]:
-    """Generate ``n`` images for each of ``conditions`` (label specs such as ``horror`` or
-    ``horror+comedy``; ``None`` or empty for an unconditional generator); write them under
-    ``out`` (``CONDITION-00000.png``, or ``00000.png`` unconditionally) and/or a contact sheet
-    to ``grid`` (the first ``grid_max`` of each condition, captioned). Yields one
-    :class:`Poster` per image as it is written.
-
-    ``shard`` ``K/N`` makes and writes only the batches ``b`` (indices ``[b*B, (b+1)*B)`` for
-    ``batch_size`` B) with ``b % N == K - 1`` (the grid, when asked, is still whole): N processes
-    with shards 1..N write the bytes one would.
-
-    Configuration errors (unknown model or condition, bad format) raise before anything is
-    written.
-    """
-    if n < 0:
-        raise PosterforgeError("-n must not be negative")
-    if batch_size < 1:
-        raise PosterforgeError("batch size must be at least 1")
-    if out is None and grid is None:
-        raise PosterforgeError("nothing to write: pass --out DIR and/or --grid FILE")
-    if truncation is not None and truncation <= 0:
-        raise PosterforgeError(f"truncation must be positive, not {truncation}")
-    if seed < 0:
-        raise PosterforgeError(f"--seed must be 0 or more, not {seed}")
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise PosterforgeError(f"--out {out}: is a file, not a folder")
-    if grid is not None:
-        from posterforge.sheet import check_destination
-
-        check_destination(grid, "--grid")
-    try:
-        fmt = format_for("." + fmt.lower().lstrip("."))
-    except ValueError:
-        raise PosterforgeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
-    part = (0, 1)
-    if shard is not None:
-        from posterforge.inputs import parse_shard
-
-        try:
-            k, parts = parse_shard(shard)
-        except ValueError as e:
-            raise PosterforgeError(str(e)) from None
-        part = (k - 1, parts)
+) -> GenerateRun:
+    """Resolve and build the model (once), check every condition against it, and plan the
+    outputs; configuration errors (unknown model or condition) raise here, before anything is
+    written. Then :meth:`GenerateRun.records` does the work. ``generator``: a model loaded
+    already (``job.model``, ``device`` and ``precision`` are then not used)."""
     gen = generator or load_generator(
-        model, device=device, precision=precision, compile=compile, store=store
+        job.model, device=job.device, precision=job.precision, compile=job.compile, ctx=ctx
     )
-    specs = list(conditions or []) or [None]
+    specs: list[str | None] = list(job.conditions) or [None]
     captions = [gen.caption(c) for c in specs]  # unknown labels fail here, up front
-    out = Path(out) if out is not None else None
     jobs = [
-        _ConditionJob(gen, spec, caption, seed, truncation, fmt, out, overwrite, part, batch_size)
+        _ConditionJob(gen, spec, caption, job, gen.conditions(spec, 1))
         for spec, caption in zip(specs, captions, strict=True)
     ]
-    completed = None
-    if out is not None:
-        from posterforge.atomic import remove_stale
-        from posterforge.outputs import reserve
-
-        remove_stale(out)  # temp files of a killed run (dead writers only)
-        settings = {
-            "command": "generate",
-            "model": gen.engine.model_id,
-            "seed": seed,
-            "truncation": truncation,
-            "format": fmt,
-            "precision": gen.engine.precision,
-        }
-        # existing images are skipped only when these settings made them (else refused now)
-        dests = [
-            d for job in jobs for i in range(n) if job.mine(i) and (d := job.dest(i)) is not None
-        ]
-        completed = reserve(out, settings, dests, overwrite=overwrite)
-    if gen.engine.compile == "auto":  # the whole job, so that a resumed run decides alike
-        cond = gen.conditions(specs[0], 1)
-        count = n if out is not None else min(n, grid_max)  # per condition
-        count = sum(1 for i in range(count) if jobs[0].mine(i))  # this process's share
-        dim = None if cond is None else int(cond.shape[1])
-        batch = min(batch_size, max(count, 1))
-        gen.engine.expect_samples(batch, gen.z_dim, dim, count * len(jobs))
-    if on_start is not None:  # everything is checked: the work begins
-        on_start(gen)
-    sheets: list[tuple[str, list[Any]]] = []
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
-        for job in jobs:
-            job.pool = pool
-            count = n if out is not None else min(n, grid_max)  # no files: only the grid's
-            yield from job.run(count, batch_size, grid_max if grid is not None else 0)
-            sheets.append((job.caption, job.sheet))
-    if completed is not None:
-        completed()
-    if grid is not None:
-        from posterforge.sheet import labelled_grid
-
-        labelled_grid(sheets, grid, columns=8)
+    return GenerateRun(job, gen, jobs)
 
 
-@dataclass
+@dataclass(eq=False)
+class GenerateRun:
+    """A planned generate run, its model built: :meth:`records` does the work."""
+
+    job: GenerateJob
+    generator: LoadedGenerator
+    conditions: list[_ConditionJob]
+
+    def records(self) -> Iterator[Poster]:
+        """One :class:`Poster` per image as it is written (or found written already)."""
+        job, gen, jobs = self.job, self.generator, self.conditions
+        completed = None
+        if job.out is not None:
+            from posterforge.atomic import remove_stale
+            from posterforge.outputs import reserve
+
+            remove_stale(job.out)  # temp files of a killed run (dead writers only)
+            # existing images are skipped only when these settings made them (else refused now)
+            dests = [d for c in jobs for i in range(job.n) if c.mine(i) and (d := c.dest(i))]
+            completed = reserve(job.out, _settings(job, gen), dests, overwrite=job.overwrite)
+        if gen.engine.compile == "auto":  # the whole job, so that a resumed run decides alike
+            self._expect()
+        sheets: list[tuple[str, list[Any]]] = []
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
+            for c in jobs:
+                c.pool = pool
+                count = job.n if job.out is not None else min(job.n, job.grid_max)
+                yield from c.run(count, job.grid_max if job.grid is not None else 0)
+                sheets.append((c.caption, c.sheet))
+        if completed is not None:
+            completed()
+        if job.grid is not None:
+            from posterforge.sheet import labelled_grid
+
+            labelled_grid(sheets, job.grid, columns=8)
+
+    def _expect(self) -> None:
+        job, gen, first = self.job, self.generator, self.conditions[0]
+        count = job.n if job.out is not None else min(job.n, job.grid_max)  # per condition
+        count = sum(1 for i in range(count) if first.mine(i))  # this process's share
+        dim = None if first.row is None else int(first.row.shape[1])
+        batch = min(job.batch_size, max(count, 1))
+        gen.engine.expect_samples(batch, gen.z_dim, dim, count * len(self.conditions))
+
+
+def _settings(job: GenerateJob, gen: LoadedGenerator) -> dict[str, Any]:
+    """What made an image: a re-run with other settings is refused, not skipped."""
+    return {
+        "command": "generate",
+        "model": gen.engine.model_id,
+        "seed": job.seed,
+        "truncation": job.truncation,
+        "format": job.fmt,
+        "precision": gen.engine.precision,
+    }
+
+
+def generate_iter(job: GenerateJob, ctx: Context | None = None) -> Iterator[Poster]:
+    """:func:`start` then :meth:`GenerateRun.records`."""
+    yield from start(job, ctx).records()
+
+
+@dataclass(eq=False)
 class _ConditionJob:
     """The images of one condition: compute in batches, encode on the pool while the next batch
     computes (at most two batches in flight), keep the first ``grid_max`` for the sheet."""
@@ -363,30 +339,27 @@ class _ConditionJob:
     gen: LoadedGenerator
     spec: str | None
     caption: str
-    seed: int
-    truncation: float | None
-    fmt: str
-    out: Path | None
-    overwrite: bool
-    part: tuple[int, int] = (0, 1)  # (k, n): this process writes the batches b % n == k
-    batch_size: int = 64
-    pool: ThreadPoolExecutor | None = None  # set when the job runs
+    job: GenerateJob
+    row: torch.Tensor | None  # the condition, parsed once (None when unconditional)
+    pool: ThreadPoolExecutor | None = None  # set when the run starts
 
     def __post_init__(self) -> None:
         self.sheet: list[Any] = []
+        self.part = self.job.part
 
     def dest(self, i: int) -> Path | None:
-        if self.out is None:
+        if self.job.out is None:
             return None
-        return poster_path(self.out, self.caption, i, self.fmt)
+        return poster_path(self.job.out, self.caption, i, self.job.fmt)
 
     def mine(self, i: int) -> bool:
-        return (i // self.batch_size) % self.part[1] == self.part[0]
+        return (i // self.job.batch_size) % self.part[1] == self.part[0]
 
-    def run(self, n: int, batch_size: int, grid_max: int) -> Iterator[Poster]:
+    def run(self, n: int, grid_max: int) -> Iterator[Poster]:
         """Batches are always the same blocks of indices (``[0, B)``, ``[B, 2B)``, ...), computed
         whole: a convolution's last bits depend on what shares its batch, so a resumed run, a
         shard and an uninterrupted run must batch alike to write the same bytes."""
+        batch_size, overwrite = self.job.batch_size, self.job.overwrite
         pending: deque[tuple[Poster, Future[None] | None]] = deque()
         for start in range(0, n, batch_size):
             idx = range(start, min(start + batch_size, n))
@@ -394,9 +367,7 @@ class _ConditionJob:
             if not self.mine(start) and not shown:
                 continue
             dests = {i: self.dest(i) for i in idx}
-            todo = [
-                i for i in idx if (d := dests[i]) is not None and (self.overwrite or not d.exists())
-            ]
+            todo = [i for i in idx if (d := dests[i]) is not None and (overwrite or not d.exists())]
             if not self.mine(start):  # another process's batch, run here for the grid alone
                 todo = []
             images = dict(zip(idx, self._compute(list(idx)), strict=True)) if todo or shown else {}
@@ -404,23 +375,26 @@ class _ConditionJob:
             if not self.mine(start):
                 continue
             for i in idx:
-                d = dests[i]
-                write = i in todo
-                fut = None
-                if write:
-                    assert self.pool is not None
-                    fut = self.pool.submit(encode_atomic, images[i], d, fmt=self.fmt)
-                status = OK if write or d is None else SKIPPED
-                pending.append((Poster(d and str(d), self.caption, i, self.seed, status), fut))
+                pending.append(self._write(i, dests[i], images.get(i), i in todo))
             while len(pending) > batch_size:
                 yield _finish(*pending.popleft())
         while pending:
             yield _finish(*pending.popleft())
 
+    def _write(
+        self, i: int, dest: Path | None, image: Any, write: bool
+    ) -> tuple[Poster, Future[None] | None]:
+        fut = None
+        if write:
+            assert self.pool is not None
+            fut = self.pool.submit(encode_atomic, image, dest, fmt=self.job.fmt)
+        status = OK if write or dest is None else SKIPPED
+        return Poster(dest and str(dest), self.caption, i, self.job.seed, status), fut
+
     def _compute(self, indices: list[int]) -> Any:
         from posterforge.engine import Engine
 
-        batch = _batch(self.gen, self.spec, indices, self.seed, self.truncation)
+        batch = _batch(self.gen, self.row, indices, self.job.seed, self.job.truncation)
         return Engine.to_uint8(batch).numpy()
 
 
@@ -428,13 +402,3 @@ def _finish(poster: Poster, fut: Future[None] | None) -> Poster:
     if fut is not None:
         fut.result()  # an encode error (disk full, ...) surfaces here, in order
     return poster
-
-
-def generate(
-    conditions: Sequence[str | None] | None, n: int, out: str | Path | None, **options: Any
-) -> list[Poster]:
-    """Like :func:`generate_iter`, returning the records once everything is written.
-
-    >>> records = generate(["horror"], 4, "posters/", seed=1)  # doctest: +SKIP
-    """
-    return list(generate_iter(conditions, n, out, **options))

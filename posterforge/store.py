@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from posterforge import weights
 from posterforge.atomic import write_text_atomic
 from posterforge.errors import PosterforgeError, WeightsError
-from posterforge.weights import read_header, save_weights, sha256_file
+from posterforge.weights import read_header, save_weights
 
 if TYPE_CHECKING:
     import torch
@@ -130,16 +131,21 @@ class Store:
 
     def verified_path(self, name: str) -> Path:
         """The path of ``name``, after checking it against its recorded sha256."""
+        return self.verified(name)[0]
+
+    def verified(self, name: str) -> tuple[Path, str]:
+        """The path of ``name`` and its sha256, computed once and checked against the recorded
+        one (a file without a sidecar is hashed all the same: runs name models by it)."""
         path = self.path_for(name)
         if not path.is_file():
             raise WeightsError(f"no weights named {name!r} in {self.weights_dir}")
+        actual = weights.sha256_file(path)
         sidecar = path.with_suffix(".sha256")
         if sidecar.is_file():
             expected = sidecar.read_text().split()[0]
-            actual = sha256_file(path)
             if actual != expected:
                 raise WeightsError(
                     f"{path}: sha256 mismatch (expected {expected[:12]}…, found {actual[:12]}…); "
                     "the file is damaged: delete it and import or train it again"
                 )
-        return path
+        return path, actual

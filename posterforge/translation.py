@@ -24,27 +24,28 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from posterforge.atomic import Claim, claim, held_by_other, remove_stale
+from posterforge.catalog import ResolvedModel
+from posterforge.context import Context, default_context
 from posterforge.errors import PosterforgeError
 from posterforge.images import (
-    FORMATS,
     IMAGE_SUFFIXES,
     Decoded,
     ImageError,
     decode,
     encode_atomic,
-    format_for,
 )
 from posterforge.inputs import Job, discover, in_shard, parse_shard, unique_outputs
+from posterforge.jobs.common import check_format
+from posterforge.jobs.translate import DEFAULT_STYLE, TranslateJob
 from posterforge.outputs import reserve
-from posterforge.records import FAILED, OK, SKIPPED, Record
+from posterforge.records import FAILED, OK, SKIPPED, Kind, Record
 from posterforge.sizing import Size, resize
 
 if TYPE_CHECKING:
-
     from posterforge.engine import Engine
-    from posterforge.store import Store
 
 log = logging.getLogger(__name__)
+
 
 class NoImagesError(PosterforgeError):
     """The inputs hold no image to translate; the message says why."""
@@ -70,7 +71,7 @@ def plan(
     with a video suffix that is no folder names the output file of one video input.
     """
     if fmt is not None:
-        fmt = _check_format(fmt)
+        fmt = check_format(fmt)
     from posterforge.video.containers import names_video_file
 
     if names_video_file(out):
@@ -140,13 +141,6 @@ def _why_empty(inputs: Sequence[str | Path], out: str | Path, inside_out: int) -
     )
 
 
-def _check_format(fmt: str) -> str:
-    try:
-        return format_for("." + fmt.lower().lstrip("."))
-    except ValueError:
-        raise PosterforgeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
-
-
 def default_batch_size(device_type: str) -> int:
     """Batches feed an accelerator; on the CPU, batching measured no faster (the convolutions are
     compute-bound at batch 1) and multiplies memory, so the CPU takes one image at a time."""
@@ -154,155 +148,171 @@ def default_batch_size(device_type: str) -> int:
 
 
 def load_engine(
-    style: str = "vintage",
+    style: str | ResolvedModel = DEFAULT_STYLE,
     *,
     device: str = "auto",
     precision: str = "fp32",
     compile: str = "auto",
-    store: Store | None = None,
+    ctx: Context | None = None,
 ) -> Engine:
-    """Resolve a style (name or weight file), build its network and wrap it in an Engine."""
-    from posterforge.catalog import resolve_style
+    """Resolve a style (name, weight file, or a model resolved already), build its network and
+    wrap it in an Engine."""
     from posterforge.engine import Engine, resolve_device
-    from posterforge.plugins import get_host
-    from posterforge.store import Store
-    from posterforge.weights import build_checked
 
-    resolved = resolve_style(style, get_host(), store or Store())
-    cls = resolved.translator
-    if resolved.weights is not None:
-        module = build_checked(cls, resolved.weights)
-    else:
-        module = cls.build(None)
+    model = style if isinstance(style, ResolvedModel) else _resolve(style, ctx)
+    cls = model.cls
     return Engine(
-        module,
+        model.build(),
         resolve_device(device),
         multiple=cls.multiple,
         min_size=cls.min_size,
         precision=precision,
         compile=compile,
-        model_id=model_id(cls.name, resolved.weights),
+        model_id=model.model_id,
     )
 
 
-def model_id(arch: str, weights: Path | None) -> str:
-    """``arch:sha256`` of the weights that run (``arch`` alone without weights)."""
-    from posterforge.weights import sha256_file
+def _resolve(style: str, ctx: Context | None) -> ResolvedModel:
+    from posterforge.catalog import resolve_model
 
-    return arch if weights is None else f"{arch}:{sha256_file(Path(weights))[:16]}"
+    ctx = ctx or default_context()
+    return resolve_model(style, Kind.TRANSLATOR, ctx.host, ctx.store)
 
 
-def translate_iter(
-    inputs: Sequence[str | Path],
-    out: str | Path,
+def start(
+    job: TranslateJob,
+    ctx: Context | None = None,
     *,
-    style: str = "vintage",
-    batch_size: int | None = None,
-    size: str | Size | None = None,
-    fmt: str | None = None,
-    device: str = "auto",
-    precision: str = "fp32",
-    compile: str = "auto",
-    overwrite: bool = False,
-    shard: str | None = None,
-    alpha: str = "keep",
-    workers: int | None = None,
     stdin: TextIO | None = None,
-    store: Store | None = None,
-    engine: Engine | None = None,
-    planned: list[tuple[Job, Path]] | None = None,
-    quality: int = 95,
-    metadata: bool = True,
-    null: bool = False,
-    relative_to: str | Path | None = None,
+    strict: bool = False,
     notify: Callable[[str], None] | None = None,
-    vcodec: str | None = None,
-    crf: int | None = None,
     on_frames: Callable[[int], None] | None = None,
-) -> Iterator[Record]:
-    """Translate every input; yields one :class:`Record` per input as it finishes.
+) -> TranslateRun:
+    """Everything a run does before it reads an image, in the order a user wants to hear of
+    problems: the style is resolved (once: path, header, sha256, class), the inputs planned, the
+    video encoders and the output folder checked, then the model built. Raises on any
+    configuration error; then :meth:`TranslateRun.records` does the work.
 
-    Configuration errors (unknown style, missing weights, output collisions) raise before any
-    image is read. Bad images become ``failed`` records and the run goes on.
-
-    ``quality`` (1-100) applies to JPEG and WebP outputs; ``metadata`` carries each input's ICC
-    profile, EXIF (orientation reset to 1) and DPI to its output where the format holds them.
-    ``notify`` receives one-line notes about single inputs (an animated GIF of which only the
-    first frame is translated); by default they are logged as warnings.
-
-    Videos (see :mod:`posterforge.video.translate`) run after the images, one
-    :class:`~posterforge.video.translate.VideoRecord` each: ``vcodec`` (default libx264;
-    libvpx-vp9 for .webm) and ``crf`` set their encoding, and ``on_frames`` is called with the
-    number of frames each batch translated, for progress.
+    ``strict`` (what the command line wants): a named input that does not exist, or inputs that
+    hold no image, are errors. ``notify`` receives one-line notes about single inputs (by
+    default logged as warnings); ``on_frames`` the number of video frames each batch translated.
     """
-    if batch_size is not None and batch_size < 1:
-        raise PosterforgeError("batch size must be at least 1")
-    if not 1 <= quality <= 100:
-        raise PosterforgeError(f"invalid quality {quality}: use 1 to 100")
-    if alpha not in ("keep", "drop"):
-        raise PosterforgeError(f"invalid alpha mode {alpha!r}: use keep or drop")
-    if isinstance(size, str):
-        size = Size.parse(size)
-    fmt = _check_format(fmt) if fmt is not None else None
-    if planned is None:
-        planned = plan(
-            inputs, out, fmt=fmt, shard=shard, stdin=stdin, null=null, relative_to=relative_to
+    model = _resolve(job.style, ctx)
+    pairs = plan(
+        job.inputs, job.out, fmt=job.fmt, shard=job.shard, stdin=stdin, null=job.null,
+        relative_to=job.relative_to, strict=strict,
+    )  # fmt: skip
+    run = TranslateRun(job, model, pairs, notify=notify or log.warning, on_frames=on_frames)
+    if not pairs:  # an empty shard: nothing to load
+        return run
+    videos = run.videos
+    if videos or job.vcodec is not None or job.crf is not None:
+        _check_video_codec(job.vcodec, job.crf, [dest for _, dest in videos])
+    if job.overwrite or any(not dest.exists() for _, dest in pairs):
+        # before the model loads: a read-only --out fails in a second
+        one_file = len(videos) == 1 and pairs[0][1] == job.out
+        _check_writable(job.out.parent if one_file else job.out)
+    run.engine = load_engine(
+        model, device=job.device, precision=job.precision, compile=job.compile
+    )
+    return run
+
+
+@dataclass(eq=False)
+class TranslateRun:
+    """A planned translate run, its model built: :meth:`records` does the work."""
+
+    job: TranslateJob
+    model: ResolvedModel
+    pairs: list[tuple[Job, Path]]
+    engine: Engine | None = None
+    notify: Callable[[str], None] = log.warning
+    on_frames: Callable[[int], None] | None = None
+
+    @property
+    def videos(self) -> list[tuple[Job, Path]]:
+        return [p for p in self.pairs if p[0].video]
+
+    @property
+    def batch_size(self) -> int:
+        if self.job.batch_size is not None:
+            return self.job.batch_size
+        return default_batch_size(self.engine.device.type if self.engine else "cpu")
+
+    def records(self) -> Iterator[Record]:
+        """Translate every input; yields one :class:`Record` per input as it finishes. Bad
+        images become ``failed`` records and the run goes on. Videos run after the images, one
+        :class:`~posterforge.video.translate.VideoRecord` each."""
+        if self.engine is None:
+            return
+        job, engine, batch_size = self.job, self.engine, self.batch_size
+        runner = _Runner(engine, batch_size, job, self.notify)
+        for folder in dict.fromkeys(dest.parent for _, dest in self.pairs):
+            _remove_stale_temps(folder, runner.started)
+        videos = self.videos
+        pairs = [p for p in self.pairs if not p[0].video]
+        if engine.compile == "auto" and engine.device.type != "mps":  # mps never compiles
+            expect_job(engine, [src.src for src, _ in pairs], batch_size, job.size)
+        # existing outputs are skipped only when these settings made them (else refused up front)
+        completed = (
+            reserve(job.out, _settings(job, engine), [d for _, d in pairs], overwrite=job.overwrite)
+            if pairs
+            else lambda: None
         )
-    pairs = planned
-    if engine is None:
-        engine = load_engine(
-            style, device=device, precision=precision, compile=compile, store=store
-        )
-    if batch_size is None:
-        batch_size = default_batch_size(engine.device.type)
-    runner = _Runner(engine, batch_size, size, fmt, alpha == "keep", workers, overwrite)
-    runner.quality, runner.keep_metadata = quality, metadata
-    runner.notify = notify or log.warning
-    for folder in dict.fromkeys(dest.parent for _, dest in pairs):
-        _remove_stale_temps(folder, runner.started)
-    videos = [p for p in pairs if p[0].video]
-    pairs = [p for p in pairs if not p[0].video]
-    if engine.compile == "auto" and engine.device.type != "mps":  # mps never compiles
-        expect_job(engine, [job.src for job, _ in pairs], batch_size, size)
-    settings = {
+        video_run = None
+        if videos:  # checks the encoder and the videos' outputs before any work
+            from posterforge.video.translate import VideoRun
+
+            video_run = VideoRun(
+                videos, job.out, engine=engine, batch_size=batch_size, size=job.size,
+                vcodec=job.vcodec, crf=job.crf, overwrite=job.overwrite, notify=self.notify,
+                on_frames=self.on_frames,
+            )  # fmt: skip
+        todo = []
+        for item in _to_do(pairs, job, runner):
+            if isinstance(item, Record):
+                yield item
+            else:
+                todo.append(item)
+        yield from runner.run(todo)
+        completed()
+        if video_run is not None:
+            yield from video_run.run()
+
+
+def _settings(job: TranslateJob, engine: Engine) -> dict[str, Any]:
+    """What made an output: a re-run with other settings is refused, not skipped."""
+    return {
         "command": "translate",
         "model": engine.model_id,
-        "size": None if size is None else str(size),
-        "format": fmt,
-        "alpha": alpha,
-        "quality": quality,
-        "metadata": metadata,
+        "size": None if job.size is None else str(job.size),
+        "format": job.fmt,
+        "alpha": job.alpha,
+        "quality": job.quality,
+        "metadata": job.metadata,
         "precision": engine.precision,
     }
-    # existing outputs are skipped only when these settings made them (else refused up front)
-    completed = (
-        reserve(Path(out), settings, [d for _, d in pairs], overwrite=overwrite)
-        if pairs
-        else lambda: None
-    )
-    video_run = None
-    if videos:  # checks the encoder and the videos' outputs before any work
-        from posterforge.video.translate import VideoRun
 
-        video_run = VideoRun(
-            videos, out, engine=engine, batch_size=batch_size, size=size, vcodec=vcodec,
-            crf=crf, overwrite=overwrite, notify=runner.notify, on_frames=on_frames,
-        )  # fmt: skip
-    root, inside = Path(out).resolve(), {}
-    todo: list[tuple[Job, Path]] = []
-    for job, dest in pairs:
+
+def _to_do(
+    pairs: list[tuple[Job, Path]], job: TranslateJob, runner: _Runner
+) -> Iterator[tuple[Job, Path] | Record]:
+    """The pairs to translate; a record at once for an output that cannot be written or exists."""
+    root, inside = job.out.resolve(), {}
+    for src, dest in pairs:
         if (problem := _unwritable(dest, root, inside)) is not None:
-            yield Record(str(job.src), None, FAILED, problem)
-        elif (seen := _identity(dest)) is not None and not overwrite:
-            yield Record(str(job.src), str(dest), SKIPPED, "output exists (use --overwrite)")
+            yield Record(str(src.src), None, FAILED, problem)
+        elif (seen := _identity(dest)) is not None and not job.overwrite:
+            yield Record(str(src.src), str(dest), SKIPPED, "output exists (use --overwrite)")
         else:
             if seen is not None:  # to tell later whether another run has replaced it since
                 runner.planned[dest] = seen
-            todo.append((job, dest))
-    yield from runner.run(todo)
-    completed()
-    if video_run is not None:
-        yield from video_run.run()
+            yield src, dest
+
+
+def translate_iter(job: TranslateJob, ctx: Context | None = None) -> Iterator[Record]:
+    """:func:`start` then :meth:`TranslateRun.records`: one record per input as it finishes."""
+    yield from start(job, ctx).records()
 
 
 def expect_job(
@@ -351,16 +361,6 @@ def _unwritable(dest: Path, root: Path, inside: dict[Path, str | None]) -> str |
     return None
 
 
-def translate(inputs: Sequence[str | Path], out: str | Path, **options: Any) -> list[Record]:
-    """Translate files and folders into ``out``; returns one record per input.
-
-    >>> records = translate(["frames/"], "out/", style="vintage")  # doctest: +SKIP
-    >>> sum(r.status == "ok" for r in records)  # doctest: +SKIP
-    120
-    """
-    return list(translate_iter(inputs, out, **options))
-
-
 @dataclass
 class _Item:
     job: Job
@@ -371,21 +371,13 @@ class _Item:
 
 class _Runner:
     def __init__(
-        self,
-        engine: Engine,
-        batch_size: int,
-        size: Size | None,
-        fmt: str | None,
-        keep_alpha: bool,
-        workers: int | None,
-        overwrite: bool = False,
+        self, engine: Engine, batch_size: int, job: TranslateJob, notify: Callable[[str], None]
     ):
-        self.engine, self.batch_size, self.size = engine, batch_size, size
-        self.fmt, self.keep_alpha, self.overwrite = fmt, keep_alpha, overwrite
-        # output options that translate_iter sets after construction
-        self.quality, self.keep_metadata = 95, True
-        self.notify: Callable[[str], None] = log.warning
-        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.engine, self.batch_size, self.size = engine, batch_size, job.size
+        self.fmt, self.keep_alpha, self.overwrite = job.fmt, job.alpha == "keep", job.overwrite
+        self.quality, self.keep_metadata = job.quality, job.metadata
+        self.notify = notify
+        self.workers = job.workers or min(4, os.cpu_count() or 1)
         self.prefetch = 2 * batch_size + self.workers
         self.max_buffered = 4 * batch_size
         self.started = time.time()
@@ -569,3 +561,27 @@ def _remove_stale_temps(folder: Path, since: float) -> None:
     """Temp and lock files in an output folder left by killed runs: only those whose writer is
     provably gone (a dead process on this host, or untouched since well before ``since``)."""
     remove_stale(folder, since=since)
+
+
+def _check_video_codec(vcodec: str | None, crf: int | None, dests: list[Path]) -> None:
+    """The encoder each video output uses exists here, takes ``crf`` and fits the container."""
+    from posterforge.video.containers import default_vcodec
+    from posterforge.video.io import check_codec
+
+    by_codec: dict[str, set[str]] = {}
+    for dest in dests:
+        by_codec.setdefault(vcodec or default_vcodec(dest), set()).add(dest.suffix)
+    if not by_codec:  # --vcodec or --crf without a video: still checked
+        by_codec[vcodec or "libx264"] = set()
+    for name, suffixes in by_codec.items():
+        check_codec(name, crf, suffixes)
+
+
+def _check_writable(out: Path) -> None:
+    from posterforge.atomic import probe_writable
+
+    try:
+        probe_writable(out)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename and e.filename != str(out) else ""
+        raise PosterforgeError(f"cannot write to {out}: {where}{e.strerror or e}") from None

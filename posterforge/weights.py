@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,11 +150,14 @@ def check_buildable(cls: Any, path: Path, header: dict[str, Any]) -> None:
         raise WeightsError(f"{path}: not a usable {header['arch']} model: {e}") from None
 
 
-def build_checked(cls: Any, path: Path) -> Any:
+def build_checked(cls: Any, path: Path, header: dict[str, Any] | None = None) -> Any:
     """``cls.build`` of the weights in ``path``, checked first (:func:`check_buildable`); an
-    error while building is a :class:`WeightsError` naming the file."""
-    check_buildable(cls, path, read_header(path))
-    weights = load_weights(path)
+    error while building is a :class:`WeightsError` naming the file. ``header``: the file's
+    header when the caller has read it already (it is then not parsed again)."""
+    if header is None:
+        header = read_header(path)
+    check_buildable(cls, path, header)
+    weights = load_weights(path, header)
     try:
         return cls.build(weights)
     except (ValueError, TypeError, KeyError, RuntimeError) as e:
@@ -163,11 +165,12 @@ def build_checked(cls: Any, path: Path) -> Any:
         raise WeightsError(f"{path}: cannot build {weights.arch}: {first}") from None
 
 
-def load_weights(path: Path) -> Weights:
-    """Load one of our weight files onto the CPU."""
+def load_weights(path: Path, header: dict[str, Any] | None = None) -> Weights:
+    """Load one of our weight files onto the CPU (``header``: already read, not parsed again)."""
     from safetensors.torch import load_file
 
-    header = read_header(path)
+    if header is None:
+        header = read_header(path)
     return Weights(header=header, tensors=load_file(str(path), device="cpu"), path=Path(path))
 
 
@@ -314,25 +317,27 @@ def check_config(
                 raise ValueError(f"config {key} must be a number in [{low}, {high}]")
 
 
-_INIT_LOCK = threading.Lock()
-
-
 @contextmanager
 def _no_init() -> Iterator[None]:
-    """``torch.nn.init``'s functions as no-ops: on the meta device there is nothing to fill, and
-    their meta versions cost a second or more on first use (decompositions load)."""
-    import torch.nn.init as init
+    """In-place fills (what ``torch.nn.init`` does) as no-ops, in this thread only, while a
+    network is built on the meta device: there is nothing to fill, and their meta versions cost a
+    second or more on first use (decompositions load). A torch function mode, not a patch of
+    ``torch.nn.init``: other threads and the rest of the process see torch unchanged."""
+    from torch.overrides import TorchFunctionMode
 
-    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
-    with _INIT_LOCK:
-        saved = {n: getattr(init, n) for n in names}
-        try:
-            for n in names:
-                setattr(init, n, lambda tensor, *args, **kwargs: tensor)
-            yield
-        finally:
-            for n, f in saved.items():
-                setattr(init, n, f)
+    class SkipFills(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name.endswith("_") and not name.endswith("__"):
+                # an in-place fill returns its tensor (``nn.init`` passes it as ``tensor=``)
+                target = args[0] if args else kwargs.get("tensor")
+                if target is not None:
+                    return target
+            return func(*args, **kwargs)
+
+    with SkipFills():
+        yield
 
 
 def check_shapes(

@@ -101,8 +101,8 @@ def test_vintage_style_matches_vintagify(tmp_path):
     """Our `vintage` output equals vintagify's own generator run directly (PSNR >= 40 dB)."""
     from vintagify.generator import ResnetGenerator as VintagifyGenerator
 
+    from posterforge.api import translate
     from posterforge.plugins import get_host
-    from posterforge.translation import translate
     from posterforge_cyclegan import locate_vintagify
 
     src = tmp_path / "in" / "photo.png"

@@ -27,10 +27,10 @@ import torch
 from PIL import Image
 
 from posterforge import atomic
+from posterforge.api import translate
 from posterforge.cli import main
 from posterforge.images import is_temp_file
 from posterforge.outputs import RECORD
-from posterforge.translation import translate
 
 from .conftest import ROOT
 from .reference_cyclegan import ReferenceResnetGenerator

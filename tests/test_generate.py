@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from posterforge import api, presets
 from posterforge import generation as gen_api
-from posterforge import presets
 from posterforge.errors import PosterforgeError
 from posterforge.outputs import RECORD
 
@@ -78,7 +78,7 @@ def test_generate_images_gives_pil_images_without_touching_disk(tiny_generator, 
 def test_files_are_named_by_genre_and_index_and_reruns_skip_them(tiny_generator, tmp_path):
     out = tmp_path / "out"
     kw = dict(model=str(tiny_generator), seed=0, device="cpu", batch_size=3)
-    first = gen_api.generate(["horror", "comedy+drama"], 4, out, **kw)
+    first = api.generate(["horror", "comedy+drama"], 4, out, **kw)
     assert [p.status for p in first] == ["ok"] * 8
     assert sorted(f.name for f in out.iterdir() if f.name != RECORD) == [
         *(f"comedy+drama-{i:05d}.png" for i in range(4)),
@@ -86,10 +86,10 @@ def test_files_are_named_by_genre_and_index_and_reruns_skip_them(tiny_generator,
     ]
     before = (out / "horror-00002.png").read_bytes()
     (out / "horror-00001.png").unlink()
-    again = gen_api.generate(["horror"], 4, out, **kw)
+    again = api.generate(["horror"], 4, out, **kw)
     assert [p.status for p in again] == ["skipped", "ok", "skipped", "skipped"]
     assert (out / "horror-00002.png").read_bytes() == before  # same seed, same poster
-    redo = gen_api.generate(["horror"], 4, out, overwrite=True, **kw)
+    redo = api.generate(["horror"], 4, out, overwrite=True, **kw)
     assert [p.status for p in redo] == ["ok"] * 4
     assert (out / "horror-00002.png").read_bytes() == before
 
@@ -97,11 +97,11 @@ def test_files_are_named_by_genre_and_index_and_reruns_skip_them(tiny_generator,
 def test_errors_come_before_anything_is_written(tiny_generator, tmp_path):
     kw = dict(model=str(tiny_generator), device="cpu")
     with pytest.raises(PosterforgeError, match=r"unknown genre 'horor'.*valid: action"):
-        gen_api.generate(["horror", "horor"], 2, tmp_path / "o", **kw)
+        api.generate(["horror", "horor"], 2, tmp_path / "o", **kw)
     with pytest.raises(PosterforgeError, match="nothing to write"):
-        gen_api.generate(["horror"], 2, None, **kw)
+        api.generate(["horror"], 2, None, **kw)
     with pytest.raises(PosterforgeError, match="unknown format"):
-        gen_api.generate(["horror"], 2, tmp_path / "o", fmt="xyz", **kw)
+        api.generate(["horror"], 2, tmp_path / "o", fmt="xyz", **kw)
     assert not (tmp_path / "o").exists()
 
 

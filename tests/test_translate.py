@@ -15,10 +15,11 @@ import pytest
 import torch
 from PIL import Image
 
+from posterforge.api import translate
 from posterforge.engine import Engine, pad_to_multiple
 from posterforge.errors import PosterforgeError, UnknownNameError
 from posterforge.outputs import RECORD
-from posterforge.translation import Size, translate
+from posterforge.sizing import Size
 from posterforge.weights import load_weights
 
 from .conftest import ROOT
@@ -454,8 +455,8 @@ def test_cli_says_when_there_is_nothing_to_do(cli, tiny_style, tmp_path):
 
 def test_another_style_into_the_same_out_is_refused_not_skipped(tiny_style, tmp_path):
     """Outputs are skipped only when the same settings made them."""
+    from posterforge.api import translate
     from posterforge.errors import PosterforgeError
-    from posterforge.translation import translate
 
     src = tmp_path / "in"
     src.mkdir()

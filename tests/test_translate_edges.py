@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from posterforge.api import translate
 from posterforge.errors import PosterforgeError
 from posterforge.images import FORMATS, decode, encode_atomic
 from posterforge.inputs import Job, discover, output_path
-from posterforge.translation import Size, translate
+from posterforge.sizing import Size
 
 from .conftest import ROOT
 

@@ -12,9 +12,8 @@ from typing import Annotated
 import typer
 
 from posterforge import __version__
+from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK, EXIT_USAGE
 from posterforge.errors import PosterforgeError
-
-EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
 
 app = typer.Typer(
     name="posterforge",

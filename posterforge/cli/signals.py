@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
-EXIT_INTERRUPTED = 130
+from posterforge.cli.exits import EXIT_INTERRUPTED  # noqa: F401  (where commands found it)
 
 
 def closed_pipe() -> NoReturn:

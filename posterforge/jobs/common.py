@@ -46,3 +46,23 @@ def at_least(value: int | None, low: int, option: str) -> None:
 def in_range(value: int | None, low: int, high: int, option: str) -> None:
     if value is not None and not low <= value <= high:
         raise PosterforgeError(f"invalid {option} {value}: use {low} to {high}")
+
+
+def check_format(fmt: str) -> str:
+    """An image format name (``jpg``, ``.PNG``, ...) as the canonical one, or one line."""
+    from posterforge.images import FORMATS, format_for
+
+    try:
+        return format_for("." + fmt.lower().lstrip("."))
+    except ValueError:
+        raise PosterforgeError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
+
+
+def check_shard(shard: str) -> tuple[int, int]:
+    """``K/N`` as (k, n), or one line saying what is wrong with it."""
+    from posterforge.inputs import parse_shard
+
+    try:
+        return parse_shard(shard)
+    except ValueError as e:
+        raise PosterforgeError(str(e)) from None

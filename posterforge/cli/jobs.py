@@ -1,0 +1,79 @@
+"""Commands made from typed jobs: a command's options are its job's fields.
+
+A command module declares, per job field, how the command line spells it (an :class:`Opt`: the
+type click parses, typer's Option or Argument, and how the parsed value becomes the field's),
+plus the options that only shape the output (``--json``, ``--quiet``). :func:`job_command`
+builds the function typer registers: it takes the parsed options, makes the job (which checks
+them, once) and hands it to the command's ``run``. A job field that no option declares and that
+is not listed as left out is an error when the CLI starts, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One command-line option or argument. ``default``: the command line's own default (else
+    the job field's). ``to_field``: the parsed value into the field's type (default: as is)."""
+
+    type: Any
+    info: Any  # typer.Option(...) or typer.Argument(...)
+    default: Any = _EMPTY
+    to_field: Callable[[Any], Any] | None = None
+
+
+def job_command(
+    job: type,
+    options: Mapping[str, Opt],
+    run: Callable[..., None],
+    *,
+    extras: Mapping[str, Opt] | None = None,
+    left_out: Collection[str] = (),
+) -> Callable[..., None]:
+    """The typer command for ``job``: its parameters are ``options`` (named by job field) then
+    ``extras``; it calls ``run(job_instance, **extras)``. The docstring is ``run``'s."""
+    extras = dict(extras or {})
+    fields = {f.name: f for f in dataclasses.fields(job)}
+    undeclared = sorted(set(fields) - set(options) - set(left_out))
+    unknown = sorted(set(options) - set(fields))
+    if undeclared or unknown:
+        raise TypeError(f"{job.__name__} command: undeclared {undeclared}, unknown {unknown}")
+    params = [
+        _parameter(name, opt, _field_default(fields[name])) for name, opt in options.items()
+    ] + [_parameter(name, opt, _EMPTY) for name, opt in extras.items()]
+
+    def command(**values: Any) -> None:
+        shown = {k: values.pop(k) for k in extras}
+        made = {
+            k: (options[k].to_field(v) if options[k].to_field is not None and v is not None else v)
+            for k, v in values.items()
+        }
+        run(job(**made), **shown)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = run.__doc__
+    command.__name__ = command.__qualname__ = run.__name__
+    command.__module__ = run.__module__
+    return command
+
+
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return _EMPTY
+
+
+def _parameter(name: str, opt: Opt, field_default: Any) -> inspect.Parameter:
+    default = opt.default if opt.default is not _EMPTY else field_default
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default,
+        annotation=Annotated[opt.type, opt.info],
+    )  # fmt: skip

@@ -1,0 +1,56 @@
+"""The loop every streaming command shares: report each record whole, and end the same way on
+Ctrl-C, SIGTERM or a closed stdout. Plus the device line the model-running commands print."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+import typer
+
+from posterforge.cli.exits import EXIT_INTERRUPTED
+from posterforge.cli.signals import HoldSigint, closed_pipe, stop
+
+if TYPE_CHECKING:
+    from posterforge.engine import Engine
+
+R = TypeVar("R")
+
+
+def drive(
+    records: Iterator[R],
+    report: Callable[[R], None],
+    on_interrupt: Callable[[], None],
+) -> None:
+    """Report every record of ``records``. Ctrl-C: the pipeline is closed (the work in flight
+    lands on disk), ``on_interrupt`` prints what was done and how to resume, and the command ends
+    with 130. A closed stdout (``| head``): the pipeline is closed and the process ends quietly
+    by SIGPIPE, as shell tools do."""
+    try:
+        with HoldSigint() as sigint:
+            try:
+                for rec in records:
+                    with sigint.held():  # a record is reported whole, Ctrl-C or not
+                        report(rec)
+            except KeyboardInterrupt:
+                stop(records)
+                on_interrupt()
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        stop(records)
+        closed_pipe()
+
+
+def engine_line(engine: Engine, device: str, batch: int) -> str:
+    """One line: the device and precision the run uses (and whether ``auto`` picked them)."""
+    import torch
+
+    about = []
+    if engine.device.type == "cuda":
+        about.append(torch.cuda.get_device_name(engine.device))
+    elif engine.device.type == "cpu":
+        about.append(f"{torch.get_num_threads()} threads")
+    if device == "auto":
+        about.append("picked by --device auto")
+    where = f"{engine.device} ({', '.join(about)})" if about else str(engine.device)
+    return f"posterforge: device {where}, precision {engine.precision}, batch size {batch}"
