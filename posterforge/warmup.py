@@ -27,7 +27,7 @@ def eager_note(size: str) -> str | None:
     """A note when ``--compile auto`` leaves frames of ``size`` (WxH) eager whatever the cache
     holds, so that warming them up serves only runs with ``--compile on``; else None."""
     from posterforge.engine import Engine
-    from posterforge.translation import Size
+    from posterforge.sizing import Size
 
     parsed = Size.parse(size)
     if not (parsed.width and parsed.height):
@@ -55,7 +55,8 @@ def warmup_style(
     device when None)."""
     import torch
 
-    from posterforge.translation import Size, default_batch_size, load_engine
+    from posterforge.sizing import Size
+    from posterforge.translation import default_batch_size, load_engine
 
     parsed = Size.parse(size)
     if parsed.short is not None:

@@ -1,0 +1,286 @@
+"""The image half of translate: decode on worker threads, bucket by size, run the engine on whole
+batches, encode and rename atomically on worker threads; one Record per input.
+
+    files ─► decode (worker threads) ─► bucket by size ─► batch ─► device: resize?, model ─►
+    uint8 ─► encode + atomic rename (worker threads) ─► one Record per input
+
+Memory stays bounded whatever the number of inputs: at most ``prefetch`` decoded images wait,
+buckets hold at most ``4 * batch_size`` images, and at most ``2 * batch_size`` encodes are in
+flight. Each output is claimed (a lock file) before its input is read, so runs that share an
+output folder split the work.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from posterforge.atomic import Claim, claim, held_by_other, remove_stale
+from posterforge.images import Decoded, ImageError, decode, encode_atomic
+from posterforge.inputs import Job
+from posterforge.records import FAILED, OK, SKIPPED, Record
+from posterforge.sizing import resize
+
+if TYPE_CHECKING:
+    from posterforge.engine import Engine
+    from posterforge.jobs.translate import TranslateJob
+
+log = logging.getLogger(__name__)
+
+
+def to_do(
+    pairs: list[tuple[Job, Path]], job: TranslateJob, runner: ImageRunner
+) -> Iterator[tuple[Job, Path] | Record]:
+    """The pairs to translate; a record at once for an output that cannot be written or exists."""
+    root, inside = job.out.resolve(), {}
+    for src, dest in pairs:
+        if (problem := _unwritable(dest, root, inside)) is not None:
+            yield Record(str(src.src), None, FAILED, problem)
+        elif (seen := _identity(dest)) is not None and not job.overwrite:
+            yield Record(str(src.src), str(dest), SKIPPED, "output exists (use --overwrite)")
+        else:
+            if seen is not None:  # to tell later whether another run has replaced it since
+                runner.planned[dest] = seen
+            yield src, dest
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What tells one version of a file from the next (a rename brings a new inode), or None
+    when there is no file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _unwritable(dest: Path, root: Path, inside: dict[Path, str | None]) -> str | None:
+    """Why ``dest`` must not be written, or None: a folder in its place, or a symlinked folder
+    that would put it outside the output folder ``root`` (``inside`` caches folders' verdicts)."""
+    if dest.is_dir():
+        return f"cannot write {dest}: a folder of that name is in the way"
+    folder = dest.parent
+    if folder not in inside:
+        try:
+            real = folder.resolve()
+            bad = None if real.is_relative_to(root) else f"its folder leads to {real}"
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+            bad = f"its folder cannot be resolved ({getattr(e, 'strerror', None) or e})"
+        inside[folder] = bad
+    if (bad := inside[folder]) is not None:
+        return f"cannot write {dest}: {bad}, outside the output folder {root} (a symlink)"
+    return None
+
+
+@dataclass
+class _Item:
+    job: Job
+    dest: Path
+    image: Decoded
+    decode_ms: float
+
+
+class ImageRunner:
+    def __init__(
+        self, engine: Engine, batch_size: int, job: TranslateJob, notify: Callable[[str], None]
+    ):
+        self.engine, self.batch_size, self.size = engine, batch_size, job.size
+        self.fmt, self.keep_alpha, self.overwrite = job.fmt, job.alpha == "keep", job.overwrite
+        self.quality, self.keep_metadata = job.quality, job.metadata
+        self.notify = notify
+        self.workers = job.workers or min(4, os.cpu_count() or 1)
+        self.prefetch = 2 * batch_size + self.workers
+        self.max_buffered = 4 * batch_size
+        self.started = time.time()
+        self.claims: dict[Path, Claim] = {}  # outputs this run has locked and not yet written
+        self.planned: dict[Path, tuple[int, int, int, int]] = {}  # outputs to replace, as found
+
+    def run(self, todo: list[tuple[Job, Path]]) -> Iterator[Record]:
+        """Translate ``todo``. Each output is claimed (a lock file) before its input is read, so
+        runs that share an output folder split the work: an output another live run holds is
+        put aside, and once that run lets go it is skipped (written there) or done here."""
+        try:
+            waiting = yield from self._pass(todo)
+            while waiting:
+                free, held = [], []
+                for item in waiting:
+                    (held if held_by_other(item[1]) else free).append(item)
+                if not free:
+                    time.sleep(0.05)
+                    continue
+                waiting = held + (yield from self._pass(free))
+        finally:
+            for held in list(self.claims.values()):
+                held.release()
+            self.claims.clear()
+
+    def _claim(self, job: Job, dest: Path) -> Record | bool | None:
+        """None: ``dest`` is ours to write. False: another live run holds it. A Record: nothing
+        to do (another run has written it meanwhile) or it cannot be written."""
+        try:
+            held = claim(dest)
+        except OSError as e:
+            why = e.strerror or str(e)
+            if e.errno == errno.EEXIST and e.filename:
+                why = f"{e.filename} is {why}"
+            return Record(str(job.src), None, FAILED, f"cannot write {dest}: {why}")
+        if held is None:
+            return False
+        # re-check now that it is ours: another run may have written it since we planned
+        if (now := _identity(dest)) is not None and now != self.planned.get(dest):
+            held.release()
+            if dest.is_dir():
+                why = f"cannot write {dest}: a folder of that name is in the way"
+                return Record(str(job.src), None, FAILED, why)
+            return Record(str(job.src), str(dest), SKIPPED, "finished by another process")
+        self.claims[dest] = held
+        return None
+
+    def _release(self, dest: Path) -> None:
+        held = self.claims.pop(dest, None)
+        if held is not None:
+            held.release()
+
+    def _pass(
+        self, todo: list[tuple[Job, Path]]
+    ) -> Generator[Record, None, list[tuple[Job, Path]]]:
+        """One pipeline over ``todo``; returns the items that another run holds."""
+        waiting: list[tuple[Job, Path]] = []
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="posterforge-io") as pool:
+            decoding: deque[tuple[Job, Path, Future[Any]]] = deque()
+            encoding: deque[Future[Record]] = deque()
+            buckets: dict[tuple[int, int], list[_Item]] = {}
+            queue = iter(todo)
+
+            def submit_decodes() -> None:
+                while len(decoding) < self.prefetch:
+                    nxt = next(queue, None)
+                    if nxt is None:
+                        return
+                    job, dest = nxt
+                    got = self._claim(job, dest)
+                    if got is False:
+                        waiting.append(nxt)
+                    elif isinstance(got, Record):
+                        decoding.append((job, dest, _done(got)))
+                    else:
+                        decoding.append((job, dest, pool.submit(_timed_decode, job.src)))
+
+            def flush(key: tuple[int, int]) -> None:
+                for fut in self._process(buckets.pop(key), pool):
+                    encoding.append(fut)
+
+            submit_decodes()
+            while decoding:
+                job, dest, fut = decoding.popleft()
+                submit_decodes()
+                try:
+                    got = fut.result()
+                except ImageError as e:
+                    self._release(dest)
+                    yield Record(str(job.src), None, FAILED, e.reason)
+                    continue
+                if isinstance(got, Record):  # skipped or failed when claimed
+                    yield got
+                    continue
+                image, ms = got
+                if image.frames > 1:
+                    self.notify(f"{job.src}: {image.frames} frames, only the first is translated")
+                key = image.size
+                buckets.setdefault(key, []).append(_Item(job, dest, image, ms))
+                if len(buckets[key]) >= self.batch_size:
+                    flush(key)
+                elif sum(map(len, buckets.values())) > self.max_buffered:
+                    flush(max(buckets, key=lambda k: len(buckets[k])))
+                yield from _drain(encoding, limit=2 * self.batch_size)
+            for key in list(buckets):
+                flush(key)
+            yield from _drain(encoding, limit=0)
+        return waiting
+
+    def _process(self, items: list[_Item], pool: ThreadPoolExecutor) -> list[Future[Record]]:
+        import torch
+
+        start = time.perf_counter()
+        try:
+            result = self._compute(items)
+        except (MemoryError, torch.OutOfMemoryError) as e:  # halve the batch and go on
+            if len(items) > 1:
+                half = len(items) // 2
+                return self._process(items[:half], pool) + self._process(items[half:], pool)
+            w, h = items[0].image.size
+            reason = f"out of memory at {w}x{h} ({e.__class__.__name__}); try --size"
+            self._release(items[0].dest)
+            return [_done(Record(str(items[0].job.src), None, FAILED, reason))]
+        compute_ms = (time.perf_counter() - start) * 1000 / len(items)
+        out_hw = result.shape[1:3]
+        return [
+            pool.submit(self._encode, it, result[i], out_hw, it.decode_ms + compute_ms)
+            for i, it in enumerate(items)
+        ]
+
+    def _compute(self, items: list[_Item]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.stack([it.image.rgb for it in items]))
+            x = self.engine.to_device(batch)
+            if self.size is not None:
+                x = resize(x, self.size)
+            return self.engine.to_uint8(self.engine.forward(x)).numpy()
+
+    def _encode(self, item: _Item, rgb: np.ndarray, hw: tuple[int, int], ms: float) -> Record:
+        start = time.perf_counter()
+        alpha = item.image.alpha if self.keep_alpha else None
+        if alpha is not None and alpha.shape != tuple(hw):
+            from PIL import Image
+
+            alpha = np.asarray(Image.fromarray(alpha).resize((hw[1], hw[0]), Image.BILINEAR))
+        try:
+            meta = item.image.metadata if self.keep_metadata else None
+            encode_atomic(
+                rgb, item.dest, fmt=self.fmt, alpha=alpha, quality=self.quality, metadata=meta
+            )
+        except OSError as e:
+            reason = f"cannot write {item.dest}: {e.strerror or e}"
+            return Record(str(item.job.src), None, FAILED, reason)
+        finally:
+            self._release(item.dest)  # after the rename: a run that claims it next sees it done
+        ms += (time.perf_counter() - start) * 1000
+        return Record(str(item.job.src), str(item.dest), OK, None, round(ms, 1))
+
+
+def _done(record: Record) -> Future[Record]:
+    fut: Future[Record] = Future()
+    fut.set_result(record)
+    return fut
+
+
+def _timed_decode(path: Path) -> tuple[Decoded, float]:
+    start = time.perf_counter()
+    image = decode(path)
+    return image, (time.perf_counter() - start) * 1000
+
+
+def _drain(encoding: deque[Future[Record]], limit: int) -> Iterator[Record]:
+    """Yield finished encodes in order; block while more than ``limit`` are in flight."""
+    while encoding and (encoding[0].done() or len(encoding) > limit):
+        yield encoding.popleft().result()
+
+
+def remove_stale_temps(folder: Path, since: float) -> None:
+    """Temp and lock files in an output folder left by killed runs: only those whose writer is
+    provably gone (a dead process on this host, or untouched since well before ``since``)."""
+    remove_stale(folder, since=since)
+
+
