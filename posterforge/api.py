@@ -169,3 +169,16 @@ def weights_path(spec: str, store: Store | None = None) -> Path:
     """Resolve a weight name or path (explicit path > store > plugin source) to a file."""
     ctx = default_context(store)
     return catalog.resolve_weights(spec, ctx.host, ctx.store)
+
+
+def _document() -> None:
+    """The keywords of translate and generate, described in their jobs (one place for each)."""
+    from posterforge.jobs.generate import GenerateJob
+    from posterforge.jobs.reference import document
+    from posterforge.jobs.translate import TranslateJob
+
+    document(translate, TranslateJob)
+    document(generate, GenerateJob)
+
+
+_document()

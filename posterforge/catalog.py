@@ -74,7 +74,7 @@ def import_checkpoint(
         weights = load_weights(path)
         if weights.arch not in host.translators and weights.arch not in host.generators:
             raise WeightsError(f"{path}: no installed plugin provides arch {weights.arch!r}")
-        cls = (host.translators if weights.kind == "translator" else host.generators).get(
+        cls = (host.translators if weights.kind == Kind.TRANSLATOR else host.generators).get(
             weights.arch
         )
         check_buildable(cls, path, weights.header)
@@ -255,7 +255,7 @@ def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
             )
     for item in store.entries():
         usable = item.problem is None and item.name not in styles
-        if usable and item.header.get("kind") == "translator":
+        if usable and item.header.get("kind") == Kind.TRANSLATOR:
             styles[item.name] = StyleInfo(
                 item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
             )
@@ -332,7 +332,7 @@ def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
     """Generator models that can run: weights in the store or plugin-declared sources."""
     out: dict[str, GeneratorInfo] = {}
     for item in store.entries():
-        if item.problem is None and item.header.get("kind") == "generator":
+        if item.problem is None and item.header.get("kind") == Kind.GENERATOR:
             out[item.name] = GeneratorInfo(
                 item.name,
                 item.header["arch"],
@@ -342,7 +342,7 @@ def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
                 _label_counts(item.header),
             )
     for name, source in host.weight_sources.items():
-        if name not in out and source.kind == "generator":
+        if name not in out and source.kind == Kind.GENERATOR:
             status = IMPORTABLE if source.locate() is not None else MISSING
             out[name] = GeneratorInfo(name, "", status, source.description, "plugin")
     return sorted(out.values(), key=lambda g: g.name)

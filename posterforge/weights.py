@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.atomic import atomic_write
 from posterforge.errors import WeightsError
+from posterforge.records import Kind
 
 if TYPE_CHECKING:
     import torch
@@ -53,7 +54,7 @@ class Weights:
 
 def make_header(kind: str, arch: str, config: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     """The metadata we store; ``extra`` carries labels, licence, provenance and the like."""
-    if kind not in ("translator", "generator"):
+    if kind not in tuple(Kind):
         raise ValueError(f"kind must be 'translator' or 'generator', not {kind!r}")
     return {"format": FORMAT_VERSION, "kind": kind, "arch": arch, "config": dict(config), **extra}
 
@@ -115,7 +116,7 @@ def header_problem(header: object) -> str | None:
         return f"unsupported weight format {header.get('format')!r}"
     if not isinstance(header.get("arch"), str) or not header["arch"]:
         return "the header's arch is not a name"
-    if header.get("kind") not in ("translator", "generator"):
+    if header.get("kind") not in tuple(Kind):
         return f"the header's kind {header.get('kind')!r} is not translator or generator"
     if not isinstance(header.get("config", {}), dict):
         return "the header's config is not an object"
@@ -201,7 +202,7 @@ class WeightSource:
     description: str
     locate: Callable[[], Path | None]
     importer: str
-    kind: str = "translator"
+    kind: str = Kind.TRANSLATOR
     sha256: str | None = None
     licence: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)

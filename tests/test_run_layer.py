@@ -160,3 +160,14 @@ def test_the_shape_check_patches_nothing_outside_its_thread():
 
     weights.check_shapes(factory, {"weight": (5, 4)})
     assert filled and filled[0] > 0.5
+
+
+def test_the_api_reference_is_generated_from_the_jobs():
+    from posterforge.jobs.reference import render_api_reference
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    assert text == render_api_reference(), (
+        "docs/api.md is stale: python -m posterforge.jobs.reference > docs/api.md"
+    )
+    assert "Style name or a .safetensors weight file." in (api.translate.__doc__ or "")
+    assert "Images per genre" in (api.generate.__doc__ or "")

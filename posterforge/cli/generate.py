@@ -23,30 +23,21 @@ if TYPE_CHECKING:
     from posterforge.generation import GenerateRun, Poster
 
 
-OPTIONS = {
-    "conditions": Opt(list[str] | None, typer.Option("--genre", "--label", "-g", help=(
-        "What to generate, for a conditional model: a label name (a genre for the poster "
-        "models); repeat for several; a mix: horror+comedy or horror:0.7+comedy:0.3. Leave out "
-        "for an unconditional model.")), default=None, to_field=tuple),
-    "n": Opt(int, typer.Option("-n", min=0, help="Images per genre (or in all).")),
-    "out": Opt(Path | None, typer.Option("--out", "-o",
-        help="Output folder (GENRE-00000.png, or 00000.png, ...).")),
-    "model": Opt(str, typer.Option("--model", "-m",
-        help="Generator name or a .safetensors file.")),
-    "seed": Opt(int, typer.Option(help="Same seed, same posters (on the same device).")),
-    "truncation": Opt(float | None, typer.Option(help=(
-        "PSI > 0: more typical, less varied images (the model's own truncation, or noise "
-        "redrawn beyond +-PSI)."))),
+OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
+    "conditions": Opt(list[str] | None, typer.Option("--genre", "--label", "-g"), default=None,
+                      to_field=tuple),
+    "n": Opt(int, typer.Option("-n", min=0)),
+    "out": Opt(Path | None, typer.Option("--out", "-o")),
+    "model": Opt(str, typer.Option("--model", "-m")),
+    "seed": Opt(int, typer.Option()),
+    "truncation": Opt(float | None, typer.Option()),
     "batch_size": Opt(int, typer.Option("--batch-size", "-b", min=1)),
-    "grid": Opt(Path | None, typer.Option(
-        help="Also write a contact sheet, captioned by genre (64 per genre at most).")),
-    "fmt": Opt(str, typer.Option("--format", "-f", help="png, jpg or webp.")),
-    "device": Opt(str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")),
-    "precision": Opt(str, typer.Option(help="fp32, fp16 or bf16 (autocast).")),
-    "overwrite": Opt(bool, typer.Option(help="Replace posters that exist already.")),
-    "shard": Opt(str | None, typer.Option(help=(
-        "K/N: make the batches of posters whose batch number b has b % N == K-1 "
-        "(torchrun: automatic)."))),
+    "grid": Opt(Path | None, typer.Option()),
+    "fmt": Opt(str, typer.Option("--format", "-f")),
+    "device": Opt(str, typer.Option()),
+    "precision": Opt(str, typer.Option()),
+    "overwrite": Opt(bool, typer.Option()),
+    "shard": Opt(str | None, typer.Option()),
 }  # fmt: skip
 SHOWN = {  # how the records are shown: not part of the job
     "as_json": Opt(bool, typer.Option("--json", help="One JSON object per poster on stdout."),

@@ -13,8 +13,11 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Collection, Mapping
+from copy import copy
 from dataclasses import dataclass
 from typing import Annotated, Any
+
+from posterforge.jobs.common import field_help
 
 _EMPTY = inspect.Parameter.empty
 
@@ -22,7 +25,8 @@ _EMPTY = inspect.Parameter.empty
 @dataclass(frozen=True)
 class Opt:
     """One command-line option or argument. ``default``: the command line's own default (else
-    the job field's). ``to_field``: the parsed value into the field's type (default: as is)."""
+    the job field's). The help is the job field's unless ``info`` has its own. ``to_field``:
+    the parsed value into the field's type (default: as is)."""
 
     type: Any
     info: Any  # typer.Option(...) or typer.Argument(...)
@@ -47,7 +51,8 @@ def job_command(
     if undeclared or unknown:
         raise TypeError(f"{job.__name__} command: undeclared {undeclared}, unknown {unknown}")
     params = [
-        _parameter(name, opt, _field_default(fields[name])) for name, opt in options.items()
+        _parameter(name, opt, _field_default(fields[name]), field_help(fields[name]))
+        for name, opt in options.items()
     ] + [_parameter(name, opt, _EMPTY) for name, opt in extras.items()]
 
     def command(**values: Any) -> None:
@@ -71,9 +76,14 @@ def _field_default(field: dataclasses.Field) -> Any:
     return _EMPTY
 
 
-def _parameter(name: str, opt: Opt, field_default: Any) -> inspect.Parameter:
+def _parameter(
+    name: str, opt: Opt, field_default: Any, help: str = ""
+) -> inspect.Parameter:
     default = opt.default if opt.default is not _EMPTY else field_default
+    info = opt.info
+    if help and not getattr(info, "help", None):  # the job field's own description
+        info = copy(info)
+        info.help = help
     return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=default,
-        annotation=Annotated[opt.type, opt.info],
-    )  # fmt: skip
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[opt.type, info]
+    )

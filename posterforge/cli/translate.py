@@ -30,41 +30,26 @@ if TYPE_CHECKING:
 
 
 
-OPTIONS = {
-    "inputs": Opt(list[str], typer.Argument(
-        help="Image or video files, folders (recursive), or - to read paths from stdin."),
-        to_field=tuple),
-    "out": Opt(Path, typer.Option("--out", "-o", help=(
-        "Output folder (mirrors the input tree), or a video file for one video input."))),
-    "style": Opt(str, typer.Option("--style", "-s",
-        help="Style name or a .safetensors weight file.")),
-    "batch_size": Opt(int | None, typer.Option("--batch-size", "-b", min=1,
-        help="Images per batch (default: 1 on CPU, 8 on GPU).")),
-    "size": Opt(str | None, typer.Option("--size",
-        help="Resize first: N (shorter side) or WxH, at most 16384.")),
-    "fmt": Opt(str | None, typer.Option("--format", "-f", help=(
-        "png, jpg, webp, bmp, tiff or gif (default: as the input; GIF inputs give PNG)."))),
-    "quality": Opt(int, typer.Option(help="JPEG and WebP quality, 1-100.")),
-    "metadata": Opt(bool, typer.Option(help=(
-        "Carry each input's ICC profile, EXIF (orientation reset) and DPI to its output."))),
-    "device": Opt(str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")),
-    "precision": Opt(str, typer.Option(help="fp32, fp16 or bf16 (autocast).")),
-    "compile": Opt(str, typer.Option(
-        help="auto (compile when the job is long enough to pay), on or off.")),
-    "overwrite": Opt(bool, typer.Option(help="Replace outputs that exist already.")),
-    "shard": Opt(str | None, typer.Option(
-        help="K/N: process a deterministic 1/N of the inputs (torchrun: automatic).")),
-    "alpha": Opt(str, typer.Option(
-        help="keep (pass transparency through where the format can) or drop.")),
-    "null": Opt(bool, typer.Option("--null", "-0",
-        help="Paths on stdin end in NUL, not newline (find -print0).")),
-    "relative_to": Opt(Path | None, typer.Option(metavar="DIR",
-        help="Name each output by its input's path below DIR (mirrors absolute paths).")),
-    "vcodec": Opt(str | None, typer.Option(
-        help="Video encoder (default libx264; libvpx-vp9 for .webm outputs).")),
-    "crf": Opt(int | None, typer.Option(
-        help="Video quality: constant rate factor, lower is better (default 18).")),
-}  # fmt: skip
+OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
+    "inputs": Opt(list[str], typer.Argument(), to_field=tuple),
+    "out": Opt(Path, typer.Option("--out", "-o")),
+    "style": Opt(str, typer.Option("--style", "-s")),
+    "batch_size": Opt(int | None, typer.Option("--batch-size", "-b", min=1)),
+    "size": Opt(str | None, typer.Option("--size")),
+    "fmt": Opt(str | None, typer.Option("--format", "-f")),
+    "quality": Opt(int, typer.Option()),
+    "metadata": Opt(bool, typer.Option()),
+    "device": Opt(str, typer.Option()),
+    "precision": Opt(str, typer.Option()),
+    "compile": Opt(str, typer.Option()),
+    "overwrite": Opt(bool, typer.Option()),
+    "shard": Opt(str | None, typer.Option()),
+    "alpha": Opt(str, typer.Option()),
+    "null": Opt(bool, typer.Option("--null", "-0")),
+    "relative_to": Opt(Path | None, typer.Option(metavar="DIR")),
+    "vcodec": Opt(str | None, typer.Option()),
+    "crf": Opt(int | None, typer.Option()),
+}
 SHOWN = {  # how the records are shown: not part of the job
     "as_json": Opt(bool, typer.Option("--json",
         help="One JSON object per image or video on stdout."), default=False),

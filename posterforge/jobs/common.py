@@ -3,9 +3,10 @@ turn a user's value into one of them (one line naming the option on a bad value)
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
-from typing import Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from posterforge.errors import PosterforgeError
 
@@ -20,6 +21,19 @@ ALPHA_MODES: tuple[str, ...] = get_args(AlphaMode)
 _DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 T = TypeVar("T", bound=str)
+
+
+_REQUIRED: Any = dataclasses.MISSING
+
+
+def about(help: str, default: Any = _REQUIRED) -> Any:
+    """A job field with its one-line description: the CLI's help, the API's and docs/api.md's
+    text all come from here."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def field_help(field: dataclasses.Field) -> str:
+    return str(field.metadata.get("help", ""))
 
 
 def one_of(value: str, allowed: Iterable[str], option: str) -> str:

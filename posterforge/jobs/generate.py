@@ -12,6 +12,7 @@ from posterforge.jobs.common import (
     PRECISIONS,
     CompileMode,
     Precision,
+    about,
     at_least,
     check_device,
     check_format,
@@ -24,33 +25,42 @@ DEFAULT_MODEL = "posters-demo"
 
 @dataclass(frozen=True)
 class GenerateJob:
-    """``n`` images for each of ``conditions`` (label specs such as ``horror`` or
-    ``horror+comedy``; empty for an unconditional generator), written under ``out``
-    (``CONDITION-00000.png``, or ``00000.png``) and/or captioned on a contact sheet ``grid``
-    (the first ``grid_max`` of each condition).
+    """``n`` new images for each condition, written under ``out`` (``CONDITION-00000.png``, or
+    ``00000.png`` for an unconditional model) and/or on a captioned contact sheet ``grid``.
+    Image ``i`` of a seed is always the same, whatever the batch size, ``n`` or condition."""
 
-    ``model``: a generator name or a ``.safetensors`` file. ``seed``: image ``i`` of a seed is
-    always the same. ``truncation``: PSI > 0, more typical and less varied images.
-    ``batch_size``: images per batch. ``fmt``: png, jpg or webp. ``device``, ``precision``,
-    ``compile``: as for translate. ``overwrite``: replace images that exist. ``shard`` ``K/N``:
-    make and write only the batches ``b`` with ``b % N == K - 1`` (the grid is still whole).
-    """
-
-    conditions: tuple[str, ...] = ()
-    n: int = 16
-    out: Path | None = None
-    model: str = DEFAULT_MODEL
-    seed: int = 0
-    truncation: float | None = None
-    batch_size: int = 64
-    fmt: str = "png"
-    device: str = "auto"
-    precision: Precision = "fp32"
-    compile: CompileMode = "auto"
-    overwrite: bool = False
-    grid: Path | None = None
-    grid_max: int = 64
-    shard: str | None = None
+    conditions: tuple[str, ...] = about(
+        "What to generate, for a conditional model: a label name (a genre for the poster "
+        "models); repeat for several; a mix: horror+comedy or horror:0.7+comedy:0.3. Leave out "
+        "for an unconditional model.",
+        (),
+    )
+    n: int = about("Images per genre (or in all).", 16)
+    out: Path | None = about("Output folder (GENRE-00000.png, or 00000.png, ...).", None)
+    model: str = about("Generator name or a .safetensors file.", DEFAULT_MODEL)
+    seed: int = about("Same seed, same posters (on the same device).", 0)
+    truncation: float | None = about(
+        "PSI > 0: more typical, less varied images (the model's own truncation, or noise "
+        "redrawn beyond +-PSI).",
+        None,
+    )
+    batch_size: int = about("Images per batch.", 64)
+    fmt: str = about("png, jpg or webp.", "png")
+    device: str = about("auto, cpu, cuda, cuda:N or mps.", "auto")
+    precision: Precision = about("fp32, fp16 or bf16 (autocast).", "fp32")
+    compile: CompileMode = about(
+        "auto (compile when the job is long enough to pay), on or off.", "auto"
+    )
+    overwrite: bool = about("Replace posters that exist already.", False)
+    grid: Path | None = about(
+        "Also write a contact sheet, captioned by genre (64 per genre at most).", None
+    )
+    grid_max: int = about("Images per genre on the contact sheet.", 64)
+    shard: str | None = about(
+        "K/N: make the batches of posters whose batch number b has b % N == K-1 "
+        "(torchrun: automatic).",
+        None,
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

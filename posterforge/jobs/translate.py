@@ -4,7 +4,7 @@ checked once when the job is made."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from posterforge.errors import PosterforgeError
@@ -15,6 +15,7 @@ from posterforge.jobs.common import (
     AlphaMode,
     CompileMode,
     Precision,
+    about,
     at_least,
     check_device,
     check_format,
@@ -30,38 +31,47 @@ DEFAULT_STYLE = "vintage"
 @dataclass(frozen=True)
 class TranslateJob:
     """Translate image files, folders (recursive), video files or ``-`` (paths on stdin) into
-    ``out``, which mirrors the input tree (or names the output file of one video input).
+    ``out``, which mirrors the input tree (or names the output file of one video input)."""
 
-    ``style``: a style name or a ``.safetensors`` file. ``batch_size``: images per batch (None:
-    1 on a CPU, 8 on an accelerator). ``size``: ``N`` (shorter side) or ``WxH`` to resize first.
-    ``fmt``: the output format (None: as the input). ``quality``: JPEG and WebP, 1-100.
-    ``metadata``: carry ICC profile, EXIF and DPI. ``device``: auto, cpu, cuda, cuda:N or mps.
-    ``precision``: fp32, fp16 or bf16 (autocast). ``compile``: auto (when the job is long enough
-    to pay), on or off. ``overwrite``: replace outputs that exist. ``shard``: ``K/N``, this
-    process's share of the inputs. ``alpha``: keep or drop transparency. ``null``: paths on stdin
-    end in NUL. ``relative_to``: name outputs by their input's path below this folder.
-    ``vcodec``, ``crf``: video encoding. ``workers``: decode/encode threads (None: up to 4).
-    """
-
-    inputs: tuple[str, ...]
-    out: Path
-    style: str = DEFAULT_STYLE
-    batch_size: int | None = None
-    size: Size | None = None
-    fmt: str | None = None
-    quality: int = 95
-    metadata: bool = True
-    device: str = "auto"
-    precision: Precision = "fp32"
-    compile: CompileMode = "auto"
-    overwrite: bool = False
-    shard: str | None = None
-    alpha: AlphaMode = "keep"
-    null: bool = False
-    relative_to: Path | None = None
-    vcodec: str | None = None
-    crf: int | None = None
-    workers: int | None = field(default=None, compare=False)
+    inputs: tuple[str, ...] = about(
+        "Image or video files, folders (recursive), or - to read paths from stdin."
+    )
+    out: Path = about(
+        "Output folder (mirrors the input tree), or a video file for one video input."
+    )
+    style: str = about("Style name or a .safetensors weight file.", DEFAULT_STYLE)
+    batch_size: int | None = about("Images per batch (default: 1 on CPU, 8 on GPU).", None)
+    size: Size | None = about("Resize first: N (shorter side) or WxH, at most 16384.", None)
+    fmt: str | None = about(
+        "png, jpg, webp, bmp, tiff or gif (default: as the input; GIF inputs give PNG).", None
+    )
+    quality: int = about("JPEG and WebP quality, 1-100.", 95)
+    metadata: bool = about(
+        "Carry each input's ICC profile, EXIF (orientation reset) and DPI to its output.", True
+    )
+    device: str = about("auto, cpu, cuda, cuda:N or mps.", "auto")
+    precision: Precision = about("fp32, fp16 or bf16 (autocast).", "fp32")
+    compile: CompileMode = about(
+        "auto (compile when the job is long enough to pay), on or off.", "auto"
+    )
+    overwrite: bool = about("Replace outputs that exist already.", False)
+    shard: str | None = about(
+        "K/N: process a deterministic 1/N of the inputs (torchrun: automatic).", None
+    )
+    alpha: AlphaMode = about(
+        "keep (pass transparency through where the format can) or drop.", "keep"
+    )
+    null: bool = about("Paths on stdin end in NUL, not newline (find -print0).", False)
+    relative_to: Path | None = about(
+        "Name each output by its input's path below DIR (mirrors absolute paths).", None
+    )
+    vcodec: str | None = about(
+        "Video encoder (default libx264; libvpx-vp9 for .webm outputs).", None
+    )
+    crf: int | None = about(
+        "Video quality: constant rate factor, lower is better (default 18).", None
+    )
+    workers: int | None = about("Decode and encode threads (default: up to 4).", None)
 
     def __post_init__(self) -> None:
         # Accept what a caller naturally has (a list, a str path, "256") and keep one form.
