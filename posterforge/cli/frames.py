@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from posterforge.cli import EXIT_FAILED_INPUTS, EXIT_OK
 from posterforge.cli.output import ProgressLine
 from posterforge.cli.signals import EXIT_INTERRUPTED, closed_pipe
 
@@ -27,6 +26,9 @@ if TYPE_CHECKING:
     from posterforge.jobs.frames import FrameMode, FramesJob
     from posterforge.video.frames import Film, FilmReport, FrameRecord
 
+# the exit codes of every command (posterforge.cli's EXIT_*, which this module cannot import: the
+# cli package imports it, and the import would close a circle)
+EXIT_OK, EXIT_FAILED_INPUTS = 0, 1
 _REQUIRED = inspect.Parameter.empty
 # (name, type, typer's parameter, default): the command's options, in the order --help shows them
 OPTIONS: list[tuple[str, Any, Any, Any]] = [
