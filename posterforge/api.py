@@ -17,13 +17,16 @@ from posterforge.context import default_context
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from typing import Unpack
 
     from posterforge.context import Context
     from posterforge.generation import Poster
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
+    from posterforge.jobs.frames import FrameSettings
     from posterforge.records import Record
     from posterforge.sizing import Size
     from posterforge.store import Store
+    from posterforge.video.records import FilmReport, FrameRecord
 
 
 def list_styles(store: Store | None = None) -> list[catalog.StyleInfo]:
@@ -115,20 +118,23 @@ def generate(
 
 
 def frames(
-    films: Sequence[str | Path], out: str | Path, *, overwrite: bool = False, **options: Any
-) -> list[Any]:
+    films: Sequence[str | Path], out: str | Path, **settings: Unpack[FrameSettings]
+) -> list[FrameRecord | FilmReport]:
     """Cut training frames from ``films`` into ``out`` (``OUT/FILM/FILM_00h01m02s345.png``);
     one record per frame written or skipped, then one report per film.
 
-    ``options``: ``mode`` (``"every"``, ``"keyframes"`` or ``"scenes"``), ``every`` (seconds),
-    ``scene_threshold``, ``size``, ``crop_bars``, ``dedupe`` (bits), ``max_frames``, ``fmt``,
-    ``quality`` (see :class:`posterforge.video.frames.FrameOptions`).
+    ``settings`` are the typed fields of :class:`posterforge.jobs.frames.FramesJob`: ``mode``
+    (``"every"``, ``"keyframes"`` or ``"scenes"``), ``every`` (seconds), ``scene_threshold``,
+    ``size``, ``crop_bars``, ``dedupe`` (bits), ``max_frames``, ``fmt``, ``quality`` and
+    ``overwrite``; a bad value raises :class:`~posterforge.errors.PosterforgeError` (one line).
 
     >>> records = frames(["spirited.mkv"], "frames/", mode="scenes")  # doctest: +SKIP
     """
-    from posterforge.video.frames import FrameOptions, cut_frames
+    from posterforge.jobs.frames import FramesJob
+    from posterforge.video.frames import run_frames
 
-    return list(cut_frames(films, out, FrameOptions(**options), overwrite=overwrite))
+    job = FramesJob(films=tuple(Path(f) for f in films), out=Path(out), **settings)
+    return list(run_frames(job))
 
 
 def train(

@@ -147,11 +147,11 @@ def run(tiny_style: Path, inputs: list, out: Path, **kw):
 
 
 @pytest.mark.slow
-def test_cli_writes_one_file_keeping_frames_times_size_and_audio(cli, tiny_style, tmp_path):
+def test_cli_writes_one_file_keeping_frames_times_size_and_audio(inproc, tiny_style, tmp_path):
     src = make_clip(tmp_path / "clip.mp4", frames=30, audio=True)
     dest = tmp_path / "clip-vintage.mp4"
     common = ["--style", str(tiny_style), "--device", "cpu", "--compile", "off"]
-    r = cli("translate", str(src), "--out", str(dest), "--json", *common)
+    r = inproc("translate", str(src), "--out", str(dest), "--json", *common)
     assert r.code == 0, r.err
     [line] = r.out.splitlines()  # stdout: one record, nothing else
     rec = json.loads(line)
@@ -245,7 +245,7 @@ def test_a_folder_mirrors_videos_and_images_and_a_named_video_is_probed(tiny_sty
 
 
 @pytest.mark.slow
-def test_kill_9_mid_video_then_a_rerun_resumes_to_a_whole_file(cli, tiny_style, tmp_path):
+def test_kill_9_mid_video_then_a_rerun_resumes_to_a_whole_file(inproc, tiny_style, tmp_path):
     src = make_clip(tmp_path / "film.mp4", frames=72, audio=True)
     dest = tmp_path / "out" / "film.mp4"
     parts = dest.with_name(".film.mp4.parts")
@@ -266,7 +266,7 @@ def test_kill_9_mid_video_then_a_rerun_resumes_to_a_whole_file(cli, tiny_style, 
     assert not dest.exists()
     assert 0 < sum(s["frames"] for s in finished_segments(parts)) < 72
 
-    r = cli("translate", str(src), "--out", str(dest), *args[7:-1], env=env)
+    r = inproc("translate", str(src), "--out", str(dest), *args[7:-1], env=env)
     assert r.code == 0, r.err
     assert "resuming after" in r.err
     _, pts_in, _ = frames_of(src)
@@ -320,7 +320,7 @@ def test_a_truncated_video_gives_what_decodes_with_a_note(tiny_style, tmp_path):
 
 
 @pytest.mark.slow
-def test_bad_inputs_are_one_line_each_and_leave_nothing(cli, tiny_style, tmp_path):
+def test_bad_inputs_are_one_line_each_and_leave_nothing(inproc, tiny_style, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "text.mp4").write_text("not a video\n")
@@ -341,7 +341,7 @@ def test_bad_inputs_are_one_line_each_and_leave_nothing(cli, tiny_style, tmp_pat
     assert good.count(b"V_MPEG4/ISO/AVC") == 1
     (bad / "unknown.mkv").write_bytes(good.replace(b"V_MPEG4/ISO/AVC", b"V_MPEG4/ISO/XYZ"))
     out = tmp_path / "out"
-    r = cli("translate", str(bad), "--out", str(out), "--style", str(tiny_style), "--json",
+    r = inproc("translate", str(bad), "--out", str(out), "--style", str(tiny_style), "--json",
             "--device", "cpu", "--compile", "off")  # fmt: skip
     assert r.code == 1, r.err
     records = {Path(rec["input"]).name: rec for rec in map(json.loads, r.out.splitlines())}

@@ -1,4 +1,6 @@
-"""``posterforge frames``: a thin layer over :func:`posterforge.video.frames.cut_frames`.
+"""``posterforge frames``: options into a :class:`~posterforge.jobs.frames.FramesJob`, run by
+:func:`posterforge.video.frames.run_frames` (what :func:`posterforge.api.frames` runs too), and
+the records rendered.
 
 stdout carries one line per frame written (its path), or with ``--json`` one JSON object per frame
 picked (written or already there); progress, notes and the per-film summary go to stderr.
@@ -6,86 +8,113 @@ picked (written or already there); progress, notes and the per-film summary go t
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from posterforge.cli import EXIT_FAILED_INPUTS, EXIT_OK
+from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
 from posterforge.cli.output import ProgressLine
-from posterforge.cli.signals import EXIT_INTERRUPTED, closed_pipe
+from posterforge.cli.signals import closed_pipe
 
 if TYPE_CHECKING:
-    from posterforge.video.frames import Film, FilmReport
+    from posterforge.cli.output import Lines
+    from posterforge.jobs.frames import FrameMode, FramesJob
+    from posterforge.video.frames import Film, FilmReport, FrameRecord
 
-
-
-def frames(
-    films: Annotated[list[Path], typer.Argument(help="Video files (anything FFmpeg reads).")],
-    out: Annotated[
+_REQUIRED = inspect.Parameter.empty
+# (name, type, typer's parameter, default): the command's options, in the order --help shows them
+OPTIONS: list[tuple[str, Any, Any, Any]] = [
+    ("films", list[Path], typer.Argument(help="Video files (anything FFmpeg reads)."), _REQUIRED),
+    (
+        "out",
         Path,
         typer.Option(
             "--out",
             "-o",
             help="Output folder: OUT/FILM/FILM_00h01m02s345.png per frame, and OUT/frames.jsonl.",
         ),
-    ],
-    every: Annotated[
+        _REQUIRED,
+    ),
+    (
+        "every",
         float | None,
         typer.Option(
             help="One frame per SECONDS (the default, 1): the first at or after each multiple.",
             metavar="SECONDS",
         ),
-    ] = None,
-    keyframes: Annotated[
-        bool, typer.Option("--keyframes", help="Only the key frames (fast: nothing else decodes).")
-    ] = False,
-    scenes: Annotated[
+        None,
+    ),
+    (
+        "keyframes",
+        bool,
+        typer.Option("--keyframes", help="Only the key frames (fast: nothing else decodes)."),
+        False,
+    ),
+    (
+        "scenes",
         bool,
         typer.Option("--scenes", help="One frame per shot, 0.5 s after each cut."),
-    ] = False,
-    scene_threshold: Annotated[
+        False,
+    ),
+    (
+        "scene_threshold",
         float | None,
         typer.Option(
             help="With --scenes: the change between frames that counts as a cut, 0-1 "
             "(default 0.06; lower finds more cuts).",
         ),
-    ] = None,
-    size: Annotated[
+        None,
+    ),
+    (
+        "size",
         str | None,
         typer.Option(
             help="Resize after --crop-bars: N (shorter side) or WxH (cover, then centre-crop)."
         ),
-    ] = None,
-    crop_bars: Annotated[
+        None,
+    ),
+    (
+        "crop_bars",
         bool,
         typer.Option("--crop-bars", help="Crop the black letterbox/pillarbox bars of each film."),
-    ] = False,
-    dedupe: Annotated[
+        False,
+    ),
+    (
+        "dedupe",
         int | None,
         typer.Option(
             help="Drop a frame within THRESHOLD bits (0-64) of the 64-bit dHash of a frame kept "
             "from the same film (4-10 drops near-repeats).",
             metavar="THRESHOLD",
         ),
-    ] = None,
-    max_frames: Annotated[
-        int | None, typer.Option("--max", help="At most N frames per film.", metavar="N")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="png, jpg or webp.")] = "png",
-    quality: Annotated[int, typer.Option(help="JPEG and WebP quality, 1-100.")] = 95,
-    overwrite: Annotated[
+        None,
+    ),
+    (
+        "max_frames",
+        int | None,
+        typer.Option("--max", help="At most N frames per film.", metavar="N"),
+        None,
+    ),
+    ("fmt", str, typer.Option("--format", "-f", help="png, jpg or webp."), "png"),
+    ("quality", int, typer.Option(help="JPEG and WebP quality, 1-100."), 95),
+    (
+        "overwrite",
         bool,
         typer.Option(help="Cut films again whose frames exist (their old frames are removed)."),
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per frame on stdout.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
-) -> None:
+        False,
+    ),
+    ("as_json", bool, typer.Option("--json", help="One JSON object per frame on stdout."), False),
+    ("quiet", bool, typer.Option("--quiet", "-q", help="No progress or summary."), False),
+]
+
+
+def frames(**given: Any) -> None:
     """Cut training frames out of films: [bold]posterforge frames film.mkv -o frames/a --scenes[/].
 
     Re-running the same command skips what is done; the folder is ready for
@@ -94,52 +123,17 @@ def frames(
     video, 130 when interrupted (run it again to resume).
     """
     from posterforge.cli.output import Lines
-    from posterforge.errors import PosterforgeError
-    from posterforge.video.frames import FrameOptions, FrameRecord, cut_frames
+    from posterforge.video.frames import run_frames
 
-    if keyframes + scenes + (every is not None) > 1:
-        raise PosterforgeError("choose one of --every, --keyframes and --scenes")
-    if scene_threshold is not None and not scenes:
-        raise PosterforgeError("--scene-threshold applies to --scenes")
-    mode = "keyframes" if keyframes else "scenes" if scenes else "every"
-    options = FrameOptions(
-        mode=mode,
-        every=every if every is not None else 1.0,
-        size=size,
-        crop_bars=crop_bars,
-        dedupe=dedupe,
-        max_frames=max_frames,
-        fmt=fmt.lower().lstrip(".").replace("jpeg", "jpg"),
-        quality=quality,
-        **({"scene_threshold": scene_threshold} if scene_threshold is not None else {}),
-    )
+    as_json, quiet = given.pop("as_json"), given.pop("quiet")
+    job = _job(**given)
     lines = Lines()
     bar = _FilmProgress() if not quiet and sys.stderr.isatty() else None
-    records = cut_frames(
-        films,
-        out,
-        options,
-        overwrite=overwrite,
-        notify=None if quiet else lines.err,
-        progress=bar.update if bar is not None else None,
-    )
+    notify = None if quiet else lines.err
+    records = run_frames(job, notify=notify, progress=bar.update if bar is not None else None)
     lines.progress = bar
-    failed = False
-    start = time.perf_counter()
     try:
-        for rec in records:
-            if isinstance(rec, FrameRecord):
-                if as_json:
-                    lines.out(json.dumps(rec.as_dict()))
-                elif rec.status == "ok":
-                    lines.out(rec.output)
-                continue
-            failed |= rec.status in ("broken", "failed")
-            if bar is not None:
-                bar.clear()
-            if rec.status in ("broken", "failed") or not quiet:
-                lines.err(_summary(rec, time.perf_counter() - start))
-            start = time.perf_counter()
+        failed = _render(records, lines, as_json=as_json, quiet=quiet)
     except KeyboardInterrupt:
         lines.close()
         lines.err(
@@ -155,18 +149,83 @@ def frames(
     raise typer.Exit(EXIT_FAILED_INPUTS if failed else EXIT_OK)
 
 
+frames.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=Annotated[t, o]
+        )
+        for name, t, o, d in OPTIONS
+    ]
+)
+
+
+def _job(
+    *,
+    every: float | None,
+    keyframes: bool,
+    scenes: bool,
+    scene_threshold: float | None,
+    **rest: Any,
+) -> FramesJob:
+    """The job the options ask for; the choice of mode is the flags' to check."""
+    from posterforge.errors import PosterforgeError
+    from posterforge.jobs.frames import FramesJob
+
+    if keyframes + scenes + (every is not None) > 1:
+        raise PosterforgeError("choose one of --every, --keyframes and --scenes")
+    if scene_threshold is not None and not scenes:
+        raise PosterforgeError("--scene-threshold applies to --scenes")
+    rest["fmt"] = rest["fmt"].lower().lstrip(".").replace("jpeg", "jpg")
+    if scene_threshold is not None:
+        rest["scene_threshold"] = scene_threshold
+    mode: FrameMode = "keyframes" if keyframes else "scenes" if scenes else "every"
+    return FramesJob(mode=mode, every=every if every is not None else 1.0, **rest)
+
+
+def _render(
+    records: Iterator[FrameRecord | FilmReport],
+    lines: Lines,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> bool:
+    """Each frame's path (or JSON) on stdout, each film's summary on stderr; returns whether a
+    film broke off or failed."""
+    from posterforge.records import Status
+    from posterforge.video.records import FilmStatus, FrameRecord
+
+    failed, start = False, time.perf_counter()
+    for rec in records:
+        if isinstance(rec, FrameRecord):
+            if as_json:
+                lines.out(json.dumps(rec.as_dict()))
+            elif rec.status == Status.OK:
+                lines.out(rec.output)
+            continue
+        bad = rec.status in (FilmStatus.BROKEN, FilmStatus.FAILED)
+        failed |= bad
+        if lines.progress is not None:
+            lines.progress.clear()
+        if bad or not quiet:
+            lines.err(_summary(rec, time.perf_counter() - start))
+        start = time.perf_counter()
+    return failed
+
+
 def _summary(rep: FilmReport, secs: float) -> str:
-    if rep.status == "failed":
+    from posterforge.video.records import FilmStatus
+
+    if rep.status == FilmStatus.FAILED:
         return f"posterforge: error: {rep.error}"
-    if rep.status == "busy":
+    if rep.status == FilmStatus.BUSY:
         return f"{rep.film}: skipped, {rep.error}"
-    if rep.status == "finished-before":
+    if rep.status == FilmStatus.FINISHED_BEFORE:
         return f"{rep.film}: {_n(rep.picked)}, cut before (--overwrite cuts it again)"
     parts = [f"{_n(rep.picked)} ({rep.written} written, {rep.skipped} there already)"]
     if rep.repeats:
         parts.append(f"{rep.repeats} near-repeats dropped")
     text = f"{rep.film}: " + ", ".join(parts) + f" in {secs:.1f} s"
-    if rep.status == "broken":
+    if rep.status == FilmStatus.BROKEN:
         kept = f"kept the {_n(rep.picked)} up to there"
         text = f"posterforge: error: {rep.film}: {rep.error}; {kept}"
     return text
@@ -194,7 +253,7 @@ class _FilmProgress(ProgressLine):
             self.draw()
 
     def text(self, width: int = 79) -> str:
-        from posterforge.video.frames import clock
+        from posterforge.video.films import clock
 
         secs = time.monotonic() - self.start
         speed = f" {self.t / secs:.1f}x" if secs > 0 else ""

@@ -142,13 +142,15 @@ class _Report:
         self.videos = self.video_frames = 0
 
     def __call__(self, rec: Record) -> None:
+        from posterforge.video.records import VideoRecord
+
         self.inputs.add(rec.input)
         self.counts[rec.status] += 1
         if rec.status == FAILED:
             self.lines.err(f"{rec.input}: {rec.error}")
-        video = hasattr(rec, "frames")
+        video = isinstance(rec, VideoRecord)
         if video and getattr(rec, "note", None):
-            self.lines.err(f"{rec.input}: {rec.note}")  # type: ignore[attr-defined]
+            self.lines.err(f"{rec.input}: {rec.note}")
         if self.as_json:
             self.lines.out(json.dumps(rec.as_dict()))
         elif rec.status == OK:
@@ -157,7 +159,7 @@ class _Report:
             self.kept.append((rec.input, rec.output))
         if video and rec.status == OK:
             self.videos += 1
-            self.video_frames += rec.frames or 0  # type: ignore[attr-defined]
+            self.video_frames += rec.frames or 0
         bar = self.lines.progress
         if bar is None:
             return

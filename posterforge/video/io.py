@@ -1,51 +1,62 @@
-"""Reading and writing video frames with PyAV: probing, decoding with damage notes, colour
-conversion, and the encoder of one segment. PyAV is imported inside functions only.
+"""Reading video with PyAV: one probe of a video's header (and first frame) for both
+``posterforge frames`` and video translation, and decoding that goes past damage, noting it.
+PyAV is imported inside functions only.
 
 Frames are handed around as RGB ``(H, W, 3)`` uint8 arrays in the orientation the file stores
-them; the display matrix (rotation) travels as metadata. Colour conversion uses the input's own
-matrix (BT.601, BT.709, ...) and range (limited or full) both ways, and the output is tagged with
-the input's colour range, matrix, primaries and transfer, so the pictures look as they did.
+them (:func:`~posterforge.video.colour.to_rgb`); the display matrix (rotation) travels as
+metadata. Encoding is :mod:`posterforge.video.encode`; the encoder checks are
+:mod:`posterforge.video.codecs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posterforge.errors import PosterforgeError
+from posterforge.video.codecs import check_codec
+from posterforge.video.colour import to_rgb
 
 if TYPE_CHECKING:
     import av
-    import numpy as np
 
-# AVColorSpace (what a frame is tagged with) -> swscale's SWS_CS_* (what converts it)
-_SWS_COLORSPACE = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
-_SWS_DEFAULT = 5  # BT.601, what FFmpeg assumes for an untagged frame
-_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
-_LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
+__all__ = ["Damage", "Probe", "Problem", "VideoError", "check_codec", "decode", "probe", "to_rgb"]
 
-# CRF per encoder: the scale's top and our default (libx264's 18 is visually lossless)
-CRF_RANGE = {"libx264": 51, "libx265": 51}
-CRF_DEFAULT = {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libsvtav1": 28, "libaom-av1": 28}
-PIX_FMT = "yuv420p"
 # decode errors in a row after which a damaged input is given up
 MAX_BAD_PACKETS_IN_A_ROW = 100
+
+
+class Problem(StrEnum):
+    """Why a file is no video that can be read: lets each command word it for its users."""
+
+    UNREADABLE = "unreadable"  # FFmpeg cannot open it (``cause`` says why)
+    NO_VIDEO = "no-video"  # no video stream (cover pictures do not count)
+    NO_DECODER = "no-decoder"  # no decoder for it, or no picture size
+    NO_FRAME = "no-frame"  # no frame decodes
 
 
 class VideoError(PosterforgeError):
     """A video input that cannot be translated; ``reason`` is one line."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str,
+        *,
+        problem: Problem | None = None,
+        cause: BaseException | None = None,
+    ):
         self.path = Path(path)
         self.reason = " ".join(reason.split())
+        self.problem, self.cause = problem, cause
         super().__init__(f"{self.path}: {self.reason}")
 
 
@@ -55,88 +66,12 @@ def _ff_reason(e: BaseException) -> str:
     return text.split(": '")[0].strip() if isinstance(text, str) else str(text)
 
 
-# --- codec checks (before any work) ---------------------------------------------------------------
-
-
-def check_codec(vcodec: str, crf: int | None, suffixes: set[str]) -> int | None:
-    """Raise :class:`PosterforgeError` (one line) unless this FFmpeg build has the video encoder
-    ``vcodec``, ``crf`` suits it and every output suffix in ``suffixes`` can hold it; returns the
-    CRF to use (None for an encoder without one)."""
-    import av
-
-    try:
-        codec = av.Codec(vcodec, "w")
-    except (av.FFmpegError, ValueError):
-        raise PosterforgeError(
-            f"--vcodec {vcodec}: this FFmpeg build has no such encoder; video encoders it has "
-            f"include {', '.join(_known_encoders())}"
-        ) from None
-    if codec.type != "video":
-        raise PosterforgeError(f"--vcodec {vcodec}: a {codec.type} encoder, not a video encoder")
-    has_crf = any(
-        o.name == "crf" for o in av.CodecContext.create(vcodec, "w").supported_options.private
-    )
-    if crf is None:
-        crf = CRF_DEFAULT.get(codec.name, 18) if has_crf else None
-    elif not has_crf:
-        raise PosterforgeError(f"--crf: the {vcodec} encoder has no CRF (constant quality) mode")
-    elif not 0 <= crf <= CRF_RANGE.get(codec.name, 63):
-        raise PosterforgeError(f"invalid --crf {crf}: use 0 to {CRF_RANGE.get(codec.name, 63)}")
-    from posterforge.video.containers import MUXERS
-
-    for suffix in sorted(suffixes):
-        muxer = MUXERS[suffix.lower()]
-        try:
-            with av.open(_Sink(), "w", format=muxer) as probe:
-                probe.add_stream(vcodec, rate=24)
-        except ValueError:
-            raise PosterforgeError(
-                f"--vcodec {vcodec} cannot be written into {suffix} files; "
-                f"use {_fits(muxer)}, or another output suffix"
-            ) from None
-    return crf
-
-
-class _Sink:
-    """A write-only file object that keeps nothing (for trying a muxer's header)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def seek(self, *args: int) -> int:
-        return 0
-
-    def tell(self) -> int:
-        return 0
-
-
-def _known_encoders() -> list[str]:
-    import av
-
-    wanted = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "mpeg4")
-    return [name for name in wanted if name in av.codecs_available]
-
-
-def _fits(muxer: str) -> str:
-    import av
-
-    fits = []
-    for name in _known_encoders():
-        try:
-            with av.open(_Sink(), "w", format=muxer) as probe:
-                probe.add_stream(name, rate=24)
-            fits.append(name)
-        except ValueError:
-            continue
-    return "--vcodec " + " or ".join(fits) if fits else "another --vcodec"
-
-
 # --- probing --------------------------------------------------------------------------------------
 
 
 @dataclass
 class Probe:
-    """What a video holds, read from its header and its first frame."""
+    """What a video holds, read from its header and (unless told not to) its first frame."""
 
     path: Path
     width: int  # as stored (before the display matrix turns it)
@@ -157,6 +92,10 @@ class Probe:
     sample_aspect_ratio: Fraction | None = None
     copied: list[int] = field(default_factory=list)  # audio and subtitle streams to copy
     others: list[str] = field(default_factory=list)  # streams left out, described
+    format: str = ""  # FFmpeg's name of the container ("matroska,webm", "image2", ...)
+    shown_width: int = 0  # the stored width times the sample aspect ratio (the stream's or codec's)
+    stream_duration: float | None = None  # seconds, the video stream's own header field
+    container_duration: float | None = None  # seconds, the container's (may be an estimate)
 
     @property
     def upright(self) -> tuple[int, int]:
@@ -171,88 +110,138 @@ def open_input(path: Path) -> av.container.InputContainer:
 
     try:
         return av.open(str(path), metadata_errors="ignore")
-    except FileNotFoundError:
-        raise VideoError(path, "no such file") from None
-    except IsADirectoryError:
-        raise VideoError(path, "a folder, not a video") from None
-    except PermissionError:
-        raise VideoError(path, "permission denied") from None
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(path, f"not a video FFmpeg can read ({_ff_reason(e)})") from None
+        raise VideoError(path, _open_reason(e), problem=Problem.UNREADABLE, cause=e) from None
+
+
+def _open_reason(e: BaseException) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    if isinstance(e, IsADirectoryError):
+        return "a folder, not a video"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    return f"not a video FFmpeg can read ({_ff_reason(e)})"
 
 
 def video_stream(container: Any, path: Path) -> Any:
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams})
+    """The video stream to read: FFmpeg's best one, cover pictures (a music file's) not counted."""
+    pictures = [s for s in container.streams.video if not _cover(s)]
+    if not pictures:
+        kinds = sorted({"cover picture" if _cover(s) else s.type for s in container.streams})
+        reason = "no video stream: no streams at all (empty, or cut short?)"
         if kinds:
-            raise VideoError(path, f"no video stream (only {', '.join(kinds)})")
-        raise VideoError(path, "no video stream: no streams at all (empty, or cut short?)")
-    stream = container.streams.best("video")
+            reason = f"no video stream (only {', '.join(kinds)})"
+        raise VideoError(path, reason, problem=Problem.NO_VIDEO)
+    best = container.streams.best("video")
+    stream = next((s for s in pictures if best is not None and s.index == best.index), pictures[0])
     if stream.codec_context is None:
-        raise VideoError(path, "unsupported video codec: this FFmpeg has no decoder for it")
+        raise VideoError(
+            path,
+            "unsupported video codec: this FFmpeg has no decoder for it",
+            problem=Problem.NO_DECODER,
+        )
     return stream
 
 
-def probe(path: Path) -> Probe:
-    """Open ``path``, check it holds a video stream that decodes, and describe it. Raises
-    :class:`VideoError` with one line for a file that is no video, holds no video stream, uses a
-    codec this FFmpeg cannot decode, or whose first frame does not decode."""
+def _cover(stream: Any) -> bool:
     import av
 
+    pic = getattr(av.stream.Disposition, "attached_pic", 0)
+    return bool(pic and stream.disposition & pic)
+
+
+def probe(path: Path, *, first_frame: bool = True) -> Probe:
+    """Open ``path``, check it holds a video stream that decodes, and describe it. Raises
+    :class:`VideoError` with one line (and its :class:`Problem`) for a file that is no video,
+    holds no video stream, uses a codec this FFmpeg cannot decode, or whose first frame does not
+    decode. Without ``first_frame`` nothing is decoded: the picture's size and colour are the
+    header's, and a stream whose frames do not decode passes."""
     with open_input(path) as container:
         stream = video_stream(container, path)
-        stream.thread_type = "AUTO"
-        first = None
-        damage = Damage()
-        try:
-            for frame in decode(container, stream, damage):
-                first = frame
-                break
-        except av.FFmpegError as e:
-            damage.error(_ff_reason(e))
-        if first is None:
-            if damage.packets == 0:
-                raise VideoError(path, "the video stream holds no frames")
-            why = damage.first_error or damage.stopped
-            raise VideoError(path, "no frame decodes" + (f" ({why})" if why else ""))
-        tb = stream.time_base or Fraction(1, 90000)
-        end_pts = None
-        if stream.duration and stream.time_base:
-            end_pts = (stream.start_time or 0) + stream.duration
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        duration, exact = declared_duration(container, stream)
-        frames = stream.frames or (round(duration * rate) if duration else 0)
-        matrix = display_matrix(first)
+        if first_frame:
+            stream.thread_type = "AUTO"
+            return _described(path, container, stream, _first_frame(container, stream, path))
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            reason = "its video stream has no picture size"
+            raise VideoError(path, reason, problem=Problem.NO_DECODER)
+        return _described(path, container, stream, None)
+
+
+def _first_frame(container: Any, stream: Any, path: Path) -> Any:
+    import av
+
+    damage = Damage()
+    try:
+        for frame in decode(container, stream, damage):
+            return frame
+    except av.FFmpegError as e:
+        damage.error(_ff_reason(e))
+    if damage.packets == 0:
+        raise VideoError(path, "the video stream holds no frames", problem=Problem.NO_FRAME)
+    why = damage.first_error or damage.stopped
+    reason = "no frame decodes" + (f" ({why})" if why else "")
+    raise VideoError(path, reason, problem=Problem.NO_FRAME)
+
+
+def _described(path: Path, container: Any, stream: Any, first: Any | None) -> Probe:
+    """The :class:`Probe` of ``stream``; the picture's own facts from ``first`` when decoded."""
+    ctx = stream.codec_context
+    pic = first if first is not None else ctx
+    tb = stream.time_base or Fraction(1, 90000)
+    end_pts = None
+    if stream.duration and stream.time_base:
+        end_pts = (stream.start_time or 0) + stream.duration
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    duration, exact = declared_duration(container, stream)
+    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+    shown = max(1, round(pic.width * sar)) if sar and sar > 0 and sar != 1 else pic.width
+    copied, others = _other_streams(container, stream)
+    rotation, start = 0, 0.0
+    matrix: tuple[int, ...] | None = None
+    if first is not None:
         rotation = round(first.rotation / 90.0) % 4 * 90 if first.rotation else 0
-        copied, others = [], []
-        for s in container.streams:
-            if s.index == stream.index:
-                continue
-            if s.type in ("audio", "subtitle"):
-                copied.append(s.index)
-            else:
-                others.append(f"{s.type} stream #{s.index}")
-        return Probe(
-            path=path,
-            width=first.width,
-            height=first.height,
-            time_base=tb,
-            rate=Fraction(rate),
-            frames=int(frames),
-            duration=duration,
-            duration_exact=exact,
-            start=float((first.pts or 0) * tb),
-            end_pts=end_pts,
-            rotation=rotation,
-            display_matrix=matrix,
-            color_range=int(first.color_range),
-            colorspace=int(first.colorspace),
-            color_primaries=int(first.color_primaries),
-            color_trc=int(first.color_trc),
-            sample_aspect_ratio=stream.sample_aspect_ratio or None,
-            copied=copied,
-            others=others,
-        )
+        matrix, start = display_matrix(first), float((first.pts or 0) * tb)
+    own = None if stream.duration is None or stream.time_base is None else stream.duration
+    return Probe(
+        path=path,
+        width=pic.width,
+        height=pic.height,
+        time_base=tb,
+        rate=Fraction(rate),
+        frames=int(stream.frames or (round(duration * rate) if duration else 0)),
+        duration=duration,
+        duration_exact=exact,
+        start=start,
+        end_pts=end_pts,
+        rotation=rotation,
+        display_matrix=matrix,
+        color_range=int(pic.color_range),
+        colorspace=int(pic.colorspace),
+        color_primaries=int(pic.color_primaries),
+        color_trc=int(pic.color_trc),
+        sample_aspect_ratio=stream.sample_aspect_ratio or None,
+        copied=copied,
+        others=others,
+        format=container.format.name,
+        shown_width=shown,
+        stream_duration=None if own is None else float(own * stream.time_base),
+        container_duration=None if container.duration is None else container.duration / 1_000_000,
+    )
+
+
+def _other_streams(container: Any, stream: Any) -> tuple[list[int], list[str]]:
+    """The audio and subtitle streams to copy, and the others described (left out)."""
+    copied, others = [], []
+    for s in container.streams:
+        if s.index == stream.index:
+            continue
+        if s.type in ("audio", "subtitle"):
+            copied.append(s.index)
+        else:
+            others.append(f"{s.type} stream #{s.index}")
+    return copied, others
 
 
 def declared_duration(container: Any, stream: Any) -> tuple[float | None, bool]:
@@ -361,138 +350,3 @@ def decode(container: Any, stream: Any, damage: Damage) -> Iterator[Any]:
     if damage.stopped is not None:  # the decoder still holds frames the demuxer fed it
         with contextlib.suppress(av.FFmpegError):
             yield from stream.decode(None)
-
-
-def to_rgb(frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A decoded frame as RGB ``(H, W, 3)`` uint8, converted with its own matrix and range;
-    scaled to ``size`` (W, H) when given (a stream whose frame size changes midway)."""
-    w, h = size if size is not None else (None, None)
-    return frame.to_ndarray(
-        width=w,
-        height=h,
-        format="rgb24",
-        src_colorspace=_SWS_COLORSPACE.get(int(frame.colorspace), _SWS_DEFAULT),
-        src_color_range=_FULL_RANGE if int(frame.color_range) == _FULL_RANGE else _LIMITED_RANGE,
-        dst_color_range=_FULL_RANGE,
-    )
-
-
-# --- encoding one segment -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EncodeSpec:
-    """How every segment of one output is encoded (the same for each, so they join)."""
-
-    vcodec: str
-    crf: int | None
-    width: int  # as stored
-    height: int
-    time_base: Fraction
-    rate: Fraction
-    color_range: int = 0
-    colorspace: int = 2
-    color_primaries: int = 2
-    color_trc: int = 2
-    sample_aspect_ratio: Fraction | None = None
-    display_matrix: tuple[int, ...] | None = None
-
-
-class SegmentEncoder:
-    """One segment file: frames in, packets muxed; :meth:`close` finishes it."""
-
-    muxer = "mp4"  # keeps each packet's pts and dts exactly, in the stream's time base
-
-    def __init__(self, path: Path, spec: EncodeSpec):
-        import av
-
-        if spec.vcodec == "libsvtav1":
-            os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints its banner
-        self.spec = spec
-        self.container = av.open(
-            str(path), "w", format=self.muxer, options=exact_times(self.muxer, spec.time_base)
-        )
-        try:
-            self.stream = self._add_stream(spec)
-        except BaseException:
-            self.container.close()
-            raise
-        self.frames = 0
-        self.durations: dict[int, int] = {}
-
-    def _add_stream(self, spec: EncodeSpec) -> Any:
-        stream = self.container.add_stream(spec.vcodec, rate=spec.rate)
-        ctx = stream.codec_context
-        stream.width, stream.height = spec.width, spec.height
-        stream.pix_fmt = PIX_FMT
-        stream.time_base = spec.time_base
-        ctx.time_base = spec.time_base
-        ctx.color_range = spec.color_range
-        ctx.colorspace = spec.colorspace
-        ctx.color_primaries = spec.color_primaries
-        ctx.color_trc = spec.color_trc
-        if spec.sample_aspect_ratio:
-            ctx.sample_aspect_ratio = spec.sample_aspect_ratio
-        options = {}
-        if spec.crf is not None:
-            options["crf"] = str(spec.crf)
-            if spec.vcodec.startswith("libvpx"):
-                ctx.bit_rate = 0  # constant quality, no bitrate target
-        stream.options = options
-        if spec.display_matrix is not None:
-            stream.set_display_matrix(spec.display_matrix)
-        return stream
-
-    def encode(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
-        import av
-
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        spec = self.spec
-        out = frame.reformat(
-            format=PIX_FMT,
-            src_color_range=_FULL_RANGE,
-            dst_colorspace=_SWS_COLORSPACE.get(spec.colorspace, _SWS_DEFAULT),
-            dst_color_range=_FULL_RANGE if spec.color_range == _FULL_RANGE else _LIMITED_RANGE,
-        )
-        out.pts, out.time_base = pts, spec.time_base
-        if duration:
-            out.duration = duration
-            self.durations[pts] = duration
-        self._mux(self.stream.encode(out))
-        self.frames += 1
-
-    def _mux(self, packets: list[Any]) -> None:
-        for packet in packets:
-            # encoders leave packet durations at 0: the container then guesses the last frame's
-            if packet.pts is not None and (duration := self.durations.pop(packet.pts, 0)):
-                packet.duration = duration
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        """Flush the encoder and finish the file."""
-        try:
-            self._mux(self.stream.encode(None))
-        finally:
-            self.container.close()
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):  # a half-written segment is deleted anyway
-            self.container.close()
-
-
-def exact_times(muxer: str, time_base: Fraction) -> dict[str, str]:
-    """Muxer options that keep a track's start time exact: MP4 and MOV write it in an edit list
-    counted in the movie's timescale (1/1000 s by default, which rounds 1/24 s steps)."""
-    if muxer in ("mp4", "mov") and time_base.numerator == 1 and time_base.denominator < 2**31:
-        return {"movie_timescale": str(time_base.denominator)}
-    return {}
-
-
-def even(n: int) -> int:
-    """4:2:0 chroma needs even sides."""
-    return max(2, n - n % 2)
-
-
-def frame_step(spec_time_base: Fraction, rate: Fraction) -> int:
-    """One frame's duration in time-base units (for frames that carry no time stamp)."""
-    return max(1, math.floor(1 / (rate * spec_time_base) + 0.5)) if rate else 1

@@ -205,7 +205,7 @@ def join(
     output container cannot hold (left out)."""
     import av
 
-    from posterforge.video.io import exact_times
+    from posterforge.video.encode import exact_times
 
     with av.open(str(segments[0][0])) as first:
         tb = first.streams.video[0].time_base
@@ -266,14 +266,14 @@ def copyable(source: Path, copied: list[int], muxer: str) -> tuple[list[int], li
     found before any work (a header written to nowhere)."""
     import av
 
-    from posterforge.video.io import _Sink
+    from posterforge.video.codecs import Sink
 
     kept, notes = [], []
     with av.open(str(source), metadata_errors="ignore") as src:
         for index in copied:
             s = src.streams[index]
             try:
-                with av.open(_Sink(), "w", format=muxer) as trial:
+                with av.open(Sink(), "w", format=muxer) as trial:
                     trial.add_stream_from_template(s, opaque=True)
                     trial.start_encoding()
             except (ValueError, av.FFmpegError) as e:
@@ -367,7 +367,7 @@ class SegmentWriter:
         self.first_pts = self.last_pts = 0
 
     def write(self, rgb: Any, pts: int, duration: int | None) -> None:
-        from posterforge.video.io import SegmentEncoder
+        from posterforge.video.encode import SegmentEncoder
 
         t = pts * self.spec.time_base
         if self.encoder is not None and (
