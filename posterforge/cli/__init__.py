@@ -84,8 +84,10 @@ def _failed_plugins(error: Exception, host: object) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script: load plugins, add their commands, run, map errors."""
     from posterforge.cli import train
+    from posterforge.cli.signals import exit_code, take_terminations
     from posterforge.plugins import get_host
 
+    take_terminations()
     host = get_host()
     train.add_family_commands(host)
     host.add_commands(app)
@@ -115,9 +117,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PosterforgeError as e:
         print(f"posterforge: error: {e}{_failed_plugins(e, host)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP taken as one
         print("posterforge: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(exit_code(e))
     except OSError as e:  # a full disk, a read-only folder: one line, not a traceback
         from posterforge.atomic import os_error_line
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
+from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
 from posterforge.cli.output import ProgressLine
-from posterforge.cli.signals import closed_pipe
+from posterforge.cli.signals import closed_pipe, exit_code
 
 if TYPE_CHECKING:
     from posterforge.cli.output import Lines
@@ -134,13 +134,13 @@ def frames(**given: Any) -> None:
     lines.progress = bar
     try:
         failed = _render(records, lines, as_json=as_json, quiet=quiet)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP taken as one
         lines.close()
         lines.err(
             "posterforge: interrupted; run the same command again to resume "
             "(frames written are kept and skipped)"
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(exit_code(e)) from None
     except BrokenPipeError:
         closed_pipe()
     finally:

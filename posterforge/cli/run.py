@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from posterforge.cli.exits import EXIT_INTERRUPTED
-from posterforge.cli.signals import HoldSigint, closed_pipe, stop
+from posterforge.cli.signals import HoldSigint, closed_pipe, exit_code, stop
 
 if TYPE_CHECKING:
     from posterforge.engine import Engine
@@ -24,18 +23,18 @@ def drive(
 ) -> None:
     """Report every record of ``records``. Ctrl-C: the pipeline is closed (the work in flight
     lands on disk), ``on_interrupt`` prints what was done and how to resume, and the command ends
-    with 130. A closed stdout (``| head``): the pipeline is closed and the process ends quietly
-    by SIGPIPE, as shell tools do."""
+    with 130 (143 for SIGTERM, 129 for SIGHUP, taken the same way). A closed stdout (``| head``):
+    the pipeline is closed and the process ends quietly by SIGPIPE, as shell tools do."""
     try:
         with HoldSigint() as sigint:
             try:
                 for rec in records:
                     with sigint.held():  # a record is reported whole, Ctrl-C or not
                         report(rec)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP taken as one
                 stop(records)
                 on_interrupt()
-                raise typer.Exit(EXIT_INTERRUPTED) from None
+                raise typer.Exit(exit_code(e)) from None
     except BrokenPipeError:
         stop(records)
         closed_pipe()

@@ -1,4 +1,5 @@
-"""Ctrl-C and closed pipes at the CLI edge, the same for every command that streams records."""
+"""Ctrl-C, SIGTERM/SIGHUP and closed pipes at the CLI edge, the same for every command that streams
+records."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
-from posterforge.cli.exits import EXIT_INTERRUPTED  # noqa: F401  (where commands found it)
+from posterforge.cli.exits import EXIT_INTERRUPTED
 
 
 def closed_pipe() -> NoReturn:
@@ -26,27 +27,59 @@ def closed_pipe() -> NoReturn:
     os._exit(128 + 13)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, Slurm, ``docker stop``, systemd, a closed terminal), taken
+    like the first Ctrl-C: the work in flight lands, the resume line is printed, and the exit
+    code is 128 + the signal's number (143 for SIGTERM)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_code(interrupt: BaseException) -> int:
+    """130 for Ctrl-C, 128 + N for signal N taken as one."""
+    return 128 + interrupt.signum if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+
+
+_TERMINATING = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def take_terminations() -> None:
+    """From now on SIGTERM and SIGHUP raise :class:`Terminated` (a KeyboardInterrupt) in the main
+    thread, as SIGINT raises KeyboardInterrupt, so every command's Ctrl-C path serves them too."""
+    for sig in _TERMINATING:
+        with suppress(ValueError, OSError):  # not the main thread: leave them alone
+            signal.signal(sig, _raise_terminated)
+
+
 class HoldSigint:
-    """Ctrl-C raises KeyboardInterrupt at once, except while a record is being reported: then it
-    is raised right after that record, so each line on stdout is whole."""
+    """Ctrl-C (and SIGTERM, SIGHUP) raises at once, except while a record is being reported:
+    then it is raised right after that record, so each line on stdout is whole."""
 
     def __enter__(self) -> HoldSigint:
-        self.holding = self.pending = False
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread (an embedding application): leave it alone
-            self.previous = None
+        self.holding = False
+        self.pending: KeyboardInterrupt | None = None
+        self.previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, *_TERMINATING):
+            with suppress(ValueError):  # not the main thread (an embedding application): leave it
+                self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
+        interrupt = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
         if self.holding:
-            self.pending = True
+            self.pending = self.pending or interrupt
         else:
-            raise KeyboardInterrupt
+            raise interrupt
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -55,9 +88,9 @@ class HoldSigint:
             yield
         finally:
             self.holding = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            raise pending
 
 
 def stop(records: Iterator[Any]) -> None:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_INTERRUPTED, EXIT_OK
+from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
 from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.signals import exit_code
 from posterforge.jobs.translate import TranslateJob
 from posterforge.records import FAILED, OK, SKIPPED
 
@@ -87,9 +88,9 @@ def run(job: TranslateJob, *, as_json: bool, quiet: bool, contact_sheet: Path | 
         planned = start(
             job, stdin=sys.stdin, strict=True, notify=lines.err, on_frames=lines.advance_by
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         lines.err("posterforge: interrupted while loading the model; nothing was written")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(exit_code(e)) from None
     if not planned.pairs:  # images were found, but none in this shard
         if not quiet:
             lines.err(f"posterforge: shard {job.shard} holds none of the inputs; nothing to do")
