@@ -20,13 +20,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from posterforge.family import recipe_from_dict
-from posterforge.training import distributed
-from posterforge.training.augment import make_augment
-from posterforge.training.data import ImageFolderStream
-from posterforge.training.precision import autocast, check_precision, note_if_slow
-from posterforge.training.schedules import Schedule
-from posterforge.weights import make_header
+from posterforge.plugin import (
+    ImageFolderStream,
+    Kind,
+    Schedule,
+    autocast,
+    check_precision,
+    distributed,
+    make_augment,
+    make_header,
+    note_if_slow,
+    recipe_from_dict,
+)
 from posterforge_cyclegan import losses
 from posterforge_cyclegan.discriminator import PatchDiscriminator
 from posterforge_cyclegan.importers import ARCH
@@ -37,7 +42,7 @@ from posterforge_cyclegan.winograd import kernel_cache
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from posterforge.weights import Weights
+    from posterforge.plugin import Weights
 
 LOSSES = ("lsgan", "wgan-gp")
 _SCHEDULES = ("lr", "cycle_weight", "identity_weight", "grad_clip")
@@ -373,7 +378,7 @@ class CycleGANTask:
         if self.init_from is not None:
             provenance["init_from"] = self.init_from
         tensors = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return tensors, make_header("translator", ARCH, net.config, provenance=provenance)
+        return tensors, make_header(Kind.TRANSLATOR, ARCH, net.config, provenance=provenance)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``G_AB`` (A -> B) in our weight format."""
