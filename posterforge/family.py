@@ -10,7 +10,6 @@ be ``"module:function"`` strings, imported only when a run starts.
 
 from __future__ import annotations
 
-import importlib
 import re
 import tomllib
 from collections.abc import Callable
@@ -20,13 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from posterforge.errors import PosterforgeError, UnknownNameError
+from posterforge.records import Kind
+from posterforge.registry import resolve
 
 if TYPE_CHECKING:
     from posterforge.training.harness import BatchStream
     from posterforge.training.task import TrainingTask
     from posterforge.weights import Weights
 
-KINDS = ("translator", "generator")
+KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
 INPUT_KINDS = ("folder", "file")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # the train commands' own options: an input or option of a family may not take these names
@@ -126,13 +127,6 @@ TaskFactory = Callable[..., "TrainingTask"]
 DataFactory = Callable[..., "BatchStream"]
 
 
-def _resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
-    if isinstance(ref, str):
-        module, _, attr = ref.partition(":")
-        return getattr(importlib.import_module(module), attr)
-    return ref
-
-
 @dataclass(frozen=True)
 class Family:
     """A trainable model family (see the module docstring and docs/hooks.md).
@@ -152,7 +146,7 @@ class Family:
     """
 
     name: str
-    kind: str
+    kind: Kind
     description: str
     inputs: tuple[Input, ...]
     make_task: TaskFactory | str
@@ -166,6 +160,7 @@ class Family:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise PosterforgeError(f"family {self.name!r}: kind must be one of {KINDS}")
+        object.__setattr__(self, "kind", Kind(self.kind))  # a plain string given: its member
         seen: set[str] = set()
         for key, what in [(i.name, "input") for i in self.inputs] + [
             (o.key, "option") for o in self.options
@@ -211,7 +206,7 @@ class Family:
         seed: int = 0,
         init_from: Weights | None = None,
     ) -> TrainingTask:
-        return _resolve(self.make_task)(dict(recipe), device=device, seed=seed, init_from=init_from)
+        return resolve(self.make_task)(dict(recipe), device=device, seed=seed, init_from=init_from)
 
     def data(
         self,
@@ -222,7 +217,7 @@ class Family:
         rank: int = 0,
         world_size: int = 1,
     ) -> BatchStream:
-        return _resolve(self.make_data)(
+        return resolve(self.make_data)(
             dict(inputs), dict(recipe), seed=seed, rank=rank, world_size=world_size
         )
 

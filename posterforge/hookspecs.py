@@ -1,8 +1,11 @@
 """The plugin contract: every hook a posterforge plugin may implement.
 
 A plugin is a module named by an entry point in the ``posterforge`` group. It implements any of
-these hooks with ``@posterforge.hookimpl`` (an implementation may leave out the argument it does
-not use, as pluggy allows). Hooks register *classes and descriptions*, never loaded models:
+these hooks with ``@hookimpl`` (an implementation may leave out the argument it does not use, as
+pluggy allows). A plugin imports everything it uses of posterforge from
+:mod:`posterforge.plugin` (``from posterforge.plugin import Translator, hookimpl``): the types
+named below, the weight format's helpers and the training building blocks; the core's other
+modules may move. Hooks register *classes and descriptions*, never loaded models:
 listing styles or printing ``--help`` must not import torch or read weights. Every registration
 is recorded against its plugin: a name that another plugin took already is refused and shown as
 an error of the later plugin in ``posterforge plugins`` (first-party plugins load first).
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     import typer
 
     from posterforge.family import Family
-    from posterforge.models import Generator, Translator
+    from posterforge.models import Extractor, Generator, Translator
     from posterforge.weights import Importer, WeightSource
 
 PROJECT = "posterforge"
@@ -37,7 +40,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_translators(register: Callable[[type[Translator]], None]) -> None:
     """Register translator classes (image in, image out), e.g. a CycleGAN generator family.
 
-    Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.models.Translator`
+    Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.plugin.Translator`
     and sets, as class attributes:
 
     - ``name`` (the architecture name stored in weight files as ``arch``) and optional
@@ -47,10 +50,10 @@ def register_translators(register: Callable[[type[Translator]], None]) -> None:
       ``multiple`` and at least ``min_size`` on each side, and crops the result back.
 
     ``cls.build(weights)`` returns the torch module, on the CPU in fp32 (``weights`` is a loaded
-    :class:`posterforge.weights.Weights`, or None when ``needs_weights`` is False); it is called
+    :class:`posterforge.plugin.Weights`, or None when ``needs_weights`` is False); it is called
     only when a command runs. Before it, ``cls.check(header, shapes)`` (optional) sees the weight
     file's header and its tensors' shapes, nothing loaded, and raises ``ValueError`` for a file
-    that cannot be this model (``posterforge.weights.check_config`` checks types and ranges,
+    that cannot be this model (``posterforge.plugin.check_config`` checks types and ranges,
     ``check_shapes`` compares the config's network, built on torch's meta device, with the
     tensors), so that a hostile file is one line and never allocates more than it holds.
     The module maps float ``(B, 3, H, W)`` in ``[0, 1]`` to the same
@@ -64,16 +67,16 @@ def register_translators(register: Callable[[type[Translator]], None]) -> None:
 def register_generators(register: Callable[[type[Generator]], None]) -> None:
     """Register generator classes (noise and a condition in, images out).
 
-    Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.models.Generator`
+    Call ``register(cls)`` once per class. ``cls`` subclasses :class:`posterforge.plugin.Generator`
     (``name``, ``aliases``, ``description``, ``needs_weights`` and ``check`` as for translators),
     and
     ``cls.build(weights)`` returns a module that satisfies
-    :class:`posterforge.models.BuiltGenerator`: ``z_dim``, ``image_size`` (W, H),
+    :class:`posterforge.plugin.BuiltGenerator`: ``z_dim``, ``image_size`` (W, H),
     ``label_names`` (None for an unconditional generator), ``conditions(spec)`` (a user's
     condition, such as ``horror+comedy``, as a ``(C,)`` tensor), ``caption(spec)`` (its canonical
     spelling for file names) and ``sample(z, conditions)`` giving ``(B, 3, H, W)`` in ``[0, 1]``.
     Label names come from the weight file's ``labels``, so conditions map by name.
-    :class:`posterforge.labels.LabelSet` parses names, aliases and mixes for any conditional
+    :class:`posterforge.plugin.LabelSet` parses names, aliases and mixes for any conditional
     family. Optional: ``truncation = "model"`` to receive ``sample(z, c, truncation=PSI)``
     instead of the core's noise resampling.
     """
@@ -83,22 +86,23 @@ def register_generators(register: Callable[[type[Generator]], None]) -> None:
 def register_families(register: Callable[[Family], None]) -> None:
     """Offer a model family's training to ``posterforge train translator|generator --arch NAME``.
 
-    Call ``register(Family(...))`` (:class:`posterforge.family.Family`) with:
+    Call ``register(Family(...))`` (:class:`posterforge.plugin.Family`) with:
 
-    - ``name``, ``kind`` (``"translator"`` or ``"generator"``), ``description``, ``aliases``,
+    - ``name``, ``kind`` (``Kind.TRANSLATOR`` or ``Kind.GENERATOR``), ``description``,
+      ``aliases``,
       ``example`` (arguments of a typical train command, shown in its help);
-    - ``inputs``: :class:`posterforge.family.Input` ``(name, kind, help, required)``, each one a
+    - ``inputs``: :class:`posterforge.plugin.Input` ``(name, kind, help, required)``, each one a
       ``--NAME PATH`` option of the train command (kind ``"folder"`` or ``"file"``, checked before
       training starts);
-    - ``options``: :class:`posterforge.family.Option` ``(key, help, choices, switch)``, recipe
+    - ``options``: :class:`posterforge.plugin.Option` ``(key, help, choices, switch)``, recipe
       keys offered as their own ``--KEY VALUE`` option (``--KEY`` alone with ``switch``);
       ``labelled_inputs(noun)`` and ``labelled_options(noun)`` are those of a family trained on
-      labelled images through :mod:`posterforge.training.labelled`;
+      labelled images through :class:`posterforge.plugin.LabelledRecipe`;
     - ``recipes``: a folder of ``NAME.toml`` recipes (``[model]`` for the family, ``[train]`` for
       the harness: ``max_steps``, ``checkpoint_every``, ``sample_every``, ``log_every``,
       ``keep_checkpoints``), and ``default_recipe`` (``"default"``);
     - ``make_task(recipe, *, device, seed, init_from)``: a
-      :class:`posterforge.training.task.TrainingTask` from the merged ``[model]`` table
+      :class:`posterforge.plugin.TrainingTask` from the merged ``[model]`` table
       (``init_from``: loaded weights from ``--init-from``, or None; raise ``ValueError`` when the
       family cannot start from them);
     - ``make_data(inputs, recipe, *, seed, rank, world_size)``: the batch stream (``__next__``,
@@ -140,10 +144,26 @@ def register_weight_sources(register: Callable[[WeightSource], None]) -> None:
 
     Call ``register(WeightSource(name=..., description=..., locate=..., importer=...))`` with
     ``locate()`` finding the source file (e.g. a checkpoint shipped inside an installed package,
-    or ``None`` when absent), the importer that converts it (or ``posterforge.weights.NATIVE``
-    for a file already in our format), and optionally ``kind`` (``"translator"`` or
-    ``"generator"``), ``sha256``, ``licence``, ``provenance`` and ``how_to_get``. The store
+    or ``None`` when absent), the importer that converts it (or ``posterforge.plugin.NATIVE``
+    for a file already in our format), and optionally ``kind`` (``Kind.TRANSLATOR`` or
+    ``Kind.GENERATOR``), ``sha256``, ``licence``, ``provenance`` and ``how_to_get``. The store
     imports it once, on first use, and checks the sha256.
+    """
+
+
+@hookspec
+def register_feature_extractors(register: Callable[[Extractor], None]) -> None:
+    """Offer feature extractors to ``posterforge eval`` (FID, KID and precision/recall are
+    measured on their features).
+
+    Call ``register(Extractor(name=..., description=..., load=...))``
+    (:class:`posterforge.plugin.Extractor`): ``load()``, or a ``"module:function"`` string
+    imported only when an evaluation runs, returns a
+    :class:`posterforge.plugin.FeatureExtractor` with its weights loaded, an
+    ``nn.Module`` mapping ``(B, 3, H, W)`` in ``[0, 1]`` (or uint8) to ``(B, num_features)``
+    float32 that sets ``name``, ``description`` and ``num_features`` and resizes its input
+    itself. Without ``--inception-weights`` an evaluation uses the extractor registered first
+    (first-party plugins load first); its name is printed next to every number.
     """
 
 
@@ -162,6 +182,7 @@ HOOK_NAMES: tuple[str, ...] = (
     "register_presets",
     "register_importers",
     "register_weight_sources",
+    "register_feature_extractors",
     "register_commands",
 )
 
@@ -175,8 +196,8 @@ def render_reference() -> str:
         "<!-- Generated from posterforge/hookspecs.py by posterforge.hookspecs.render_reference();"
         " a test fails when this file is stale. -->\n",
         inspect.cleandoc(__doc__ or "") + "\n",
-        "Implement a hook with `@posterforge.hookimpl` on a function of the same name in the module"
-        " your entry point names.\n",
+        "Implement a hook with `@hookimpl` (`from posterforge.plugin import hookimpl`) on a"
+        " function of the same name in the module your entry point names.\n",
     ]
     for name in HOOK_NAMES:
         fn = globals()[name]

@@ -6,12 +6,16 @@ torch module and is called only when a command runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from posterforge.registry import resolve
 
 if TYPE_CHECKING:
     import torch
 
+    from posterforge.evaluation.features import FeatureExtractor
     from posterforge.weights import Weights
 
 
@@ -79,3 +83,21 @@ class BuiltGenerator(Protocol):
     def sample(self, z: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
         """``(B, 3, H, W)`` in ``[0, 1]`` from ``(B, z_dim)`` noise and ``(B, C)`` conditions
         (None when unconditional), both on the module's device."""
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A feature extractor that ``posterforge eval`` may measure with, registered by name.
+
+    ``load`` (a function, or a ``"module:function"`` string imported only when an evaluation
+    runs) returns the :class:`~posterforge.evaluation.features.FeatureExtractor` with its
+    weights loaded; it raises :class:`~posterforge.errors.PosterforgeError` saying how to get
+    them when they are missing."""
+
+    name: str
+    description: str
+    load: Callable[[], FeatureExtractor] | str
+    aliases: tuple[str, ...] = ()
+
+    def build(self) -> FeatureExtractor:
+        return resolve(self.load)()

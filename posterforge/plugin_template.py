@@ -9,7 +9,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import asdict, dataclass
-from importlib import resources
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
@@ -19,12 +19,6 @@ from posterforge.errors import PosterforgeError, UnknownNameError
 KINDS = ("translator",)
 SUFFIX = ".tmpl"
 PREFIX = "posterforge-"
-RESERVED = {  # our own packages
-    "posterforge",
-    "posterforge_cyclegan",
-    "posterforge_genre_cgan",
-    "posterforge_stylegan",
-}
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
 
@@ -48,13 +42,26 @@ def plugin_names(name: str) -> PluginNames:
             "between them, starting with a letter (e.g. posterforge-sepia)"
         )
     package = name.replace("-", "_")
-    if package in RESERVED or keyword.iskeyword(package):
+    if package in reserved_packages() or keyword.iskeyword(package):
         raise PosterforgeError(f"invalid plugin name {name!r}: {package!r} is taken")
     style = name[len(PREFIX) :] if name.startswith(PREFIX) else name
     if not style[0].isalpha():
         raise PosterforgeError(f"invalid plugin name {name!r}: {style!r} must start with a letter")
     cls = "".join(part.capitalize() for part in re.split(r"[-_]", style)) + "Translator"
     return PluginNames(name, package, style.replace("_", "-"), cls)
+
+
+def reserved_packages() -> set[str]:
+    """Our own packages: ``posterforge`` and the first-party plugins its distribution names in
+    the ``posterforge`` entry-point group."""
+    try:
+        entry_points = metadata.distribution("posterforge").entry_points
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        entry_points = metadata.EntryPoints(())
+    plugins = {
+        ep.value.partition(":")[0].split(".")[0] for ep in entry_points if ep.group == "posterforge"
+    }
+    return {"posterforge", *plugins}
 
 
 def _files(folder: Traversable, rel: str = "") -> list[tuple[str, Traversable]]:

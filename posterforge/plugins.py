@@ -19,7 +19,7 @@ import pluggy
 
 from posterforge import hookspecs, presets
 from posterforge.family import Family
-from posterforge.models import Generator, Translator
+from posterforge.models import Extractor, Generator, Translator
 from posterforge.registry import Registry, instance_of, subclass_of
 from posterforge.weights import Importer, WeightSource
 
@@ -85,6 +85,7 @@ class PluginHost:
         self.weight_sources: Registry[WeightSource] = Registry(
             "weight source", instance_of(WeightSource)
         )
+        self.extractors: Registry[Extractor] = Registry("feature extractor", instance_of(Extractor))
         self.presets: dict[str, Registry[presets.Preset]] = {
             kind: Registry(f"{kind} preset") for kind in presets.KINDS
         }
@@ -109,6 +110,11 @@ class PluginHost:
             ("register_presets", "presets", lambda d: self._add_presets(d, plugin)),
             ("register_importers", "importers", lambda i: self.importers.add(i, plugin)),
             ("register_weight_sources", "weights", lambda s: self.weight_sources.add(s, plugin)),
+            (
+                "register_feature_extractors",
+                "extractors",
+                lambda x: self.extractors.add(x, plugin),
+            ),
         ]
 
     # -- loading ----------------------------------------------------------------------------------
@@ -234,13 +240,20 @@ def allowed_plugins() -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
+def discover(allowed: set[str] | None = None) -> PluginHost:
+    """A new host with the installed plugins loaded (all of them, or those named in
+    ``allowed``), apart from the process's :func:`get_host`: e.g. for a plugin's own test that
+    posterforge finds it through its entry point."""
+    host = PluginHost()
+    host.load_entry_points(allowed)
+    return host
+
+
 def get_host() -> PluginHost:
     """Load the plugins on first call; later calls return the same host (idempotent)."""
     global _host
     if _host is None:
-        host = PluginHost()
-        host.load_entry_points(allowed_plugins())
-        _host = host
+        _host = discover(allowed_plugins())
     return _host
 
 

@@ -69,26 +69,18 @@ def shipped(package: str, checkout_name: str) -> Traversable:
     raise PosterforgeError(f"the presets of {package} are missing from this installation")
 
 
-def _host(host: PluginHost | None) -> PluginHost:
-    if host is not None:
-        return host
-    from posterforge.plugins import get_host
-
-    return get_host()
+def names(kind: str, host: PluginHost) -> list[str]:
+    """Preset names of one kind that the host's plugins registered, e.g. ``names("styles",
+    host)``."""
+    return host.presets[kind].names()
 
 
-def names(kind: str, host: PluginHost | None = None) -> list[str]:
-    """Preset names of one kind, e.g. ``names("styles")``."""
-    return _host(host).presets[kind].names()
+def load(kind: str, name: str, host: PluginHost) -> dict[str, Any]:
+    """One preset as a dict, e.g. ``load("styles", "vintage", host)``."""
+    return host.presets[kind].get(name).load()
 
 
-def load(kind: str, name: str, host: PluginHost | None = None) -> dict[str, Any]:
-    """One preset as a dict, e.g. ``load("styles", "vintage")``."""
-    registry = _host(host).presets[kind]
-    return registry.get(name).load()
-
-
-def labels(name: str, host: PluginHost | None = None) -> LabelSet:
+def labels(name: str, host: PluginHost) -> LabelSet:
     """A label vocabulary preset (``labels/NAME.toml``: ``names``, optional ``noun`` and
     ``[aliases]``) as a :class:`~posterforge.labels.LabelSet`."""
     from posterforge.labels import LabelSet

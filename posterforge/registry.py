@@ -2,15 +2,18 @@
 "did you mean".
 
 One :class:`Registry` per registration kind (translators, generators, families, importers, weight
-sources, presets of each kind). Each entry remembers the plugin that registered it, so a clash
-names both plugins and ``posterforge plugins --json`` can show what each plugin brought.
+sources, feature extractors, presets of each kind). Each entry remembers the plugin that
+registered it, so a clash names both plugins and ``posterforge plugins --json`` can show what
+each plugin brought. :func:`resolve` turns a registered ``"module:function"`` reference into the
+function, imported only then, so that registering stays free of torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from posterforge.errors import PosterforgeError, UnknownNameError
 
@@ -95,6 +98,18 @@ class Registry(Generic[T]):
 
     def by_plugin(self, plugin: str) -> list[str]:
         return [e.name for e in self if e.plugin == plugin]
+
+    def first(self) -> Entry[T] | None:
+        """The entry registered first (plugins load first-party first, then by name)."""
+        return next(iter(self._entries.values()), None)
+
+
+def resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
+    """``ref`` itself, or the function a ``"module:function"`` string names (imported now)."""
+    if isinstance(ref, str):
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return ref
 
 
 def subclass_of(base: type) -> Callable[[object], None]:

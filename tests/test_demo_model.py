@@ -11,6 +11,7 @@ import torch
 
 from posterforge import presets
 from posterforge.generation import load_generator, sample
+from posterforge.plugins import get_host
 from posterforge_genre_cgan import DEMO_FILE, DEMO_NAME
 from posterforge_genre_cgan.demo_data import make_demo_posters
 
@@ -28,7 +29,7 @@ def centroids(tmp_path_factory) -> dict[str, np.ndarray]:
 
     out = tmp_path_factory.mktemp("demo")
     make_demo_posters(out, per_genre=12, seed=123, mixed_share=0.0)
-    genres = presets.labels("genres").names
+    genres = presets.labels("genres", get_host()).names
     return {
         g: features(
             torch.stack([load_image(p, (64, 128)) for p in sorted(out.glob(f"posters/{g}-*"))])
@@ -52,7 +53,7 @@ def test_the_demo_model_is_installed_from_the_package_with_what_it_learnt(cli):
     header = read_header(Store().verified_path("posters-demo"))
     assert header["kind"] == "generator" and header["arch"] == "genre-cgan"
     assert "synthetic demo posters, not real films" in header["provenance"]["trained_on"]
-    assert header["labels"] == list(presets.labels("genres").names)
+    assert header["labels"] == list(presets.labels("genres", get_host()).names)
     assert DEMO_FILE.stat().st_size < 4 * 2**20  # a few MB at most
     assert DEMO_NAME in {m["name"] for m in json.loads(r.out)["models"]}
 

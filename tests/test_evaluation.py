@@ -20,11 +20,15 @@ from posterforge.evaluation import (
     EvalReport,
     FeatureExtractor,
     InceptionExtractor,
-    VintagifyEncoder,
+    default_extractor,
     evaluate,
 )
-from posterforge.evaluation import features as features_mod
 from posterforge.evaluation.metrics import fid, precision_recall
+from posterforge.hookspecs import hookimpl
+from posterforge.models import Extractor
+from posterforge.plugins import PluginHost, get_host
+from posterforge_cyclegan import features as features_mod
+from posterforge_cyclegan.features import VintagifyEncoder
 
 KINDS = ("stripes-h", "stripes-v", "checks")
 SIZE = 32
@@ -77,15 +81,15 @@ def test_import_loads_nothing():
         "import sys, posterforge.evaluation as e; e.__all__; "
         "assert 'torch' not in sys.modules, 'torch imported'; "
         "import torch; torch.load = None; "  # loading any weights from here on would fail
-        "from posterforge.evaluation import VintagifyEncoder, default_extractor"
+        "from posterforge.evaluation import FeatureExtractor, default_extractor"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.slow
 def test_default_extractor_is_deterministic_and_fixed_length():
-    enc = VintagifyEncoder.from_vintagify()
-    assert isinstance(enc, FeatureExtractor) and enc.name == "vintagify-encoder-v1"
+    enc = default_extractor(get_host())  # the cyclegan plugin's, through its hook
+    assert isinstance(enc, VintagifyEncoder) and enc.name == "vintagify-encoder-v1"
     assert enc.size == 128 and enc.num_features == 640
     assert "NOT comparable" in enc.description
     gen = torch.Generator().manual_seed(0)
@@ -279,6 +283,70 @@ def test_missing_or_wrong_vintagify(monkeypatch, tmp_path):
     torch.save({"model.1.weight": torch.zeros(1)}, other)
     with pytest.raises(WeightsError, match="not the checkpoint"):
         VintagifyEncoder.from_vintagify(other)
+
+
+class _Fixed(FeatureExtractor):
+    """Each image's channel means: a weightless extractor for the registry tests."""
+
+    num_features, size = 3, 8
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.resize(images).mean(dim=(2, 3))
+
+
+class ExtractorsPlugin:
+    """A fake plugin registering extractors of the given names through the hook."""
+
+    def __init__(self, *names: str):
+        self.names = names
+
+    @hookimpl
+    def register_feature_extractors(self, register):
+        for name in self.names:
+            register(Extractor(name, f"means ({name})", lambda name=name: _Fixed(name)))
+
+
+def _host_with(*plugins: tuple[str, ExtractorsPlugin]) -> PluginHost:
+    host = PluginHost()  # no entry points: only the plugins given
+    for name, plugin in plugins:
+        host.add(plugin, name)
+    return host
+
+
+def test_extractors_are_registered_by_plugins_and_found_by_name():
+    host = _host_with(
+        ("means", ExtractorsPlugin("means-b", "means-a")), ("x", ExtractorsPlugin("x"))
+    )
+    assert host.plugins["means"].registered == {"extractors": ["means-a", "means-b"]}
+    assert default_extractor(host).name == "means-b"  # the first registered, not the first by name
+    assert default_extractor(host, "x").name == "x"
+    images = torch.rand(2, 3, 8, 8)  # the extractor's size: no resizing
+    assert torch.equal(default_extractor(host, "means-a")(images), images.mean(dim=(2, 3)))
+    with pytest.raises(PosterforgeError, match=r"^unknown feature extractor 'mean': did you mean"):
+        default_extractor(host, "mean")
+
+
+def test_an_extractor_name_clash_is_reported_against_the_later_plugin():
+    host = _host_with(("first", ExtractorsPlugin("same")), ("second", ExtractorsPlugin("same")))
+    assert host.plugins["first"].errors == []
+    assert host.plugins["second"].errors == [
+        "register_feature_extractors: feature extractor name 'same' from plugin 'second' is taken "
+        "by plugin 'first'"
+    ]
+
+
+def test_no_extractor_registered_is_one_line():
+    with pytest.raises(PosterforgeError, match=r"^no feature extractors are registered") as e:
+        default_extractor(PluginHost())
+    assert "\n" not in str(e.value)
+    with pytest.raises(
+        PosterforgeError, match=r"^unknown feature extractor 'vintagify-encoder-v1'"
+    ):
+        default_extractor(PluginHost(), "vintagify-encoder-v1")
 
 
 @pytest.mark.slow

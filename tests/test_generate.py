@@ -13,6 +13,7 @@ from posterforge import api, presets
 from posterforge import generation as gen_api
 from posterforge.errors import PosterforgeError
 from posterforge.outputs import RECORD
+from posterforge.plugins import get_host
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,7 @@ def tiny_generator(tmp_path_factory):
     net = GenreGenerator(ngf=8)
     with torch.no_grad():
         net.net[-2].weight.mul_(20)  # visible contrast from DCGAN's small initial weights
-    names = list(presets.labels("genres").names)
+    names = list(presets.labels("genres", get_host()).names)
     net = recalibrated(net, torch.eye(len(names)))
     header = make_header(
         "generator", "genre-cgan", {"z_dim": 100, "ngf": 8, "image_size": [64, 128]}, labels=names

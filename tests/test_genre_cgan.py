@@ -13,6 +13,7 @@ from PIL import Image
 
 from posterforge import presets
 from posterforge.errors import PosterforgeError
+from posterforge.plugins import get_host
 from posterforge.training.ema import ema_decay_at
 from posterforge.training.labelled import LabelledImage, balance, label_counts, read_labelled
 from posterforge.weights import load_weights
@@ -24,7 +25,7 @@ from posterforge_genre_cgan.training import (
     recalibrated,
 )
 
-GENRES = presets.labels("genres")
+GENRES = presets.labels("genres", get_host())
 TINY = {"ngf": 8, "ndf": 8, "batch_size": 4, "diffaugment": "translation,cutout,color"}
 
 

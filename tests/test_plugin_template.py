@@ -35,7 +35,11 @@ def test_names_derived_from_the_plugin_name(name, package, style, cls):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "Sepia", "2tone", "a--b", "x-", "has space", "class", "posterforge", "pf.x"]
+    "name",
+    [
+        *("", "Sepia", "2tone", "a--b", "x-", "has space", "class", "posterforge", "pf.x"),
+        *("posterforge-cyclegan", "posterforge_stylegan"),  # a first-party plugin's package
+    ],
 )
 def test_invalid_names_are_refused(name, tmp_path):
     with pytest.raises(PosterforgeError, match="invalid plugin name") as e:

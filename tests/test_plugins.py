@@ -94,6 +94,13 @@ class _RaisingPlugin:
         raise ValueError("boom")
 
 
+def test_the_evaluation_features_come_from_the_cyclegan_plugin():
+    host = plugins.get_host()
+    assert host.plugins["cyclegan"].registered["extractors"] == ["vintagify-encoder-v1"]
+    assert host.extractors.entry("vintagify-encoder-v1").plugin == "cyclegan"
+    assert host.extractors.first().name == "vintagify-encoder-v1"  # the default of eval
+
+
 def test_register_and_unregister_a_plugin_in_process():
     host = plugins.get_host()
     try:

@@ -11,27 +11,28 @@ import pytest
 
 from posterforge import presets
 from posterforge.errors import UnknownNameError
+from posterforge.plugins import get_host
 
 from .conftest import ROOT, pip_install_into
 
 
 def test_genres_are_the_twenty_imdb_genres():
-    genres = presets.labels("genres")
+    genres = presets.labels("genres", get_host())
     assert len(genres) == 20 == len(set(genres.names))
     assert {"horror", "comedy", "sci-fi", "western"} <= set(genres.names)
     assert genres.noun == "genre" and genres.find("Musical") == genres.index("music")
 
 
 def test_style_presets_name_a_translator():
-    assert {"vintage", "yourname", "spiritedaway"} <= set(presets.names("styles"))
-    for name in presets.names("styles"):
-        preset = presets.load("styles", name)
+    assert {"vintage", "yourname", "spiritedaway"} <= set(presets.names("styles", get_host()))
+    for name in presets.names("styles", get_host()):
+        preset = presets.load("styles", name, get_host())
         assert preset["translator"] and preset["description"], name
 
 
 def test_unknown_preset_suggests():
     with pytest.raises(UnknownNameError, match="did you mean 'vintage'"):
-        presets.load("styles", "vintag")
+        presets.load("styles", "vintag", get_host())
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_presets_readable_after_non_editable_install(wheel, tmp_path):
         "import posterforge, posterforge.presets as p, posterforge.plugins as pl;"
         "print(posterforge.__file__);"
         "print(pl.get_host().presets['styles'].get('vintage').source);"
-        "print(p.load('styles', 'vintage')['weights']);"
+        "print(p.load('styles', 'vintage', pl.get_host())['weights']);"
         "print(pl.get_host().families.get('genre-cgan').recipe_names())"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}

@@ -74,7 +74,7 @@ def test_resume_is_bit_exact_with_ada_and_exports_a_usable_model(tmp_path, demo_
     assert [e["ada_p"] for e in log] == [e["ada_p"] for e in halves]  # ADA continued exactly
     assert max(e["ada_p"] for e in log) > 0  # and it moved off its start
     assert a.header["provenance"]["ada_p"] == b.header["provenance"]["ada_p"]
-    assert a.header["labels"] == list(presets.labels("genres").names)
+    assert a.header["labels"] == list(presets.labels("genres", plugins.get_host()).names)
 
     gen = load_generator(str(straight), device="cpu")
     x = sample(gen, "horror+comedy", 3, seed=1)
@@ -87,7 +87,7 @@ def test_resume_is_bit_exact_with_ada_and_exports_a_usable_model(tmp_path, demo_
 
 
 def test_ada_probability_rises_on_an_overfitting_discriminator():
-    task = StyleGANTask(dict(TINY), list(presets.labels("genres").names))
+    task = StyleGANTask(dict(TINY), list(presets.labels("genres", plugins.get_host()).names))
     p0 = float(task.augment.p)
     for _ in range(3):
         task._adapt(torch.full((8,), 5.0), 8)  # D is sure of every real poster

@@ -179,8 +179,9 @@ def _labels_env(folder: Path, names: list[str]) -> Path:
 
 def _genres():
     from posterforge import presets
+    from posterforge.plugins import get_host
 
-    return presets.labels("genres")
+    return presets.labels("genres", get_host())
 
 
 def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(tmp_path):

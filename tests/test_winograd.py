@@ -9,13 +9,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posterforge_cyclegan.network import ResnetGenerator, SharedWorkspace, cpu_inference
+from posterforge_cyclegan.network import (
+    ResnetGenerator,
+    SharedWorkspace,
+    cpu_inference,
+    winogradize,
+)
 from posterforge_cyclegan.winograd import (
     WinogradConv3x3,
     Workspace,
     kernel_cache,
     winograd_conv3x3,
-    winogradize,
 )
 
 

@@ -1,29 +1,38 @@
-"""First-party plugin: CycleGAN ResNet translators, their importers, training family, styles
-and the `vintage` weights.
+"""First-party plugin: CycleGAN ResNet translators, their importers, training family, styles,
+the `vintage` weights and the `vintagify-encoder-v1` evaluation features.
 
-Discovered through the ``posterforge`` entry-point group like any third-party plugin. This module
-must stay cheap to import (no torch): the networks live in :mod:`posterforge_cyclegan.network`.
+Discovered through the ``posterforge`` entry-point group like any third-party plugin, and like one
+it imports only :mod:`posterforge.plugin` of the core. This module must stay cheap to import (no
+torch): the networks live in :mod:`posterforge_cyclegan.network`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posterforge import Translator, hookimpl
-from posterforge.family import Family, Input
-from posterforge.presets import shipped
-from posterforge.weights import Importer, WeightSource
+from posterforge.plugin import (
+    Extractor,
+    Family,
+    Importer,
+    Input,
+    Kind,
+    Translator,
+    WeightSource,
+    hookimpl,
+    shipped,
+)
 from posterforge_cyclegan import importers
+from posterforge_cyclegan.vintagify import (
+    ENCODER_NAME,
+    VINTAGIFY_FILE,
+    VINTAGIFY_SHA256,
+    locate_vintagify,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from posterforge.weights import Weights
-
-VINTAGIFY_FILE = "resources/G_A2B_epoch33.pth"
-VINTAGIFY_SHA256 = "c502cd44ca720d004f89775f593fc403acc6b36d27d65390cbe2f476f771e560"
+    from posterforge.plugin import Weights
 
 
 def presets_folder():
@@ -40,7 +49,7 @@ class CycleGANResnet(Translator):
 
     @classmethod
     def check(cls, header, shapes):
-        from posterforge.weights import check_config, check_shapes
+        from posterforge.plugin import check_config, check_shapes
         from posterforge_cyclegan.network import ResnetGenerator
 
         config = header.get("config", {})
@@ -60,15 +69,6 @@ class CycleGANResnet(Translator):
         net = ResnetGenerator(**weights.config)
         net.load_state_dict(weights.tensors)
         return UnitRange(net, cls.multiple).eval()
-
-
-def locate_vintagify() -> Path | None:
-    """The checkpoint inside the installed vintagify package, found without importing it."""
-    spec = importlib.util.find_spec("vintagify")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / VINTAGIFY_FILE
-    return path if path.is_file() else None
 
 
 @hookimpl
@@ -118,6 +118,18 @@ def register_weight_sources(register):
 
 
 @hookimpl
+def register_feature_extractors(register):
+    register(
+        Extractor(
+            ENCODER_NAME,
+            "vintagify's CycleGAN encoder pooled to 640 channel statistics at 128x128: colour, "
+            "texture and layout (offline; needs pip install vintagify)",
+            "posterforge_cyclegan.features:vintagify_encoder",
+        )
+    )
+
+
+@hookimpl
 def register_presets(register):
     register(presets_folder())
 
@@ -127,7 +139,7 @@ def register_families(register):
     register(
         Family(
             name="cyclegan",
-            kind="translator",
+            kind=Kind.TRANSLATOR,
             description="CycleGAN: two ResNet generators, two PatchGAN discriminators, "
             "LSGAN/WGAN-GP, cycle + identity losses",
             inputs=(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from posterforge.plugin import Kind
+
 ARCH = "cyclegan-resnet"
 _BLOCK = re.compile(r"^model\.(\d+)\.(conv_block|block)\.(\d+)\.")
 # PyTorch < 0.4 saved running stats for InstanceNorm; they mean nothing here (the reference
@@ -85,7 +87,7 @@ def _convert(state: dict[str, Any], attr: str) -> tuple[dict[str, Any], dict[str
         "in_channels": int(out["stem.conv.weight"].shape[1]),
         "out_channels": int(out["head.weight"].shape[0]),
     }
-    return out, {"kind": "translator", "arch": ARCH, "config": config, "format": 1}
+    return out, {"kind": Kind.TRANSLATOR, "arch": ARCH, "config": config, "format": 1}
 
 
 def convert_reference(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -12,7 +12,6 @@ batches ``{"A": (B, 3, S, S), "B": ...}`` in ``[0, 1]`` from an :class:`Unpaired
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -20,14 +19,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from posterforge.family import recipe_from_dict
-from posterforge.training import distributed
-from posterforge.training.augment import make_augment
-from posterforge.training.data import ImageFolderStream
-from posterforge.training.precision import autocast, check_precision, note_if_slow
-from posterforge.training.schedules import Schedule
-from posterforge.weights import make_header
+from posterforge.plugin import (
+    Kind,
+    Schedule,
+    autocast,
+    check_precision,
+    distributed,
+    make_augment,
+    make_header,
+    note_if_slow,
+    recipe_from_dict,
+)
 from posterforge_cyclegan import losses
+from posterforge_cyclegan.data import UnpairedStream
 from posterforge_cyclegan.discriminator import PatchDiscriminator
 from posterforge_cyclegan.importers import ARCH
 from posterforge_cyclegan.network import ResnetGenerator
@@ -37,7 +41,7 @@ from posterforge_cyclegan.winograd import kernel_cache
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from posterforge.weights import Weights
+    from posterforge.plugin import Weights
 
 LOSSES = ("lsgan", "wgan-gp")
 _SCHEDULES = ("lr", "cycle_weight", "identity_weight", "grad_clip")
@@ -373,7 +377,7 @@ class CycleGANTask:
         if self.init_from is not None:
             provenance["init_from"] = self.init_from
         tensors = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return tensors, make_header("translator", ARCH, net.config, provenance=provenance)
+        return tensors, make_header(Kind.TRANSLATOR, ARCH, net.config, provenance=provenance)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``G_AB`` (A -> B) in our weight format."""
@@ -382,43 +386,6 @@ class CycleGANTask:
     def export_reverse(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``G_BA`` (B -> A) in our weight format."""
         return self._export(self.G_BA, "B->A")
-
-
-class UnpairedStream:
-    """Two independent :class:`ImageFolderStream` (domains A and B, seeds ``seed`` and
-    ``seed + 1``) whose ``next()`` is ``{"A": (B, 3, L, L), "B": (B, 3, L, L)}`` in ``[0, 1]``."""
-
-    def __init__(
-        self,
-        a: str | os.PathLike[str],
-        b: str | os.PathLike[str],
-        batch_size: int,
-        load_size: int,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        workers: int = 2,
-    ):
-        kw = dict(rank=rank, world_size=world_size, workers=workers)
-        self.a = ImageFolderStream(a, batch_size, load_size, seed=seed, **kw)
-        self.b = ImageFolderStream(b, batch_size, load_size, seed=seed + 1, **kw)
-
-    def __next__(self) -> dict[str, torch.Tensor]:
-        return {"A": next(self.a), "B": next(self.b)}
-
-    def __iter__(self) -> UnpairedStream:
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"A": self.a.state_dict(), "B": self.b.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.a.load_state_dict(state["A"])
-        self.b.load_state_dict(state["B"])
-
-    def close(self) -> None:
-        self.a.close()
-        self.b.close()
 
 
 def make_task(

@@ -20,7 +20,6 @@ strided or batched-of-tiny GEMM and every copy moves contiguous runs of C floats
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Iterator
 
 import torch
@@ -425,21 +424,3 @@ def winograd_conv3x3(
     if m not in _MATRICES:
         raise ValueError(f"tile size m must be one of {sorted(_MATRICES)}, got {m}")
     return _WinogradConv.apply(x, weight, bias, m, band_bytes)
-
-
-def winogradize(net: nn.Module, m: int = 4) -> nn.Module:
-    """A deep copy of ``net`` (a ``ResnetGenerator``) with every ``ResidualBlock``'s pads and
-    convs replaced by :class:`WinogradConv3x3` that pad while tiling; ``net`` is left untouched.
-
-    Only the residual blocks are converted: they carry ~88% of the FLOPs and are exactly the
-    3x3/stride-1/reflection-padded case; the stem, strided and transposed convs stay as they are.
-    """
-    from posterforge_cyclegan.network import ResidualBlock
-
-    net = copy.deepcopy(net)
-    for block in net.modules():
-        if isinstance(block, ResidualBlock):
-            block.conv1 = WinogradConv3x3(block.conv1, m, reflect=True)
-            block.conv2 = WinogradConv3x3(block.conv2, m, reflect=True)
-            block.pad1, block.pad2 = nn.Identity(), nn.Identity()
-    return net

@@ -1,8 +1,9 @@
 """First-party plugin: the genre-conditioned poster DCGAN, its training family, the 20-genre
 vocabulary and the demo model.
 
-Discovered through the ``posterforge`` entry-point group like any third-party plugin. This module
-must stay cheap to import (no torch): the networks live in :mod:`posterforge_genre_cgan.network`.
+Discovered through the ``posterforge`` entry-point group like any third-party plugin, and like one
+it imports only :mod:`posterforge.plugin` of the core. This module must stay cheap to import (no
+torch): the networks live in :mod:`posterforge_genre_cgan.network`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posterforge import Generator, hookimpl
-from posterforge.family import Family, labelled_inputs, labelled_options
-from posterforge.presets import shipped
-from posterforge.weights import shipped_source
+from posterforge.plugin import (
+    Family,
+    Generator,
+    Kind,
+    hookimpl,
+    labelled_inputs,
+    labelled_options,
+    shipped,
+    shipped_source,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from posterforge.labels import LabelSet
-    from posterforge.weights import Weights
+    from posterforge.plugin import LabelSet, Weights
 
 ARCH = "genre-cgan"
 DEMO_NAME = "posters-demo"
@@ -43,7 +49,7 @@ def labels_of(weights: Weights) -> LabelSet:
     """The label set of a genre-cgan weight file: its names, with the noun and aliases it stores
     (files from before vocabularies were stored get those of the genre preset) and the training
     images per genre its run recorded."""
-    from posterforge.labels import labels_from_header
+    from posterforge.plugin import labels_from_header
 
     return labels_from_header(weights.header, weights.labels, genre_vocabulary())
 
@@ -55,7 +61,7 @@ class GenreCGAN(Generator):
 
     @classmethod
     def check(cls, header, shapes):
-        from posterforge.weights import check_config, check_shapes
+        from posterforge.plugin import check_config, check_shapes
         from posterforge_genre_cgan.network import GenreGenerator
 
         config = header.get("config", {})
@@ -97,7 +103,7 @@ def register_weight_sources(register):
         shipped_source(
             DEMO_NAME,
             DEMO_FILE,
-            kind="generator",
+            kind=Kind.GENERATOR,
             description="Demo poster generator trained on synthetic posters (not real films)",
         )
     )
@@ -108,7 +114,7 @@ def register_families(register):
     register(
         Family(
             name=ARCH,
-            kind="generator",
+            kind=Kind.GENERATOR,
             description="Genre-conditioned DCGAN (z 100 + 20-genre one-hot, projection "
             "discriminator)",
             inputs=labelled_inputs("genre"),

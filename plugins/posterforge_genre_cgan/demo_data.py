@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from posterforge.atomic import atomic_write
+from posterforge.plugin import atomic_write
 from posterforge_genre_cgan import genre_vocabulary
 
 SIZE = (96, 192)  # W x H, twice the generator's 64x128 so that training resizes them
@@ -182,7 +182,7 @@ TRAINED_ON = (
 
 def ship(run_dir: str | Path, per_genre: int = 150, seed: int = 0) -> Path:
     """Copy ``RUN_DIR/model.safetensors`` to the plugin's shipped demo weights (+ sha256)."""
-    from posterforge.weights import ship as ship_weights
+    from posterforge.plugin import ship_weights
     from posterforge_genre_cgan import DEMO_FILE
 
     return ship_weights(

@@ -16,7 +16,7 @@ import itertools
 import torch
 from torch import nn
 
-from posterforge.labels import LabelSet
+from posterforge.plugin import LabelSet
 
 HEIGHT, WIDTH = 128, 64
 

@@ -19,15 +19,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posterforge.family import recipe_from_dict
-from posterforge.labels import LabelSet
-from posterforge.training import distributed
-from posterforge.training.augment import make_diffaugment
-from posterforge.training.data import LabelledImageStream
-from posterforge.training.ema import label_grid, update_ema
-from posterforge.training.labelled import LabelledRecipe
-from posterforge.training.precision import autocast, check_precision, note_if_slow
-from posterforge.weights import make_header
+from posterforge.plugin import (
+    Kind,
+    LabelledImageStream,
+    LabelledRecipe,
+    LabelSet,
+    autocast,
+    check_precision,
+    distributed,
+    label_grid,
+    make_diffaugment,
+    make_header,
+    note_if_slow,
+    recipe_from_dict,
+    update_ema,
+)
 from posterforge_genre_cgan.network import (
     HEIGHT,
     WIDTH,
@@ -36,7 +42,7 @@ from posterforge_genre_cgan.network import (
 )
 
 if TYPE_CHECKING:
-    from posterforge.weights import Weights
+    from posterforge.plugin import Weights
 
 ARCH = "genre-cgan"
 LOSSES = ("bce", "hinge")
@@ -178,7 +184,7 @@ class GenreCGANTask:
     def _init_recipe(self, r: GenreCGANRecipe, init_from: Weights) -> GenreCGANRecipe:
         """Start the generator from a genre-cgan weight file: its shape (z_dim, ngf) wins over
         the recipe's; its labels must be this run's, in the same order."""
-        if init_from.arch != ARCH or init_from.header.get("kind") != "generator":
+        if init_from.arch != ARCH or init_from.header.get("kind") != Kind.GENERATOR:
             raise ValueError(f"--init-from must be a {ARCH} generator, not {init_from.arch!r}")
         if list(init_from.labels) != self.label_names:
             raise ValueError(
@@ -268,7 +274,7 @@ class GenreCGANTask:
             provenance["init_from"] = self.init_from
         vocabulary = {k: v for k, v in self.labels.as_dict().items() if k != "names"}
         header = make_header(
-            "generator",
+            Kind.GENERATOR,
             ARCH,
             config,
             labels=self.label_names,

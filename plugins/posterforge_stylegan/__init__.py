@@ -4,8 +4,9 @@ A mapping network with a label embedding and per-label w averages (truncation to
 asked for), modulated convolutions on a learned poster-shaped constant, a residual projection
 discriminator, lazy R1, optional path-length regularisation, and adaptive discriminator
 augmentation on kornia whose probability survives resume. It uses nothing of the core but the
-plugin contract: this module registers the generator class, the family and its recipes, and
-stays free of torch (the networks live in :mod:`posterforge_stylegan.network`).
+plugin contract, :mod:`posterforge.plugin`: this module registers the generator class, the
+family and its recipes, and stays free of torch (the networks live in
+:mod:`posterforge_stylegan.network`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posterforge import Generator, hookimpl
-from posterforge.family import Family, labelled_inputs, labelled_options
-from posterforge.presets import shipped
-from posterforge.weights import shipped_source
+from posterforge.plugin import (
+    Family,
+    Generator,
+    Kind,
+    hookimpl,
+    labelled_inputs,
+    labelled_options,
+    shipped,
+    shipped_source,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from posterforge.weights import Weights
+    from posterforge.plugin import Weights
 
 ARCH = "stylegan"
 DEMO_NAME = "posters-stylegan"
@@ -39,7 +46,7 @@ class StyleGAN(Generator):
 
     @classmethod
     def check(cls, header, shapes):
-        from posterforge.weights import check_config, check_shapes
+        from posterforge.plugin import check_config, check_shapes
         from posterforge_stylegan.network import StyleGenerator
 
         config = dict(header.get("config", {}))
@@ -61,7 +68,7 @@ class StyleGAN(Generator):
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
-        from posterforge.labels import labels_from_header
+        from posterforge.plugin import labels_from_header
         from posterforge_stylegan.network import StyleGenerator
         from posterforge_stylegan.sampler import StyleSampler
 
@@ -84,7 +91,7 @@ def register_weight_sources(register):
         shipped_source(
             DEMO_NAME,
             DEMO_FILE,
-            kind="generator",
+            kind=Kind.GENERATOR,
             description="Demo StyleGAN posters, trained on synthetic posters (not real films)",
         )
     )
@@ -95,7 +102,7 @@ def register_families(register):
     register(
         Family(
             name=ARCH,
-            kind="generator",
+            kind=Kind.GENERATOR,
             description="StyleGAN-style conditional generator (R1, EMA, style mixing, ADA)",
             inputs=labelled_inputs("genre"),
             options=labelled_options("genre"),

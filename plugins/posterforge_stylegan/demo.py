@@ -22,13 +22,11 @@ TRAINED_ON = (
 
 
 def ship(run_dir: Path, step: int | None = None) -> Path:
-    from posterforge.store import Store
-    from posterforge.training import run
-    from posterforge.weights import ship as ship_weights
+    from posterforge.plugin import Store, export_run, ship_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp))
-        exported = run.export(run_dir, "shipped", step=step, store=store)
+        exported = export_run(run_dir, "shipped", step=step, store=store)
         return ship_weights(
             exported,
             DEMO_FILE,

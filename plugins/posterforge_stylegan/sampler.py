@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from posterforge.labels import LabelSet
+from posterforge.plugin import LabelSet
 from posterforge_stylegan.network import StyleGenerator
 
 

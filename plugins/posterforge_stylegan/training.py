@@ -25,20 +25,26 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from posterforge.family import recipe_from_dict
-from posterforge.labels import LabelSet
-from posterforge.training import distributed
-from posterforge.training.data import LabelledImageStream
-from posterforge.training.ema import label_grid, update_ema
-from posterforge.training.labelled import LabelledRecipe
-from posterforge.training.precision import autocast, check_precision, note_if_slow
-from posterforge.weights import make_header
+from posterforge.plugin import (
+    Kind,
+    LabelledImageStream,
+    LabelledRecipe,
+    LabelSet,
+    autocast,
+    check_precision,
+    distributed,
+    label_grid,
+    make_header,
+    note_if_slow,
+    recipe_from_dict,
+    update_ema,
+)
 from posterforge_stylegan import losses
 from posterforge_stylegan.augment import AdaptiveAugment
 from posterforge_stylegan.network import StyleDiscriminator, StyleGenerator
 
 if TYPE_CHECKING:
-    from posterforge.weights import Weights
+    from posterforge.plugin import Weights
 
 ARCH = "stylegan"
 
@@ -169,7 +175,7 @@ class StyleGANTask:
         self.steps_done = 0
 
     def _check_init(self, init_from: Weights, g_config: dict[str, Any]) -> dict[str, Any]:
-        if init_from.arch != ARCH or init_from.header.get("kind") != "generator":
+        if init_from.arch != ARCH or init_from.header.get("kind") != Kind.GENERATOR:
             raise ValueError(f"--init-from must be a {ARCH} generator, not {init_from.arch!r}")
         if list(init_from.labels) != self.label_names:
             raise ValueError(
@@ -296,7 +302,7 @@ class StyleGANTask:
             provenance["init_from"] = self.init_from
         vocabulary = {k: v for k, v in self.labels.as_dict().items() if k != "names"}
         header = make_header(
-            "generator",
+            Kind.GENERATOR,
             ARCH,
             self.G.config,
             labels=self.label_names,

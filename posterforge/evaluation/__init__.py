@@ -6,7 +6,8 @@ The core of ``posterforge eval``; knows no model family and no label vocabulary:
     report = evaluate(real, real_labels, sample, label_names, n=1000)
     print(report.extractor, report.fid, report.recall)
 
-- :mod:`.features`: the feature extractors (default: the offline ``vintagify-encoder-v1``).
+- :mod:`.features`: the feature extractors' base, Inception, and the look-up of the ones plugins
+  register (default: the first registered).
 - :mod:`.metrics`: FID and KID (torchmetrics) and k-NN precision/recall on features.
 - :mod:`.consistency`: the label classifier behind the consistency score.
 - :mod:`.evaluator`: ``evaluate`` and its ``EvalReport``; input checks.
@@ -27,7 +28,6 @@ _EXPORTS = {
     "GroupScores": "evaluator",
     "MIN_SAMPLES": "evaluator",
     "FeatureExtractor": "features",
-    "VintagifyEncoder": "features",
     "InceptionExtractor": "features",
     "default_extractor": "features",
 }

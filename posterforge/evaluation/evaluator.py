@@ -21,6 +21,7 @@ from posterforge.errors import PosterforgeError
 from posterforge.evaluation import metrics
 from posterforge.evaluation.consistency import label_consistency
 from posterforge.evaluation.features import FeatureExtractor, default_extractor
+from posterforge.plugins import get_host
 
 MIN_SAMPLES = 10  # per set and per label; FID/KID from so few images are noisy, not undefined
 Sampler = Callable[[torch.Tensor | None, int], torch.Tensor]
@@ -93,7 +94,7 @@ def evaluate(
     n_real = _check_real(real)
     rows = _check_labels(real_labels, label_names, n_real)
     plan = _plan(n_real, rows, label_names, n, _needed(min_samples, k, kid_subset_size))
-    extractor = extractor if extractor is not None else default_extractor()
+    extractor = extractor if extractor is not None else default_extractor(get_host())
     total = n_real + sum(m for _, _, m in plan)
     done = [0]
 

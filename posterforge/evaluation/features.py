@@ -5,16 +5,15 @@ Every extractor is an ``nn.Module`` with the attributes torchmetrics looks for o
 and a ``description`` that a report prints next to every number. It resizes its input itself, so
 real and generated images of different sizes meet in the same space.
 
-- :class:`VintagifyEncoder` (the default): offline, from the vintagify package's checkpoint.
+- :class:`FeatureExtractor`: their base; plugins register theirs through the
+  ``register_feature_extractors`` hook, and :func:`default_extractor` finds them by name.
 - :class:`InceptionExtractor`: torchvision's Inception v3 from a local weights file (standard FID).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,25 +21,9 @@ from torch import nn
 
 from posterforge.errors import PosterforgeError, WeightsError
 
-VINTAGIFY_FILE = "resources/G_A2B_epoch33.pth"
-# The exact checkpoint `vintagify-encoder-v1` is defined by: other weights, other numbers.
-VINTAGIFY_SHA256 = "c502cd44ca720d004f89775f593fc403acc6b36d27d65390cbe2f476f771e560"
-
-DEFAULT_SIZE = 128
-VINTAGIFY_DESCRIPTION = (
-    "vintagify-encoder-v1: the encoder half (7x7 stem, two stride-2 convolutions and nine "
-    "residual blocks, 256 channels at a quarter of the resolution) of the CycleGAN ResNet "
-    "generator that the vintagify package (MIT, Yusong Zhao and Fangyi Wang) trained for unpaired "
-    "modern-photo -> vintage-photo translation (G_A2B_epoch33.pth: LSGAN adversarial, L1 cycle and "
-    "identity losses, 512x512 images). Images are resized to 128x128; each of the 256 bottleneck "
-    "channels is pooled to its spatial mean and standard deviation, and so is each of the 64 "
-    "channels of the first convolution before its instance normalisation (which would otherwise "
-    "hide an image's overall brightness, contrast and colour cast from every later layer): a "
-    "640-d vector. It was never trained to recognise objects, unlike the Inception network of "
-    "standard FID: its features describe colour, texture and local layout as a photo-to-photo "
-    "translator sees them. Its numbers rank generators against each other on the same real set; "
-    "they are NOT comparable with published FID or KID values."
-)
+if TYPE_CHECKING:
+    from posterforge.context import Context
+    from posterforge.plugins import PluginHost
 
 
 class FeatureExtractor(nn.Module):
@@ -66,114 +49,6 @@ class FeatureExtractor(nn.Module):
                 align_corners=False,
             )
         return images
-
-
-def locate_vintagify() -> Path | None:
-    """vintagify's checkpoint, found without importing the package (it imports matplotlib)."""
-    spec = importlib.util.find_spec("vintagify")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / VINTAGIFY_FILE
-    return path if path.is_file() else None
-
-
-class _ResnetBlock(nn.Module):
-    """vintagify's residual block, under its own key names (``block.1``, ``block.5``, ...)."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, 3),
-            nn.InstanceNorm2d(dim, affine=True),
-            nn.ReLU(),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, 3),
-            nn.InstanceNorm2d(dim, affine=True),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
-class VintagifyEncoder(FeatureExtractor):
-    """The encoder of vintagify's CycleGAN generator, pooled to mean and std per channel.
-
-    ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, 2 * (4 * ngf + ngf))`` (640 for vintagify's ngf=64):
-    the bottleneck's channels, then the first convolution's channels before their instance norm.
-    The layers sit at the same ``model.<i>`` indices as in vintagify's ``nn.Sequential``, so its
-    state dict loads as is; the decoder keys are simply not used.
-    """
-
-    name = "vintagify-encoder-v1"
-    description = VINTAGIFY_DESCRIPTION
-
-    def __init__(self, ngf: int = 64, n_blocks: int = 9, size: int = DEFAULT_SIZE):
-        super().__init__()
-        c = ngf * 4
-        self.size, self.num_features = size, 2 * (c + ngf)
-        if size != DEFAULT_SIZE:  # other numbers: a name of their own
-            self.name = f"{type(self).name}@{size}"
-            self.description = self.description.replace(
-                f"resized to {DEFAULT_SIZE}x{DEFAULT_SIZE}", f"resized to {size}x{size}"
-            )
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(3, ngf, 7),
-            nn.InstanceNorm2d(ngf, affine=True),
-            nn.ReLU(),
-        ]
-        for cin in (ngf, ngf * 2):  # the two stride-2 down-sampling convolutions
-            layers += [
-                nn.Conv2d(cin, cin * 2, 3, stride=2, padding=1),
-                nn.InstanceNorm2d(cin * 2, affine=True),
-                nn.ReLU(),
-            ]
-        layers += [_ResnetBlock(c) for _ in range(n_blocks)]
-        self.model = nn.Sequential(*layers)
-        self.requires_grad_(False)
-        self.eval()
-
-    @classmethod
-    def from_vintagify(
-        cls, path: str | Path | None = None, size: int = DEFAULT_SIZE
-    ) -> VintagifyEncoder:
-        """Load the installed vintagify checkpoint (or ``path``, a file with the same layout
-        and contents)."""
-        if path is None:
-            path = locate_vintagify()
-            if path is None:
-                raise PosterforgeError(
-                    "the default evaluation features need the vintagify package, which is not "
-                    "installed: pip install vintagify (or pass a local Inception weights file)"
-                )
-        path = Path(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != VINTAGIFY_SHA256:
-            raise WeightsError(
-                f"{path} is not the checkpoint {cls.name} is defined by (sha256 {digest[:12]}..., "
-                f"expected {VINTAGIFY_SHA256[:12]}...): install vintagify 0.1.2"
-            )
-        return cls.from_state_dict(torch.load(path, map_location="cpu", weights_only=True), size)
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any], size: int = DEFAULT_SIZE) -> VintagifyEncoder:
-        """Build from a vintagify generator state dict; ngf and the block count come from it."""
-        blocks = {int(k.split(".")[1]) for k in state if ".block." in k}
-        net = cls(ngf=state["model.1.weight"].shape[0], n_blocks=len(blocks), size=size)
-        ours = net.state_dict()
-        net.load_state_dict({k: v for k, v in state.items() if k in ours}, strict=True)
-        return net
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        stem = self.model[:2](self.resize(images) * 2 - 1)  # trained on [-1, 1]
-        x = self.model[2:](stem)
-        return torch.cat([_mean_std(x), _mean_std(stem)], dim=1)
-
-
-def _mean_std(x: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` -> ``(B, 2C)``: each channel's mean, then each one's std, over space."""
-    return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3), correction=0)], dim=1)
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -233,6 +108,17 @@ class InceptionExtractor(FeatureExtractor):
         return self.net(self.resize(images) * 2 - 1)
 
 
-def default_extractor() -> FeatureExtractor:
-    """The offline default, :class:`VintagifyEncoder` (loads its checkpoint now)."""
-    return VintagifyEncoder.from_vintagify()
+def default_extractor(where: PluginHost | Context, name: str | None = None) -> FeatureExtractor:
+    """The feature extractor ``name`` that a plugin of ``where`` (a plugin host, or a context
+    and its host) registered, loaded now; ``name`` None: the one registered first."""
+    host: PluginHost = getattr(where, "host", where)
+    registry = host.extractors
+    if name is None:
+        first = registry.first()
+        if first is None:
+            raise PosterforgeError(
+                "no feature extractors are registered (no loaded plugin brings one: see "
+                "posterforge plugins and POSTERFORGE_LOAD_PLUGINS); or pass --inception-weights"
+            )
+        return first.item.build()
+    return registry.get(name).build()  # unknown: one line naming the registered ones

@@ -111,7 +111,7 @@ def evaluate_model(
     if inception_weights is not None:
         extractor = InceptionExtractor.from_file(Path(inception_weights))
     else:
-        extractor = default_extractor()
+        extractor = default_extractor(get_host())
     extractor = extractor.to(gen.engine.device)
 
     def sample(row: torch.Tensor | None, m: int) -> torch.Tensor:

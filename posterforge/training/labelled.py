@@ -370,8 +370,9 @@ class LabelledRecipe:
     def vocabulary(self) -> LabelSet:
         """The labels preset ``labels``, or its spellings over ``label_names`` when set."""
         from posterforge import presets
+        from posterforge.plugins import get_host
 
-        base = presets.labels(self.labels)
+        base = presets.labels(self.labels, get_host())
         if self.label_names is None:
             return base
         return LabelSet.from_dict(base.as_dict(), names=self.label_names)

@@ -1,19 +1,20 @@
 """posterforge-toon: a cartoon look for posterforge, with no weights to train or download.
 
 The entry point in pyproject.toml names this module, and posterforge calls the hook below when a
-command runs. This module stays cheap to import (no torch): the filter lives in ``filters``.
+command runs. Everything it uses of posterforge comes from ``posterforge.plugin``, the API for
+plugins. This module stays cheap to import (no torch): the filter lives in ``filters``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from posterforge import Translator, hookimpl
+from posterforge.plugin import Translator, hookimpl
 
 if TYPE_CHECKING:
     import torch
 
-    from posterforge.weights import Weights
+    from posterforge.plugin import Weights
 
 
 class Toon(Translator):
