@@ -14,15 +14,18 @@ so the same seed gives the same images on the same device, a re-run skips what e
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from posterforge.atomic import Claim, claim, held_by_other
 from posterforge.catalog import ResolvedModel
 from posterforge.context import Context, default_context
 from posterforge.errors import PosterforgeError
@@ -358,28 +361,79 @@ class _ConditionJob:
     def run(self, n: int, grid_max: int) -> Iterator[Poster]:
         """Batches are always the same blocks of indices (``[0, B)``, ``[B, 2B)``, ...), computed
         whole: a convolution's last bits depend on what shares its batch, so a resumed run, a
-        shard and an uninterrupted run must batch alike to write the same bytes."""
-        batch_size, overwrite = self.job.batch_size, self.job.overwrite
-        pending: deque[tuple[Poster, Future[None] | None]] = deque()
-        for start in range(0, n, batch_size):
-            idx = range(start, min(start + batch_size, n))
-            shown = [i for i in idx if i < grid_max]  # the grid shows every index
-            if not self.mine(start) and not shown:
-                continue
-            dests = {i: self.dest(i) for i in idx}
-            todo = [i for i in idx if (d := dests[i]) is not None and (overwrite or not d.exists())]
-            if not self.mine(start):  # another process's batch, run here for the grid alone
-                todo = []
-            images = dict(zip(idx, self._compute(list(idx)), strict=True)) if todo or shown else {}
-            self.sheet += [images[i] for i in shown]
-            if not self.mine(start):
-                continue
-            for i in idx:
-                pending.append(self._write(i, dests[i], images.get(i), i in todo))
-            while len(pending) > batch_size:
+        shard and an uninterrupted run must batch alike to write the same bytes.
+
+        Each block to write is claimed first (a lock on its first file), so runs started
+        together on one folder share the work: a block another live run holds is put aside and,
+        once that run lets go, skipped (written there) or made here."""
+        pending: deque[tuple[Poster, Future[None] | None, Claim | None]] = deque()
+        try:
+            yield from self._blocks(n, grid_max, pending)
+        finally:  # closed early (Ctrl-C): what is in flight lands, and its claims are let go
+            for _poster, fut, held in pending:
+                with suppress(Exception):
+                    if fut is not None:
+                        fut.result()
+                if held is not None:
+                    held.release()
+
+    def _blocks(self, n: int, grid_max: int, pending: deque) -> Iterator[Poster]:
+        waiting: list[int] = []
+        for start in range(0, n, self.job.batch_size):
+            if self._block(start, n, grid_max, pending) is False:
+                waiting.append(start)
+            while len(pending) > self.job.batch_size:
                 yield _finish(*pending.popleft())
+        while waiting:
+            free = [s for s in waiting if not held_by_other(self._lock_of(s))]
+            if not free:
+                time.sleep(0.05)
+                continue
+            waiting = [s for s in waiting if s not in free]
+            for start in free:  # written by the other run meanwhile, or left to us
+                if self._block(start, n, 0, pending) is False:
+                    waiting.append(start)
+                while len(pending) > self.job.batch_size:
+                    yield _finish(*pending.popleft())
         while pending:
             yield _finish(*pending.popleft())
+
+    def _lock_of(self, start: int) -> Path:
+        dest = self.dest(start)
+        assert dest is not None
+        return dest
+
+    def _block(self, start: int, n: int, grid_max: int, pending: deque) -> bool:
+        """The block of indices from ``start``: computed when it has images to write or to show,
+        its records queued on ``pending``. False when another live run holds it (its images for
+        the grid are taken all the same)."""
+        idx = range(start, min(start + self.job.batch_size, n))
+        shown = [i for i in idx if i < grid_max]  # the grid shows every index
+        if not self.mine(start) and not shown:
+            return True
+        dests = {i: self.dest(i) for i in idx}
+        overwrite = self.job.overwrite
+        todo = [i for i in idx if (d := dests[i]) is not None and (overwrite or not d.exists())]
+        if not self.mine(start):  # another process's batch, run here for the grid alone
+            todo = []
+        held = claim(self._lock_of(start)) if todo else None
+        if todo and held is None:
+            todo = []  # another live run makes this block now: come back to it
+        try:
+            images = dict(zip(idx, self._compute(list(idx)), strict=True)) if todo or shown else {}
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        self.sheet += [images[i] for i in shown]
+        if not self.mine(start):
+            return True
+        if held is None and any(d is not None and not d.exists() for d in dests.values()):
+            return False
+        for i in idx:
+            poster, fut = self._write(i, dests[i], images.get(i), i in todo)
+            pending.append((poster, fut, held if i == idx[-1] else None))
+        return True
 
     def _write(
         self, i: int, dest: Path | None, image: Any, write: bool
@@ -398,7 +452,11 @@ class _ConditionJob:
         return Engine.to_uint8(batch).numpy()
 
 
-def _finish(poster: Poster, fut: Future[None] | None) -> Poster:
-    if fut is not None:
-        fut.result()  # an encode error (disk full, ...) surfaces here, in order
+def _finish(poster: Poster, fut: Future[None] | None, held: Claim | None = None) -> Poster:
+    try:
+        if fut is not None:
+            fut.result()  # an encode error (disk full, ...) surfaces here, in order
+    finally:
+        if held is not None:  # the block's last image: let other runs see it done
+            held.release()
     return poster

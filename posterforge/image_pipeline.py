@@ -214,12 +214,14 @@ class ImageRunner:
         start = time.perf_counter()
         try:
             result = self._compute(items)
-        except (MemoryError, torch.OutOfMemoryError) as e:  # halve the batch and go on
-            if len(items) > 1:
+        except (MemoryError, torch.OutOfMemoryError, RuntimeError) as e:
+            if not out_of_memory(e):
+                raise
+            if len(items) > 1:  # halve the batch and go on
                 half = len(items) // 2
                 return self._process(items[:half], pool) + self._process(items[half:], pool)
             w, h = items[0].image.size
-            reason = f"out of memory at {w}x{h} ({e.__class__.__name__}); try --size"
+            reason = f"out of memory at {w}x{h} ({e.__class__.__name__}); {smaller(w, h)}"
             self._release(items[0].dest)
             return [_done(Record(str(items[0].job.src), None, FAILED, reason))]
         compute_ms = (time.perf_counter() - start) * 1000 / len(items)
@@ -268,8 +270,30 @@ def _done(record: Record) -> Future[Record]:
 
 def _timed_decode(path: Path) -> tuple[Decoded, float]:
     start = time.perf_counter()
-    image = decode(path)
+    try:
+        image = decode(path)
+    except MemoryError:  # one huge image is its own failure, not the run's
+        from posterforge.images import probe_size
+
+        wh = probe_size(path)
+        why = f"out of memory decoding it at {wh[0]}x{wh[1]}; " + smaller(*wh) if wh else ""
+        raise ImageError(path, why or "out of memory decoding it") from None
     return image, (time.perf_counter() - start) * 1000
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """An allocation that failed: Python's, CUDA's, or the CPU allocator's RuntimeError."""
+    import torch
+
+    if isinstance(e, MemoryError | torch.OutOfMemoryError):
+        return True
+    text = str(e)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
+
+
+def smaller(w: int, h: int) -> str:
+    """What to try when a frame of (w, h) does not fit: half its shorter side."""
+    return f"try a smaller frame, e.g. --size {max(1, min(w, h) // 2)}"
 
 
 def _drain(encoding: deque[Future[Record]], limit: int) -> Iterator[Record]:

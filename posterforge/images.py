@@ -108,9 +108,23 @@ _ORIENTATION = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
 
 
+def not_regular(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` must not be opened as an input (a FIFO would block forever, a device or a
+    socket is no file), or None for a regular file (or one that does not exist: the opener says)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return "is a directory" if stat.S_ISDIR(mode) else "not a regular file"
+
+
 def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(W, H) of an image as :func:`decode` will return it (upright), read from its header
     alone; None when it cannot be read (decoding will then report why)."""
+    if not_regular(path) is not None:
+        return None
     try:
         with Image.open(path) as im:
             w, h = im.size

@@ -108,6 +108,10 @@ class Probe:
 def open_input(path: Path) -> av.container.InputContainer:
     import av
 
+    from posterforge.images import not_regular
+
+    if (why := not_regular(path)) is not None:  # a FIFO would block the open forever
+        raise VideoError(path, why, problem=Problem.UNREADABLE)
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as e:

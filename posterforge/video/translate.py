@@ -246,6 +246,10 @@ def frames_estimate(path: Path) -> int:
     """Frames in a video from its header (0 when unknown), for progress bars."""
     import av
 
+    from posterforge.images import not_regular
+
+    if not_regular(path) is not None:
+        return 0
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.video:
