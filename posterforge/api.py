@@ -17,9 +17,15 @@ from posterforge.plugins import get_host
 from posterforge.store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Unpack
 
+    from posterforge.context import Context
+    from posterforge.evaluation.evaluator import EvalReport
     from posterforge.generation import Poster
+    from posterforge.jobs.evaluate import EvalOptions
+    from posterforge.jobs.train import TrainOptions
+    from posterforge.training.progress import TrainProgress
     from posterforge.translation import Record
 
 
@@ -79,16 +85,50 @@ def frames(
 
 def train(
     kind: str,
-    inputs: Mapping[str, str | Path],
+    inputs: Mapping[str, str | Path | None],
     name: str,
     run_dir: str | Path,
-    **options: Any,
+    *,
+    ctx: Context | None = None,
+    progress: TrainProgress | None = None,
+    **options: Unpack[TrainOptions],
 ) -> Path | None:
     """Train a ``"translator"`` or ``"generator"`` with a family's inputs (``{"a": DIR, "b":
-    DIR}`` for CycleGAN) and store it as ``name``; see :func:`posterforge.training.run.train`."""
+    DIR}`` for CycleGAN) and store it as ``name``; returns the stored file (None on DDP ranks
+    other than 0). ``options``: ``arch``, ``preset``, ``overrides`` (``--set`` items),
+    ``options`` (the family's declared ones), ``init_from``, ``max_steps``, ``seed``, ``device``,
+    ``overwrite`` (see :class:`posterforge.jobs.train.TrainJob`). ``progress`` receives the
+    steps and notes (default: plain lines on stderr).
+
+    >>> train("translator", {"a": "a/", "b": "b/"}, "mine", "runs/mine")  # doctest: +SKIP
+    """
     from posterforge.training.run import train as run
 
-    return run(kind, inputs, name, run_dir, **options)
+    return run(kind, inputs, name, run_dir, ctx=ctx, progress=progress, **options)
+
+
+def evaluate(
+    model: str,
+    data: str | Path,
+    *,
+    ctx: Context | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Unpack[EvalOptions],
+) -> EvalReport:
+    """FID, KID, precision/recall and label consistency of the generator ``model`` (a name or
+    file) against the real images of ``data``. ``options``: ``labels`` (a labels file),
+    ``n``, ``max_real``, ``inception_weights``, ``seed``, ``device``, ``batch_size`` (see
+    :class:`posterforge.jobs.evaluate.EvalJob`); ``progress(done, total)`` counts the images
+    through the feature extractor.
+
+    >>> report = evaluate("posters-demo", "posters/", labels="labels.csv")  # doctest: +SKIP
+    """
+    from posterforge.context import default_context
+    from posterforge.evaluation.model import evaluate_model
+    from posterforge.jobs.evaluate import EvalJob
+
+    job = EvalJob(model, data, **options)
+    return evaluate_model(job, ctx or default_context(), progress)
 
 
 def import_weights(

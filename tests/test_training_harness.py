@@ -293,7 +293,10 @@ def test_progress_on_stderr_a_bar_on_a_terminal_plain_lines_elsewhere(
     lines = err.splitlines()  # no terminal (nohup, a log file): plain periodic lines
     assert lines and lines[0].startswith("train: step ") and "loss=" in lines[-1]
     assert "\r" not in err and "2/2" in lines[-1]
+    from posterforge.cli.output import train_progress
+
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    Trainer(ToyTask(), stream(images), config(tmp_path / "tty", 2)).run()
+    progress = train_progress()  # what the CLI gives the harness: the bar on a terminal
+    Trainer(ToyTask(), stream(images), config(tmp_path / "tty", 2), progress=progress).run()
     out, err = capsys.readouterr()
     assert out == "" and "\r" in err and "2/2" in err and "loss=" in err
