@@ -35,7 +35,7 @@ WHAT = {Kind.TRANSLATOR: "a translator (a style for translate)", Kind.GENERATOR:
 def _common(kind: str, families: list[Family]) -> list[inspect.Parameter]:
     """The options every train command has, after the families' own."""
     names = ", ".join(f.name for f in families)
-    stored = "Style name" if kind == "translator" else "Model name"
+    stored = "Style name" if kind == Kind.TRANSLATOR else "Model name"
     spec = [
         ("name", str | None, typer.Option("--name", help=f"{stored} to store the result under.")),
         ("out", Path | None, typer.Option("--out", "-o", help="Run folder.")),

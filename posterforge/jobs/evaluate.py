@@ -5,23 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
 
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.common import at_least, check_device
-
-
-class EvalOptions(TypedDict, total=False):
-    """The keywords of :func:`posterforge.api.evaluate` besides the model and the data:
-    :class:`EvalJob`'s fields."""
-
-    labels: str | Path | None
-    n: int
-    max_real: int | None
-    inception_weights: str | Path | None
-    seed: int
-    device: str
-    batch_size: int
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,8 @@ def _flag(key: str) -> str:
 
 
 class TrainOptions(TypedDict, total=False):
-    """The keywords of :func:`posterforge.api.train` besides kind, inputs, name and run folder:
-    :meth:`TrainJob.create`'s."""
+    """The keywords of :meth:`TrainJob.create` (and so of :func:`posterforge.api.train` and
+    :func:`posterforge.training.run.train`) besides kind, inputs, name and run folder."""
 
     arch: str | None
     preset: str | None
