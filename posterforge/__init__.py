@@ -22,6 +22,7 @@ _API = (
     "generate",
     "frames",
     "train",
+    "evaluate",
     "list_styles",
     "list_generators",
     "import_weights",

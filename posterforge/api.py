@@ -10,22 +10,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from posterforge import catalog
 from posterforge.context import default_context
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Unpack
 
     from posterforge.context import Context
+    from posterforge.evaluation.evaluator import EvalReport
     from posterforge.generation import Poster
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
     from posterforge.records import Record
     from posterforge.sizing import Size
     from posterforge.store import Store
+    from posterforge.training.progress import TrainProgress
     from posterforge.video.records import FilmReport, FrameRecord
 
 
@@ -139,16 +141,74 @@ def frames(
 
 def train(
     kind: str,
-    inputs: Mapping[str, str | Path],
+    inputs: Mapping[str, str | Path | None],
     name: str,
     run_dir: str | Path,
-    **options: Any,
+    *,
+    arch: str | None = None,
+    preset: str | None = None,
+    overrides: Sequence[str] = (),
+    options: Mapping[str, str | bool | None] | None = None,
+    init_from: str | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    overwrite: bool = False,
+    ctx: Context | None = None,
+    progress: TrainProgress | None = None,
 ) -> Path | None:
     """Train a ``"translator"`` or ``"generator"`` with a family's inputs (``{"a": DIR, "b":
-    DIR}`` for CycleGAN) and store it as ``name``; see :func:`posterforge.training.run.train`."""
-    from posterforge.training.run import train as run
+    DIR}`` for CycleGAN) and store it as ``name``; returns the stored file (None on DDP ranks
+    other than 0). The keywords are :meth:`~posterforge.jobs.train.TrainJob.create`'s (``arch``:
+    the family, ``preset``: its recipe, ``overrides``: ``--set`` items, ``options``: its declared
+    recipe options); ``ctx`` the plugins and store (default: this process's); ``progress``
+    receives the steps and notes (default: plain lines on stderr). Resume and export:
+    :func:`posterforge.training.run.resume` and :func:`~posterforge.training.run.export`.
 
-    return run(kind, inputs, name, run_dir, **options)
+    >>> train("translator", {"a": "a/", "b": "b/"}, "mine", "runs/mine")  # doctest: +SKIP
+    """
+    from posterforge.jobs.train import TrainJob
+    from posterforge.training.run import start
+
+    ctx = ctx or default_context()
+    job = TrainJob.create(
+        ctx, kind, inputs, name, run_dir, arch=arch, preset=preset, overrides=overrides,
+        options=options, init_from=init_from, max_steps=max_steps, seed=seed, device=device,
+        overwrite=overwrite,
+    )  # fmt: skip
+    return start(job, ctx, progress)
+
+
+def evaluate(
+    model: str,
+    data: str | Path,
+    *,
+    labels: str | Path | None = None,
+    n: int = 1000,
+    max_real: int | None = None,
+    inception_weights: str | Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 64,
+    ctx: Context | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """FID, KID, precision/recall and label consistency of the generator ``model`` (a name or
+    file) against the real images of ``data``. The keywords are
+    :class:`~posterforge.jobs.evaluate.EvalJob`'s fields; ``progress(done, total)`` counts the
+    images through the feature extractor.
+
+    >>> report = evaluate("posters-demo", "posters/", labels="labels.csv")  # doctest: +SKIP
+    """
+    from posterforge.evaluation.model import evaluate_model
+    from posterforge.jobs.evaluate import EvalJob
+
+    job = EvalJob(
+        model, Path(data) if data is not None else None, labels=labels, n=n,
+        max_real=max_real, inception_weights=inception_weights, seed=seed, device=device,
+        batch_size=batch_size,
+    )  # type: ignore[arg-type]  # fmt: skip
+    return evaluate_model(job, ctx or default_context(), progress)
 
 
 def import_weights(

@@ -39,7 +39,8 @@ def _real(folder, counts):
 
 
 @pytest.mark.slow
-def test_eval_prints_every_number_with_its_extractor(two_label_model, tmp_path, cli):
+def test_eval_prints_every_number_with_its_extractor(two_label_model, tmp_path, inproc):
+    cli = inproc  # the command in this process (no process-level behaviour is tested here)
     data = _real(tmp_path / "real", {"calm": 12, "tense": 12})
     r = cli("eval", "--model", str(two_label_model), "--data", str(data), "-n", "24", "--json",
             "--device", "cpu")  # fmt: skip
@@ -53,8 +54,8 @@ def test_eval_prints_every_number_with_its_extractor(two_label_model, tmp_path, 
     assert r.code == 0 and "FID [vintagify-encoder-v1]" in r.out and "tense" in r.out
 
 
-@pytest.mark.slow
-def test_eval_refuses_bad_input_in_one_line(two_label_model, tmp_path, cli):
+def test_eval_refuses_bad_input_in_one_line(two_label_model, tmp_path, inproc):
+    cli = inproc
     model = ["eval", "--model", str(two_label_model), "--device", "cpu"]
     cases = [
         ([], "name the real images with --data"),

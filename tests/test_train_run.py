@@ -68,8 +68,8 @@ def _train(cli, a, b, name, out, *extra):
     return cli(*_train_args(a, b, name, out, *extra))
 
 
-@pytest.mark.slow
-def test_errors_come_before_any_training(tmp_path, cli):
+def test_errors_come_before_any_training(tmp_path, inproc):
+    cli = inproc  # the command in this process: what is tested is the check, not a process
     (tmp_path / "a").mkdir()
     r = _train(cli, str(tmp_path / "a"), str(tmp_path / "nope"), "x", str(tmp_path / "run"))
     assert r.code == 2 and "--b" in r.err and "not found" in r.err
@@ -106,7 +106,8 @@ TINY = [
 
 
 @pytest.mark.slow
-def test_train_then_translate_with_the_new_style(tmp_path, cli):
+def test_train_then_translate_with_the_new_style(tmp_path, inproc):
+    cli = inproc
     _domain(tmp_path / "a", 6, (40, 0, -40), 1)
     _domain(tmp_path / "b", 6, (-40, 0, 40), 2)
     run = tmp_path / "run"
@@ -172,8 +173,8 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, nodes):
     assert [r["step"] for r in log] == [1, 2]  # one log, not one per rank
 
 
-@pytest.mark.slow
-def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
+def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, inproc):
+    cli = inproc
     _domain(tmp_path / "a", 2, (0, 0, 0), 1)
     r = _train(
         cli,
@@ -193,7 +194,8 @@ def test_a_recipe_the_family_refuses_is_a_one_line_error(tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_fine_tuning_from_the_vintage_style(tmp_path, cli):
+def test_fine_tuning_from_the_vintage_style(tmp_path, inproc):
+    cli = inproc
     """--init-from takes a style name; the generators take its shape (ngf 64, 9 blocks)."""
     _domain(tmp_path / "a", 2, (40, 0, -40), 1)
     _domain(tmp_path / "b", 2, (-40, 0, 40), 2)
@@ -249,6 +251,8 @@ def test_init_from_survives_a_kill_before_the_first_checkpoint(tmp_path, tiny_st
     import torch
 
     from posterforge.atomic import _host
+    from posterforge.context import default_context
+    from posterforge.store import Store
     from posterforge.training import run
     from posterforge.weights import load_weights
 
@@ -256,7 +260,12 @@ def test_init_from_survives_a_kill_before_the_first_checkpoint(tmp_path, tiny_st
     _domain(tmp_path / "b", 4, (-40, 0, 40), 2)
     inputs = {"a": tmp_path / "a", "b": tmp_path / "b"}
     kw = dict(overrides=TINY, init_from=str(tiny_style), max_steps=2, seed=1, device="cpu")
-    straight = load_weights(run.train("translator", inputs, "straight", tmp_path / "s", **kw))
+    # a run in a context of its own: its store, not the one of $POSTERFORGE_HOME
+    ctx = default_context(Store(tmp_path / "elsewhere"))
+    stored = run.train("translator", inputs, "straight", tmp_path / "s", ctx=ctx, **kw)
+    assert stored is not None and stored.is_relative_to(tmp_path / "elsewhere")
+    assert not Store().has("straight") and ctx.store.has("straight")
+    straight = load_weights(stored)
     run.train("translator", inputs, "killed", tmp_path / "k", **kw)
     # what a kill -9 before the first checkpoint (during an export, say) leaves behind
     shutil.rmtree(tmp_path / "k" / "checkpoints")
@@ -318,3 +327,47 @@ def test_ctrl_c_checkpoints_the_step_it_reached_and_says_how_to_resume(tmp_path)
                        cwd=ROOT, text=True, capture_output=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (run / "checkpoints" / f"step-{step + 2:08d}.pt").is_file()
+
+
+@pytest.mark.slow  # two real processes that import torch: 15-20 s on the shared 2 cores
+@pytest.mark.parametrize(("signame", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_stop_like_the_first_ctrl_c(tmp_path, signame, code):
+    """A real SIGTERM (what a scheduler or ``kill`` sends) or SIGHUP (a closed terminal) to a
+    real ``posterforge train``: a checkpoint of the step reached, the continue line, and exit
+    128 + the signal's number."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    _domain(tmp_path / "a", 2, (40, 0, -40), 1)
+    _domain(tmp_path / "b", 2, (-40, 0, 40), 2)
+    run = tmp_path / "run"
+    args = _train_args(tmp_path / "a", tmp_path / "b", "termed", run, "--max-steps", "10000",
+                       "--device", "cpu", "--set", "batch_size=1")  # fmt: skip
+    for item in [*TINY, "train.checkpoint_every=1000", "train.sample_every=1000"]:
+        args += ["--set", item]
+    proc = subprocess.Popen([sys.executable, "-m", "posterforge", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    log = run / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, signame))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and out == ""
+    last = err.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"posterforge: interrupted at step (\d+) of 10000, saved as a checkpoint; continue "
+        r"with: posterforge train translator --resume (.+)",
+        last,
+    )
+    assert m, last
+    step = int(m[1])
+    assert m[2] == str(run) and 2 <= step < 1000
+    assert (run / "checkpoints" / f"step-{step:08d}.pt").is_file()

@@ -217,20 +217,20 @@ def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(t
 
 
 def test_a_nearly_empty_set_is_refused_unless_min_usable_allows_it(tmp_path, capsys):
-    from posterforge.training.labelled import labelled_stream
+    from posterforge.training.labelled import LabelledRecipe, labelled_stream
 
     data = _labels_env(tmp_path, ["a.png"])
     rows = ["path,genres", "a.png,horror"] + [f"x{i}.png,drama" for i in range(10)]
     (data / "labels.csv").write_text("\n".join(rows) + "\n")
     inputs = {"data": data, "labels": data / "labels.csv"}
     with pytest.raises(PosterforgeError) as e:
-        labelled_stream(inputs, _genres(), 1, (8, 16))
+        labelled_stream(inputs, LabelledRecipe(), _genres(), 1, (8, 16))
     assert str(e.value) == (
         "labels.csv: only 1 of 11 rows are usable (9.1%, under --min-usable 0.1; 10 dropped: "
         "10 with no image): check the columns, --path-template and --encoding against the rows "
         "reported above, or pass --min-usable 0 to train on the 1 left"
     )
-    stream = labelled_stream(inputs, _genres(), 1, (8, 16), min_usable=0)
+    stream = labelled_stream(inputs, LabelledRecipe(min_usable=0), _genres(), 1, (8, 16))
     summary = stream.summary()
     assert (summary["rows_read"], summary["rows_dropped"], summary["images_used"]) == (11, 10, 1)
     assert summary["label_counts"]["horror"] == 1 and summary["label_counts"]["war"] == 0

@@ -293,7 +293,47 @@ def test_progress_on_stderr_a_bar_on_a_terminal_plain_lines_elsewhere(
     lines = err.splitlines()  # no terminal (nohup, a log file): plain periodic lines
     assert lines and lines[0].startswith("train: step ") and "loss=" in lines[-1]
     assert "\r" not in err and "2/2" in lines[-1]
+    from posterforge.cli.output import train_progress
+
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    Trainer(ToyTask(), stream(images), config(tmp_path / "tty", 2)).run()
+    progress = train_progress()  # what the CLI gives the harness: the bar on a terminal
+    Trainer(ToyTask(), stream(images), config(tmp_path / "tty", 2), progress=progress).run()
     out, err = capsys.readouterr()
     assert out == "" and "\r" in err and "2/2" in err and "loss=" in err
+
+
+class Recorder:
+    """A TrainProgress that keeps what the harness told it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def start(self, step: int, total: int) -> None:
+        self.calls.append(("start", step, total))
+
+    def on_step(self, step: int, total: int, logs: Any) -> None:
+        self.calls.append(("step", step, total, None if logs is None else sorted(logs)))
+
+    def notify(self, line: str) -> None:
+        self.calls.append(("note", line))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+def test_the_harness_reports_only_through_the_progress_it_is_given(tmp_path, images, capsys):
+    rec = Recorder()
+    Trainer(ToyTask(), stream(images), config(tmp_path / "run", 4), progress=rec).run()
+    logged = ["loss", "lr"]
+    assert rec.calls == [
+        ("start", 0, 4),
+        ("step", 1, 4, None),
+        ("step", 2, 4, logged),
+        ("step", 3, 4, None),
+        ("step", 4, 4, logged),
+        ("close",),
+    ]
+    rec = Recorder()
+    Trainer.resume(tmp_path / "run", ToyTask(), stream(images), progress=rec, max_steps=5).run()
+    assert rec.calls == [("start", 4, 5), ("step", 5, 5, logged), ("close",)]
+    assert "train:" not in capsys.readouterr().err  # no line of its own besides the progress's

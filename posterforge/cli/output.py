@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 
@@ -132,3 +133,57 @@ class Lines:
         stream.flush()
         if around:
             bar.draw()
+
+
+class TrainBar:
+    """Training progress on a terminal (stderr): the one-line bar with the latest losses, and
+    notes printed around it; at the end, one line with the step reached. A
+    :class:`~posterforge.training.progress.TrainProgress`."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.bar = ProgressLine("train", 0, stream)
+        self.losses = ""
+
+    def start(self, step: int, total: int) -> None:
+        self.bar.total, self.bar.done, self.bar.start = total, step, time.monotonic()
+
+    def on_step(self, step: int, total: int, logs: Any) -> None:
+        from posterforge.training.progress import loss_text
+
+        if logs is not None:
+            self.losses = loss_text(logs)
+        self.bar.label = f"train {self.losses}".rstrip()
+        self.bar.advance(step - self.bar.done)
+
+    def notify(self, line: str) -> None:
+        Lines(self.bar).err(line)
+
+    def close(self) -> None:
+        self.bar.clear()
+        print(f"train: step {self.bar.done}/{self.bar.total} {self.losses}", file=self.bar.stream)
+
+
+def train_progress() -> Any:
+    """The bar on a terminal, plain lines elsewhere (nohup, a log file): a ``TrainProgress``."""
+    from posterforge.training.progress import PlainProgress
+
+    return TrainBar() if sys.stderr.isatty() else PlainProgress()
+
+
+@contextmanager
+def count_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a :class:`ProgressLine` on a terminal (None
+    elsewhere), taken off the terminal when the block ends."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = ProgressLine(label, 1)
+
+    def progress(done: int, total: int) -> None:
+        bar.total, bar.done = total, done - 1
+        bar.advance()
+
+    try:
+        yield progress
+    finally:
+        bar.clear()

@@ -1,5 +1,5 @@
 """``posterforge train translator|generator|export``: a thin layer over
-:mod:`posterforge.training.run`.
+:func:`posterforge.api.train` and :mod:`posterforge.training.run` (``resume``, ``export``).
 
 The ``translator`` and ``generator`` commands are built from the families that plugins register:
 each declared input becomes ``--NAME PATH`` and each declared recipe option ``--KEY VALUE``, so a
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from posterforge.errors import PosterforgeError
+from posterforge.records import Kind
 
 if TYPE_CHECKING:
     from posterforge.family import Family
@@ -27,14 +28,14 @@ app = typer.Typer(
     help="Train new models (a style for translate, or a generator).", no_args_is_help=True
 )
 
-KINDS = ("translator", "generator")
-WHAT = {"translator": "a translator (a style for translate)", "generator": "a generator"}
+KINDS = tuple(Kind)
+WHAT = {Kind.TRANSLATOR: "a translator (a style for translate)", Kind.GENERATOR: "a generator"}
 
 
 def _common(kind: str, families: list[Family]) -> list[inspect.Parameter]:
     """The options every train command has, after the families' own."""
     names = ", ".join(f.name for f in families)
-    stored = "Style name" if kind == "translator" else "Model name"
+    stored = "Style name" if kind == Kind.TRANSLATOR else "Model name"
     spec = [
         ("name", str | None, typer.Option("--name", help=f"{stored} to store the result under.")),
         ("out", Path | None, typer.Option("--out", "-o", help="Run folder.")),
@@ -85,54 +86,29 @@ def _declared(families: Iterable[Family], attr: str) -> dict[str, tuple[Any, lis
     return out
 
 
-def family_command(kind: str, families: list[Family]) -> Any:
-    """The ``train KIND`` command for these families (a function with a built signature)."""
-    inputs = _declared(families, "inputs")
-    options = _declared(families, "options")
-
-    def whose(owners: list[str]) -> str:  # which families take an option, when several could
-        return f" (for {', '.join(owners)})" if len(families) > 1 else ""
-
+def _params(declared: dict[str, tuple[Any, list[str]]], several: bool) -> list[inspect.Parameter]:
+    """``--NAME PATH`` for each declared input, ``--KEY VALUE`` (or a switch) for each option."""
     params = []
-    for key, (spec, owners) in inputs.items():
-        meta = f"{spec.kind.upper()}"
-        help_text = f"{spec.help}{whose(owners)}"
-        opt = typer.Option(spec.flag, help=help_text, metavar=meta)
+    for key, (spec, owners) in declared.items():
+        whose = f" (for {', '.join(owners)})" if several else ""  # when several could take it
+        if hasattr(spec, "kind"):  # an Input
+            opt = typer.Option(spec.flag, help=f"{spec.help}{whose}", metavar=spec.kind.upper())
+            annotation: Any = Annotated[Path | None, opt]
+            default: Any = None
+        else:
+            choices = f" ({' | '.join(spec.choices)})" if spec.choices else ""
+            opt = typer.Option(spec.flag, help=f"{spec.help}{choices}{whose}")
+            annotation = Annotated[bool if spec.switch else str | None, opt]
+            default = False if spec.switch else None
         params.append(
             inspect.Parameter(
-                key,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=Annotated[Path | None, opt],
+                key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
             )
         )
-    for key, (spec, owners) in options.items():
-        choices = f" ({' | '.join(spec.choices)})" if spec.choices else ""
-        opt = typer.Option(spec.flag, help=f"{spec.help}{choices}{whose(owners)}")
-        params.append(
-            inspect.Parameter(
-                key,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=False if spec.switch else None,
-                annotation=Annotated[bool if spec.switch else str | None, opt],
-            )
-        )
-    params += _common(kind, families)
+    return params
 
-    def command(**kw: Any) -> None:
-        given_inputs = {k: kw.pop(k) for k in inputs}
-        given_options = {k: kw.pop(k) for k in options}
-        given_options = {k: None if v is False else v for k, v in given_options.items()}
-        for key, value in given_options.items():
-            choices = options[key][0].choices
-            if value is not None and choices and value not in choices:
-                flag = options[key][0].flag
-                raise PosterforgeError(
-                    f"{flag} must be one of {', '.join(choices)}, not {value!r}"
-                )
-        with _interrupt_line(kind):
-            _train_or_resume(kind, given_inputs, given_options, **kw)
 
+def _help(kind: str, families: list[Family]) -> str:
     lines = [f"Train {WHAT[kind]} and store it under --name."]
     for f in families:
         lines.append(f"[bold]{f.name}[/]: {f.description}.")
@@ -142,7 +118,25 @@ def family_command(kind: str, families: list[Family]) -> Any:
         "Under [bold]torchrun --nproc-per-node N[/] the same command trains with "
         "DistributedDataParallel."
     )
-    command.__doc__ = "\n\n".join(lines)
+    return "\n\n".join(lines)
+
+
+def family_command(kind: str, families: list[Family]) -> Any:
+    """The ``train KIND`` command for these families (a function with a built signature)."""
+    inputs = _declared(families, "inputs")
+    options = _declared(families, "options")
+    several = len(families) > 1
+
+    def command(**kw: Any) -> None:
+        given_inputs = {k: kw.pop(k) for k in inputs}
+        given_options = {k: kw.pop(k) for k in options}
+        with _interrupt_line(kind):
+            path = _train_or_resume(kind, given_inputs, given_options, kw)
+        if path is not None:
+            typer.echo(str(path))
+
+    command.__doc__ = _help(kind, families)
+    params = _params(inputs, several) + _params(options, several) + _common(kind, families)
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = kind
     return command
@@ -166,8 +160,9 @@ def add_family_commands(host: PluginHost, *, builtin_only: bool = False) -> None
 
 @contextmanager
 def _interrupt_line(kind: str) -> Iterator[None]:
-    """Ctrl-C during training: one line that says where it stopped and how to go on."""
-    from posterforge.training.harness import TrainingInterrupted
+    """Ctrl-C, SIGTERM or SIGHUP during training: one line that says where it stopped and how
+    to go on, and the exit code a shell gives a process that signal stopped (130, 143, 129)."""
+    from posterforge.training.stopping import TrainingInterrupted
 
     try:
         yield
@@ -177,47 +172,38 @@ def _interrupt_line(kind: str) -> Iterator[None]:
             f"continue with: posterforge train {kind} --resume {e.run_dir}",
             file=sys.stderr,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + e.signum) from None
 
 
 def _train_or_resume(
     kind: str,
     inputs: dict[str, Path | None],
     options: dict[str, str | bool | None],
-    *,
-    name: str | None,
-    out: Path | None,
-    resume: Path | None,
-    set_: list[str] | None,
-    **rest: Any,
-) -> None:
-    """``--resume RUN_DIR``, or a new run that needs ``--name`` and ``--out``."""
+    kw: dict[str, Any],
+) -> Path | None:
+    """``--resume RUN_DIR``, or a new run (whose job says what is missing)."""
+    from posterforge import api
+    from posterforge.cli.output import train_progress
     from posterforge.training import run
 
+    resume, overrides = kw.pop("resume"), kw.pop("set_") or ()
     if resume is not None:
-        given = {**inputs, **options, "name": name, "out": out, "set": set_}
-        given |= {k: rest.get(k) for k in ("arch", "preset", "init_from")}
+        given = {**inputs, **options, "name": kw["name"], "out": kw["out"], "set": overrides}
+        given |= {k: kw[k] for k in ("arch", "preset", "init_from")}
         clash = ["--" + k.replace("_", "-") for k, v in given.items() if v]
         if clash:  # the run folder holds what was asked; silently ignoring these loses work
             raise PosterforgeError(
                 f"--resume continues {resume} as it was first asked: leave out "
                 f"{', '.join(clash)} (only --max-steps and --device may change)"
             )
-        path = run.resume(resume, max_steps=rest["max_steps"], device=rest["device"])
-    else:
-        family = run.family_for(kind, rest.get("arch"))
-        declared = {i.name for i in family.inputs}
-        extra = ["--" + k.replace("_", "-") for k, v in inputs.items() if v and k not in declared]
-        if extra:
-            raise PosterforgeError(f"{family.name} does not take {', '.join(extra)}")
-        missing = [i.flag for i in family.inputs if i.required and inputs.get(i.name) is None]
-        missing += [f"--{k}" for k, v in {"name": name, "out": out}.items() if v is None]
-        if missing:
-            raise PosterforgeError(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
-        assert name is not None and out is not None
-        path = run.train(kind, inputs, name, out, options=options, overrides=set_ or (), **rest)
-    if path is not None:
-        typer.echo(str(path))
+        return run.resume(
+            resume, max_steps=kw["max_steps"], device=kw["device"], progress=train_progress()
+        )
+    name, out = kw.pop("name"), kw.pop("out")
+    return api.train(
+        kind, inputs, name, out, progress=train_progress(), options=options, overrides=overrides,
+        **kw,
+    )  # fmt: skip
 
 
 @app.command("export")

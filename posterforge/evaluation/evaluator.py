@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import torch
 
@@ -64,6 +64,18 @@ class EvalReport:
         return asdict(self)
 
 
+class Tuning(TypedDict, total=False):
+    """:func:`evaluate`'s finer keywords: ``k`` (neighbours for precision/recall, 3),
+    ``kid_subset_size`` (None: min(1000, the counts compared)), ``min_samples`` (per set and per
+    label, :data:`MIN_SAMPLES`), ``batch_size`` (64), ``progress(done, total)``."""
+
+    k: int
+    kid_subset_size: int | None
+    min_samples: int
+    batch_size: int
+    progress: Progress | None
+
+
 def evaluate(
     real: torch.Tensor,
     real_labels: torch.Tensor | None,
@@ -71,13 +83,8 @@ def evaluate(
     label_names: Sequence[str] | None,
     n: int,
     extractor: FeatureExtractor | None = None,
-    progress: Progress | None = None,
     seed: int = 0,
-    *,
-    k: int = 3,
-    kid_subset_size: int | None = None,
-    min_samples: int = MIN_SAMPLES,
-    batch_size: int = 64,
+    **tuning: Unpack[Tuning],
 ) -> EvalReport:
     """Compare ``n`` generated images with ``real`` ``(N, 3, H, W)`` (float, ``[0, 1]``, CPU).
 
@@ -89,50 +96,33 @@ def evaluate(
     under ``torch.manual_seed(seed)`` (the caller's RNG state is restored afterwards).
 
     ``kid_subset_size`` None: each comparison uses min(1000, its real and generated counts).
-    ``progress(done, total)`` counts images through the extractor.
+    ``progress(done, total)`` counts images through the extractor (see :class:`Tuning`).
     """
+    unknown = sorted(set(tuning) - set(Tuning.__annotations__))
+    if unknown:
+        raise TypeError(f"evaluate() got unexpected keyword arguments: {', '.join(unknown)}")
+    k, kid_size = tuning.get("k", 3), tuning.get("kid_subset_size")
+    batch_size = tuning.get("batch_size", 64)
     n_real = _check_real(real)
     rows = _check_labels(real_labels, label_names, n_real)
-    plan = _plan(n_real, rows, label_names, n, _needed(min_samples, k, kid_subset_size))
+    needed = _needed(tuning.get("min_samples", MIN_SAMPLES), k, kid_size)
+    plan = _plan(n_real, rows, label_names, n, needed)
     extractor = extractor if extractor is not None else default_extractor(get_host())
-    total = n_real + sum(m for _, _, m in plan)
-    done = [0]
-
-    def extract(images: torch.Tensor) -> torch.Tensor:
-        out = extractor(images.to(_device(extractor))).double().cpu()
-        done[0] += images.shape[0]
-        if progress is not None:
-            progress(done[0], total)
-        return out
-
+    extract = _Extract(extractor, n_real + sum(m for _, _, m in plan), tuning.get("progress"))
     with torch.no_grad():
         real_f = torch.cat([extract(b) for b in real.split(batch_size)])
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             fakes = [_generate(sample, row, m, batch_size, extract) for _, row, m in plan]
     fake_f = torch.cat(fakes)
-
-    def subset(a: torch.Tensor, b: torch.Tensor) -> int:
-        return kid_subset_size or min(metrics.KID_SUBSET_SIZE, a.shape[0], b.shape[0])
-
-    def kid(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-        return metrics.kid(a, b, subset(a, b), seed=seed)
-
+    kid = _Kid(kid_size, seed)
     kid_mean, kid_std = kid(real_f, fake_f)
     precision, recall = metrics.precision_recall(real_f, fake_f, k=k)
     per_label: dict[str, GroupScores] = {}
     consistency = accuracy = None
     if rows is not None:
-        fake_rows = []
-        for j, ((name, row, _), feats) in enumerate(zip(plan, fakes, strict=True)):
-            mine = real_f[rows[:, j] > 0]
-            per_label[name] = GroupScores(
-                metrics.fid(mine, feats), *kid(mine, feats), mine.shape[0], feats.shape[0]
-            )
-            fake_rows.append(row.expand(feats.shape[0], -1))
-        consistency, accuracy = label_consistency(
-            real_f, rows, fake_f, torch.cat(fake_rows), seed=seed
-        )
+        per_label, fake_rows = _per_label(plan, fakes, real_f, rows, kid)
+        consistency, accuracy = label_consistency(real_f, rows, fake_f, fake_rows, seed=seed)
     return EvalReport(
         extractor=extractor.name,
         extractor_description=extractor.description,
@@ -141,7 +131,7 @@ def evaluate(
         fid=metrics.fid(real_f, fake_f),
         kid_mean=kid_mean,
         kid_std=kid_std,
-        kid_subset_size=subset(real_f, fake_f),
+        kid_subset_size=kid.subset(real_f, fake_f),
         precision=precision,
         recall=recall,
         k=k,
@@ -150,6 +140,56 @@ def evaluate(
         per_label=per_label,
         seed=seed,
     )
+
+
+class _Extract:
+    """Features of a batch, on the extractor's device, back as float64 on the CPU; counts the
+    images for ``progress(done, total)``."""
+
+    def __init__(self, extractor: FeatureExtractor, total: int, progress: Progress | None):
+        self.extractor, self.total, self.progress = extractor, total, progress
+        self.device, self.done = _device(extractor), 0
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.extractor(images.to(self.device)).double().cpu()
+        self.done += images.shape[0]
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        return out
+
+
+class _Kid:
+    """KID of two feature sets with the run's subset size (None: min(1000, both counts))."""
+
+    def __init__(self, subset_size: int | None, seed: int):
+        self.subset_size, self.seed = subset_size, seed
+
+    def subset(self, a: torch.Tensor, b: torch.Tensor) -> int:
+        return self.subset_size or min(metrics.KID_SUBSET_SIZE, a.shape[0], b.shape[0])
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+        return metrics.kid(a, b, self.subset(a, b), seed=self.seed)
+
+
+def _per_label(
+    plan: list[tuple[str | None, torch.Tensor | None, int]],
+    fakes: list[torch.Tensor],
+    real_f: torch.Tensor,
+    rows: torch.Tensor,
+    kid: _Kid,
+) -> tuple[dict[str, GroupScores], torch.Tensor]:
+    """Each label's scores against the real images carrying it, and the rows the generated
+    images were sampled for ``(M, L)``."""
+    per_label: dict[str, GroupScores] = {}
+    fake_rows = []
+    for j, ((name, row, _), feats) in enumerate(zip(plan, fakes, strict=True)):
+        assert name is not None and row is not None
+        mine = real_f[rows[:, j] > 0]
+        per_label[name] = GroupScores(
+            metrics.fid(mine, feats), *kid(mine, feats), mine.shape[0], feats.shape[0]
+        )
+        fake_rows.append(row.expand(feats.shape[0], -1))
+    return per_label, torch.cat(fake_rows)
 
 
 def _device(module: torch.nn.Module) -> torch.device:

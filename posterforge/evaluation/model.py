@@ -17,8 +17,9 @@ from posterforge.errors import PosterforgeError
 if TYPE_CHECKING:
     import torch
 
+    from posterforge.context import Context
     from posterforge.evaluation.evaluator import EvalReport
-    from posterforge.store import Store
+    from posterforge.jobs.evaluate import EvalJob
 
 
 def load_real(
@@ -30,7 +31,7 @@ def load_real(
     limit: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(N, 3, H, W)`` real images in ``[0, 1]`` and, for a conditional model, their ``(N, L)``
-    multi-hot rows in the model's label order."""
+    multi-hot rows in the model's label order (``data``: a folder, checked by the job)."""
     import torch
 
     from posterforge.images import ImageError
@@ -39,8 +40,6 @@ def load_real(
     from posterforge.training.labelled import LabelledData, read_labelled
 
     data = Path(data)
-    if not data.is_dir():
-        raise PosterforgeError(f"--data {data}: folder not found")
     if label_names is None:
         paths, rows = list_images(data), None
     else:
@@ -65,53 +64,32 @@ def load_real(
 
 
 def evaluate_model(
-    model: str,
-    data: str | Path,
-    *,
-    labels: str | Path | None = None,
-    n: int = 1000,
-    device: str = "auto",
-    inception_weights: str | Path | None = None,
-    seed: int = 0,
-    batch_size: int = 64,
-    max_real: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    store: Store | None = None,
+    job: EvalJob, ctx: Context, progress: Callable[[int, int], None] | None = None
 ) -> EvalReport:
-    """FID, KID, precision/recall and label consistency of ``model`` against the images of
-    ``data`` (see :func:`posterforge.evaluation.evaluate`)."""
+    """FID, KID, precision/recall and label consistency of ``job.model`` against the images of
+    ``job.data`` (see :func:`posterforge.evaluation.evaluate`), with the context's plugins and
+    store."""
     import torch
 
-    from posterforge.catalog import resolve_generator
+    from posterforge.catalog import resolve_model
     from posterforge.evaluation.evaluator import evaluate
     from posterforge.evaluation.features import InceptionExtractor, default_extractor
     from posterforge.generation import load_generator
-    from posterforge.plugins import get_host
-    from posterforge.store import Store
-    from posterforge.weights import read_header
+    from posterforge.records import Kind
 
-    if n < 1:
-        raise PosterforgeError("-n must be at least 1")
-    store = store or Store()
-    gen = load_generator(model, device=device, store=store)
-    _, path = resolve_generator(model, get_host(), store)
-    header = read_header(path)
-    vocabulary = header.get("vocabulary")
+    model = resolve_model(job.model, Kind.GENERATOR, ctx.host, ctx.store)  # once: hash, header
+    gen = load_generator(model, device=job.device)
+    vocabulary = (model.header or {}).get("vocabulary")
     built = getattr(gen.module, "labels", None)  # a family's own LabelSet, when it keeps one
     if built is not None and hasattr(built, "as_dict"):
         vocabulary = built.as_dict()
     real, real_labels = load_real(
-        Path(data),
-        Path(labels) if labels is not None else None,
-        gen.label_names,
-        vocabulary,
-        gen.image_size,
-        max_real,
+        job.data, job.labels, gen.label_names, vocabulary, gen.image_size, job.max_real
     )
-    if inception_weights is not None:
-        extractor = InceptionExtractor.from_file(Path(inception_weights))
+    if job.inception_weights is not None:
+        extractor = InceptionExtractor.from_file(job.inception_weights)
     else:
-        extractor = default_extractor(get_host())
+        extractor = default_extractor(ctx.host)
     extractor = extractor.to(gen.engine.device)
 
     def sample(row: torch.Tensor | None, m: int) -> torch.Tensor:
@@ -124,9 +102,9 @@ def evaluate_model(
         real_labels,
         sample,
         gen.label_names,
-        n,
+        job.n,
         extractor,
-        progress,
-        seed,
-        batch_size=batch_size,
+        seed=job.seed,
+        progress=progress,
+        batch_size=job.batch_size,
     )

@@ -90,7 +90,6 @@ class ImageFolderStream(Iterator[torch.Tensor]):
         rank: int = 0,
         world_size: int = 1,
         workers: int = 2,
-        prefetch: int | None = None,
         fit: str = "crop",
     ):
         sides = (load_size,) if isinstance(load_size, int) else tuple(load_size)
@@ -114,7 +113,7 @@ class ImageFolderStream(Iterator[torch.Tensor]):
         self.rank = rank
         self.world_size = world_size
         self.workers = max(1, workers)
-        self.prefetch = prefetch if prefetch is not None else 2 * batch_size
+        self.prefetch = 2 * batch_size  # decoded items waiting ahead of use
         self.epoch = 0
         self.position = 0  # next item of this rank's shard of the current epoch
         self._shard_cache: tuple[int, np.ndarray] | None = None

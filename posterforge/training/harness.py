@@ -11,6 +11,9 @@ Run folder::
 A checkpoint holds the step, the task's and the data stream's state, every RNG state (of every
 rank under DDP) and the config. It is written atomically and read with ``weights_only=True``
 only, so a resumed run continues bit for bit as if it had never stopped. Only rank 0 writes files.
+Progress goes to a :class:`~posterforge.training.progress.TrainProgress` (plain lines on stderr
+unless the caller brings another); the checkpoint files are :mod:`.checkpoints`', the RNG states
+:mod:`.rng`'s and the stop signals :mod:`.stopping`'s.
 """
 
 from __future__ import annotations
@@ -18,11 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
-import re
-import signal
-import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -31,14 +29,23 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from posterforge.atomic import atomic_write, remove_stale, write_text_atomic
+from posterforge.atomic import remove_stale, write_text_atomic
 from posterforge.errors import PosterforgeError
 from posterforge.training import distributed
+from posterforge.training.checkpoints import (
+    checkpoint_path,
+    last_step,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
+from posterforge.training.progress import PlainProgress, TrainProgress
+from posterforge.training.rng import get_rng_state, seed_everything, set_rng_state
+from posterforge.training.stopping import StopAfterStep, TrainingInterrupted
 from posterforge.training.task import TrainingTask, scalars
 
 log = logging.getLogger(__name__)
-
-_CKPT_RE = re.compile(r"^step-(\d{8,})\.pt$")
 
 
 class BatchStream(Protocol):
@@ -82,107 +89,6 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# -- RNG state as plain data (weights_only-loadable) --------------------------------------------
-
-
-def get_rng_state() -> dict[str, Any]:
-    """torch (CPU and every CUDA device), numpy's global and Python's ``random`` states."""
-    np_state = np.random.get_state()
-    py_version, py_internal, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "bit_generator": str(np_state[0]),
-            "key": [int(k) for k in np_state[1]],
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "random": [int(py_version), [int(x) for x in py_internal], py_gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(
-        (
-            n["bit_generator"],
-            np.asarray(n["key"], dtype=np.uint32),
-            n["pos"],
-            n["has_gauss"],
-            n["cached_gaussian"],
-        )
-    )
-    version, internal, gauss = state["random"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # all CUDA devices too
-
-
-# -- files ---------------------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, fsync, rename: whole or not at all."""
-    with atomic_write(path) as f:
-        torch.save(obj, f)
-    _fsync_dir(path.parent)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``: no arbitrary unpickling)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of the run's checkpoints, oldest first."""
-    folder = Path(run_dir) / "checkpoints"
-    if not folder.is_dir():
-        return []
-    found = []
-    for p in folder.iterdir():
-        m = _CKPT_RE.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def latest_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads; unreadable ones are skipped with a warning."""
-    for _step, path in reversed(list_checkpoints(run_dir)):
-        try:
-            ckpt = load_checkpoint(path)
-            if not isinstance(ckpt, dict) or "step" not in ckpt:
-                raise ValueError("not a training checkpoint")
-            return path, ckpt
-        except Exception as e:
-            log.warning("skipping unreadable checkpoint %s: %s", path, e)
-    return None
-
-
 def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -221,8 +127,10 @@ class Trainer:
         config: TrainConfig,
         *,
         resume: bool = False,
+        progress: TrainProgress | None = None,
     ):
         self.task = task
+        self.progress = progress if progress is not None else PlainProgress()
         self.data = data
         self.config = config
         self.resume_requested = resume
@@ -239,6 +147,8 @@ class Trainer:
         run_dir: str | os.PathLike[str],
         task: TrainingTask,
         data: BatchStream,
+        *,
+        progress: TrainProgress | None = None,
         **overrides: Any,
     ) -> Trainer:
         """A trainer for the run in ``run_dir``, configured by its ``config.json`` (``overrides``,
@@ -250,7 +160,7 @@ class Trainer:
             raise PosterforgeError(f"cannot resume {run_dir}: no readable config.json ({e})") from e
         saved.update(overrides)
         saved["run_dir"] = str(run_dir)
-        return cls(task, data, TrainConfig.from_dict(saved), resume=True)
+        return cls(task, data, TrainConfig.from_dict(saved), resume=True, progress=progress)
 
     @property
     def is_main(self) -> bool:
@@ -316,41 +226,47 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> int:
-        """Train up to ``config.max_steps``; return the step reached."""
+        """Train up to ``config.max_steps``; return the step reached. A stop signal (Ctrl-C,
+        SIGTERM, SIGHUP) ends it after the step in progress with a checkpoint of that step and
+        :class:`TrainingInterrupted`."""
         cfg = self.config
         self._prepare()
-        progress = _Progress(cfg.max_steps, self.step) if self.is_main else None
-        stop = _StopAfterStep(enabled=self.world_size == 1)
+        if self.is_main:
+            self.progress.start(self.step, cfg.max_steps)
+        stop = StopAfterStep(enabled=self.world_size == 1)
         try:
             while self.step < cfg.max_steps:
-                if stop.requested:  # Ctrl-C: save where we are, so that nothing is lost
-                    if _last_step(self.run_dir) != self.step:
+                if stop.signum is not None:  # save where we are, so that nothing is lost
+                    if last_step(self.run_dir) != self.step:
                         self._checkpoint(self.step)
-                    raise TrainingInterrupted(self.run_dir, self.step, cfg.max_steps)
-                batch = _to_device(next(self.data), self.device)
-                losses = self.task.step(batch, self.step)
-                self.step += 1
-                done = self.step
-                final = done == cfg.max_steps
-                logged = None
-                if done % cfg.log_every == 0 or final:
-                    logged = scalars(losses)  # the only host sync of the loop
-                    if self.is_main:
-                        self._log(done, logged)
-                if progress is not None:
-                    progress.update(done, logged)
-                if done % cfg.sample_every == 0 or final:
-                    self._sample(done)
-                if done % cfg.checkpoint_every == 0 or final:
-                    self._checkpoint(done)
+                    raise TrainingInterrupted(self.run_dir, self.step, cfg.max_steps, stop.signum)
+                self._one_step()
             if self.is_main and cfg.export and cfg.max_steps > 0:
                 self._export()
         finally:
             stop.close()
-            if progress is not None:
-                progress.close()
+            if self.is_main:
+                self.progress.close()
         distributed.barrier()
         return self.step
+
+    def _one_step(self) -> None:
+        cfg = self.config
+        batch = _to_device(next(self.data), self.device)
+        losses = self.task.step(batch, self.step)
+        self.step = done = self.step + 1
+        final = done == cfg.max_steps
+        logged = None
+        if done % cfg.log_every == 0 or final:
+            logged = scalars(losses)  # the only host sync of the loop
+            if self.is_main:
+                self._log(done, logged)
+        if self.is_main:
+            self.progress.on_step(done, cfg.max_steps, logged)
+        if done % cfg.sample_every == 0 or final:
+            self._sample(done)
+        if done % cfg.checkpoint_every == 0 or final:
+            self._checkpoint(done)
 
     def _log(self, step: int, losses: dict[str, float]) -> None:
         line = json.dumps({"step": step, "time": time.time(), **losses})
@@ -394,7 +310,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "world_size": self.world_size,
         }
-        save_checkpoint(ckpt, self.run_dir / "checkpoints" / f"step-{step:08d}.pt")
+        save_checkpoint(ckpt, checkpoint_path(self.run_dir, step))
         for _s, old in list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
             old.unlink(missing_ok=True)
 
@@ -403,41 +319,6 @@ class Trainer:
 
         tensors, header = self.task.export()
         save_weights(self.run_dir / "model.safetensors", tensors, header)
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C stopped a run after a step; a checkpoint of that step is on disk."""
-
-    def __init__(self, run_dir: Path, step: int, max_steps: int):
-        super().__init__(f"interrupted at step {step} of {max_steps}")
-        self.run_dir, self.step, self.max_steps = run_dir, step, max_steps
-
-
-class _StopAfterStep:
-    """The first Ctrl-C asks the loop to stop after the step in progress (a step cut in half
-    could not be checkpointed); a second one stops at once. Off under DDP, where every rank would
-    have to agree on the step, and outside the main thread."""
-
-    def __init__(self, enabled: bool = True):
-        self.requested = False
-        self.previous: Any = None
-        if enabled and threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def close(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
-
-
-def _last_step(run_dir: Path) -> int | None:
-    found = list_checkpoints(run_dir)
-    return found[-1][0] if found else None
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
@@ -459,54 +340,16 @@ def _truncate_log(path: Path, step: int) -> None:
     write_text_atomic(path, "".join(kept))
 
 
-class _Progress:
-    """Training progress on stderr, never stdout: a one-line bar with the latest losses on a
-    terminal; elsewhere (nohup, a log file) a plain line per logged step, at most one every
-    ``every_s`` seconds, with the step, rate, ETA and losses."""
-
-    def __init__(self, total: int, start: int, every_s: float = 30.0):
-        self.total, self.start_step = total, start
-        self.start, self.every_s, self.last = time.monotonic(), every_s, -float("inf")
-        self._bar: Any = None
-        self._losses = ""
-        if sys.stderr.isatty():
-            from posterforge.cli.output import ProgressLine
-
-            self._bar = ProgressLine("train", total)
-            self._bar.done = start
-
-    def update(self, step: int, losses: dict[str, float] | None) -> None:
-        if losses is not None:
-            self._losses = " ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
-        if self._bar is not None:
-            self._bar.label = f"train {self._losses}".rstrip()
-            self._bar.advance(step - self._bar.done)
-            return
-        now = time.monotonic()
-        if losses is None or (now - self.last < self.every_s and step < self.total):
-            return
-        self.last = now
-        rate = (step - self.start_step) / max(now - self.start, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        eta_text = f"{eta / 60:.1f} min" if eta != float("inf") else "?"
-        print(
-            f"train: step {step}/{self.total} ({rate:.2f} steps/s, ETA {eta_text}) {self._losses}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.clear()
-            print(f"train: step {self._bar.done}/{self.total} {self._losses}", file=sys.stderr)
-
-
 __all__ = [
     "BatchStream",
     "TrainConfig",
     "Trainer",
+    "TrainingInterrupted",
+    "get_rng_state",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
     "save_checkpoint",
+    "seed_everything",
+    "set_rng_state",
 ]

@@ -2,103 +2,59 @@
 harness, and put the result into the weight store under a name (so ``translate --style NAME`` or
 ``generate --model NAME`` works at once).
 
-A run folder also holds ``request.json`` (what was asked: family, inputs, merged recipe, name,
-``--init-from``, and the data summary), so that ``resume(run_dir)`` needs nothing else, also after
-``kill -9``, and ``export(run_dir)`` needs neither the data nor the command line.
+The keyword functions (:func:`train`, :func:`resume`, :func:`export`) make a job
+(:mod:`posterforge.jobs.train`, checked once) and run it in a :class:`~posterforge.context.Context`
+(the default one when none is given); :func:`start`, :func:`continue_run` and :func:`export_run`
+run a job already made. A run folder also holds ``request.json`` (what was asked: family, inputs,
+merged recipe, name, ``--init-from``, and the data summary), so that ``resume(run_dir)`` needs
+nothing else, also after ``kill -9``, and ``export(run_dir)`` needs neither the data nor the
+command line.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import logging
-import tomllib
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posterforge.atomic import write_text_atomic
-from posterforge.errors import PosterforgeError, UnknownNameError
-from posterforge.store import Store
+from posterforge.errors import PosterforgeError
+from posterforge.jobs.train import (
+    HARNESS_KEYS,
+    ExportJob,
+    ResumeJob,
+    TrainJob,
+    TrainOptions,
+    family_for,
+    load_recipe,
+    parse_overrides,
+    read_request,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Unpack
+
+    from posterforge.context import Context
     from posterforge.family import Family
+    from posterforge.store import Store
+    from posterforge.training.progress import TrainProgress
     from posterforge.weights import Weights
 
-log = logging.getLogger(__name__)
-
-HARNESS_KEYS = ("max_steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints")
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``--set`` items: ``KEY=VALUE`` (a model key) or ``train.KEY=VALUE``; values are TOML
-    (``lr=1e-4``, ``loss="wgan-gp"``, ``cycle_weight={start=20, end=10, decay_steps=1000}``),
-    and a bare word is taken as a string."""
-    out: dict[str, dict[str, Any]] = {"train": {}, "model": {}}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise PosterforgeError(f"invalid --set {item!r}: use KEY=VALUE")
-        section, _, name = key.strip().rpartition(".")
-        section = section or "model"
-        if section not in out:
-            raise PosterforgeError(f"invalid --set {item!r}: the section is train or model")
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()
-        out[section][name] = value
-    return out
-
-
-def family_for(kind: str, arch: str | None = None) -> Family:
-    """The family that ``train KIND --arch ARCH`` trains (without ``--arch``: the first of that
-    kind by name, first-party families before others)."""
-    from posterforge.plugins import get_host
-
-    host = get_host()
-    entries = [e for e in host.families if e.item.kind == kind]
-    if arch is not None:
-        if arch not in host.families or host.families.get(arch).kind != kind:
-            raise UnknownNameError(f"{kind} family", arch, [e.name for e in entries])
-        return host.families.get(arch)
-    if not entries:
-        raise PosterforgeError(f"no plugin offers {kind} training")
-    builtin = host.builtin_plugins()
-    return min(entries, key=lambda e: (e.plugin not in builtin, e.name)).item
-
-
-def load_recipe(
-    family: Family, preset: str | None = None, overrides: Sequence[str] = ()
-) -> dict[str, dict[str, Any]]:
-    """The family's recipe ``preset`` (default: its default recipe) with ``--set`` overrides."""
-    merged = family.load_recipe(preset)
-    for section, values in parse_overrides(overrides).items():
-        merged[section].update(values)
-    return merged
-
-
-def check_inputs(family: Family, inputs: Mapping[str, str | Path | None]) -> dict[str, Path]:
-    """The given inputs as paths, checked against what the family declares (before any work)."""
-    declared = {i.name: i for i in family.inputs}
-    extra = sorted(k for k, v in inputs.items() if v is not None and k not in declared)
-    if extra:
-        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
-        raise PosterforgeError(f"{family.name} does not take {flags}")
-    out: dict[str, Path] = {}
-    for spec in family.inputs:
-        value = inputs.get(spec.name)
-        if value is None:
-            if spec.required:
-                need = " ".join(f"{i.flag} {i.kind.upper()}" for i in family.inputs if i.required)
-                raise PosterforgeError(f"{family.name} needs {spec.flag} (usage: {need})")
-            continue
-        path = Path(value)
-        ok = path.is_dir() if spec.kind == "folder" else path.is_file()
-        if not ok:
-            what = "folder not found" if spec.kind == "folder" else "file not found"
-            raise PosterforgeError(f"{spec.flag} {path}: {what}")
-        out[spec.name] = path
-    return out
+__all__ = [
+    "HARNESS_KEYS",
+    "continue_run",
+    "export",
+    "export_run",
+    "family_for",
+    "load_recipe",
+    "parse_overrides",
+    "read_request",
+    "resume",
+    "start",
+    "train",
+]
 
 
 def train(
@@ -107,59 +63,30 @@ def train(
     name: str,
     run_dir: str | Path,
     *,
-    arch: str | None = None,
-    preset: str | None = None,
-    overrides: Sequence[str] = (),
-    options: Mapping[str, str | bool | None] | None = None,
-    init_from: str | None = None,
-    max_steps: int | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    overwrite: bool = False,
-    store: Store | None = None,
+    ctx: Context | None = None,
+    progress: TrainProgress | None = None,
+    **options: Unpack[TrainOptions],
 ) -> Path | None:
     """Train a new model of ``kind`` ("translator" or "generator") and store it as ``name``.
 
     ``inputs`` names the family's inputs (``{"a": DIR, "b": DIR}`` for CycleGAN, ``{"data": DIR,
-    "labels": FILE}`` for the genre cGAN); ``options`` its declared recipe options
-    (``{"balance": "cap"}``); ``preset`` one of its recipes (default: its default recipe).
+    "labels": FILE}`` for the genre cGAN); ``options`` are :meth:`TrainJob.create`'s keywords:
+    ``arch``, ``preset`` (one of its recipes), ``overrides`` (``--set`` items), ``options`` (its
+    declared recipe options, ``{"balance": "cap"}``), ``init_from``, ``max_steps``, ``seed``,
+    ``device``, ``overwrite``.
 
     Returns the stored weight file (``None`` on DDP ranks other than 0). Configuration errors
     (unknown family or recipe, name taken, missing input) raise before any training starts.
     """
-    from posterforge.catalog import check_free_name
-    from posterforge.plugins import get_host
+    from posterforge.context import default_context
 
-    store = store or Store()
-    check_free_name(name, get_host(), store, overwrite=overwrite)
-    family = family_for(kind, arch)
-    paths = check_inputs(family, inputs)
-    recipe = load_recipe(family, preset, overrides)
-    offered = {o.key for o in family.options}
-    for key, value in (options or {}).items():
-        if value is None:
-            continue
-        if key not in offered:
-            raise PosterforgeError(f"{family.name} has no option --{key.replace('_', '-')}")
-        recipe["model"][key] = value
-    if max_steps is not None:
-        recipe["train"]["max_steps"] = max_steps
-    if init_from is not None:
-        _load_init(init_from, kind, store)  # a bad --init-from fails now, not after the set-up
-    run_dir = Path(run_dir)
-    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-        raise PosterforgeError(f"{run_dir} holds a run already: resume it with --resume {run_dir}")
-    request = {
-        "kind": kind,
-        "arch": family.name,
-        "name": name,
-        "preset": preset or family.default_recipe,
-        "seed": seed,
-        "data": {k: str(p.resolve()) for k, p in paths.items()},
-        "recipe": recipe,
-        "init_from": init_from,
-    }
-    return _run(request, run_dir, device, store, resume=False)
+    ctx = ctx or default_context()
+    return start(TrainJob.create(ctx, kind, inputs, name, run_dir, **options), ctx, progress)
+
+
+def start(job: TrainJob, ctx: Context, progress: TrainProgress | None = None) -> Path | None:
+    """Run a new training job to its end (see :func:`train`)."""
+    return _run(job.family, job.request(), job.run_dir, job.device, ctx, progress)
 
 
 def resume(
@@ -168,33 +95,31 @@ def resume(
     max_steps: int | None = None,
     device: str = "auto",
     store: Store | None = None,
+    ctx: Context | None = None,
+    progress: TrainProgress | None = None,
 ) -> Path | None:
     """Continue the run in ``run_dir`` exactly where its last checkpoint left it (a run killed
     before its first checkpoint starts again as it first did, ``--init-from`` included)."""
-    run_dir = Path(run_dir)
-    request = read_request(run_dir)
-    if max_steps is not None:
-        request["recipe"]["train"]["max_steps"] = max_steps
-    return _run(request, run_dir, device, store or Store(), resume=True)
+    from posterforge.context import default_context
+
+    ctx = ctx or default_context(store)
+    return continue_run(ResumeJob(Path(run_dir), max_steps, device), ctx, progress)
 
 
-def read_request(run_dir: Path) -> dict[str, Any]:
-    try:
-        request = json.loads((run_dir / "request.json").read_text())
-        if not isinstance(request, dict) or "arch" not in request:
-            raise ValueError("not a posterforge run request")
-    except (OSError, ValueError) as e:
-        bad = f"{run_dir}: not a training run (no readable request.json: {e})"
-        raise PosterforgeError(bad) from None
-    return request
+def continue_run(
+    job: ResumeJob, ctx: Context, progress: TrainProgress | None = None
+) -> Path | None:
+    """Run a resume job (see :func:`resume`)."""
+    request = copy.deepcopy(job.request)
+    family = family_for(request["kind"], request["arch"], ctx.host)
+    return _run(family, request, job.run_dir, job.device, ctx, progress, resume=True)
 
 
-def _load_init(spec: str, kind: str, store: Store) -> Weights:
+def _load_init(spec: str, kind: str, ctx: Context) -> Weights:
     from posterforge.catalog import resolve_weights
-    from posterforge.plugins import get_host
     from posterforge.weights import load_weights
 
-    weights = load_weights(resolve_weights(spec, get_host(), store))
+    weights = load_weights(resolve_weights(spec, ctx.host, ctx.store))
     if weights.header.get("kind") != kind:
         raise PosterforgeError(
             f"--init-from {spec}: holds a {weights.header.get('kind')}, not a {kind}"
@@ -202,11 +127,10 @@ def _load_init(spec: str, kind: str, store: Store) -> Weights:
     return weights
 
 
-def _task(request: dict[str, Any], device: str, store: Store) -> Any:
+def _task(family: Family, request: dict[str, Any], device: str, ctx: Context) -> Any:
     """The family's task for a saved or new request (no data needed)."""
-    family = family_for(request["kind"], request["arch"])
     init = request.get("init_from")
-    init_weights = _load_init(init, request["kind"], store) if init else None
+    init_weights = _load_init(init, request["kind"], ctx) if init else None
     try:
         return family.task(
             request["recipe"]["model"],
@@ -218,8 +142,7 @@ def _task(request: dict[str, Any], device: str, store: Store) -> Any:
         raise PosterforgeError(f"{family.name}: {e}") from None
 
 
-def _data(request: dict[str, Any], rank: int, world_size: int) -> Any:
-    family = family_for(request["kind"], request["arch"])
+def _data(family: Family, request: dict[str, Any], rank: int, world_size: int) -> Any:
     try:
         return family.data(
             {k: Path(v) for k, v in request["data"].items()},
@@ -243,44 +166,39 @@ def _header(header: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    request: dict[str, Any], run_dir: Path, device: str, store: Store, *, resume: bool
+    family: Family,
+    request: dict[str, Any],
+    run_dir: Path,
+    device: str,
+    ctx: Context,
+    progress: TrainProgress | None,
+    *,
+    resume: bool = False,
 ) -> Path | None:
     from posterforge.engine import resolve_device
     from posterforge.training import distributed
     from posterforge.training.harness import TrainConfig, Trainer
+    from posterforge.training.progress import PlainProgress
     from posterforge.weights import load_weights
 
+    progress = progress if progress is not None else PlainProgress()
     rank, world_size, dist_device = distributed.init_from_env()
-    dev = dist_device if world_size > 1 else resolve_device(device)
+    dev = str(dist_device if world_size > 1 else resolve_device(device))
     harness = {k: v for k, v in request["recipe"]["train"].items() if k in HARNESS_KEYS}
-    if "max_steps" not in harness:
-        raise PosterforgeError("the recipe sets no train.max_steps: pass --max-steps")
-    stream = _data(request, rank, world_size)
+    stream = _data(family, request, rank, world_size)
     try:
         updates = getattr(stream, "recipe_updates", None)
         if updates is not None:  # what the data decided (label names), for the task and resume
             request["recipe"]["model"].update(updates())
-        task = _task(request, str(dev), store)
-    except BaseException:
-        _close(stream)
-        raise
-    if rank == 0 and not resume:  # the family has accepted the recipe: now what it will do
-        from posterforge.training.schedules import unreached
-
-        for note in unreached(request["recipe"]["model"], int(harness["max_steps"])):
-            log.warning("posterforge: note: %s", note)
-    summary = getattr(stream, "summary", None)
-    if summary is not None:
-        request["data_summary"] = summary()
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "request.json", json.dumps(request, indent=2) + "\n")
-    if resume:
-        trainer = Trainer.resume(run_dir, task, stream, device=str(dev), **harness)
-    else:
-        config = TrainConfig(run_dir=run_dir, seed=int(request["seed"]), device=str(dev), **harness)
-        trainer = Trainer(task, stream, config)
-    try:
+        task = _task(family, request, dev, ctx)
+        if rank == 0:
+            _note_and_save(request, run_dir, stream, progress, resume=resume)
+        if resume:
+            harness["device"] = dev
+            trainer = Trainer.resume(run_dir, task, stream, progress=progress, **harness)
+        else:
+            config = TrainConfig(run_dir=run_dir, seed=int(request["seed"]), device=dev, **harness)
+            trainer = Trainer(task, stream, config, progress=progress)
         trainer.run()
     finally:
         _close(stream)
@@ -288,7 +206,26 @@ def _run(
     if rank != 0:
         return None
     model = load_weights(run_dir / "model.safetensors")
-    return store.put(request["name"], model.tensors, _header(model.header, request), overwrite=True)
+    header = _header(model.header, request)
+    return ctx.store.put(request["name"], model.tensors, header, overwrite=True)
+
+
+def _note_and_save(
+    request: dict[str, Any], run_dir: Path, stream: Any, progress: TrainProgress, *, resume: bool
+) -> None:
+    """Rank 0, once the family has accepted the recipe: what it will not reach (a new run), and
+    the request with the data's summary, for resume and export."""
+    if not resume:
+        from posterforge.training.schedules import unreached
+
+        max_steps = int(request["recipe"]["train"]["max_steps"])
+        for note in unreached(request["recipe"]["model"], max_steps):
+            progress.notify(f"posterforge: note: {note}")
+    summary = getattr(stream, "summary", None)
+    if summary is not None:
+        request["data_summary"] = summary()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "request.json", json.dumps(request, indent=2) + "\n")
 
 
 def _close(stream: Any) -> None:
@@ -304,21 +241,22 @@ def export(
     step: int | None = None,
     overwrite: bool = False,
     store: Store | None = None,
+    ctx: Context | None = None,
 ) -> Path:
     """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``.
     Needs only the run folder: the training data may be gone."""
-    from posterforge.catalog import check_free_name
-    from posterforge.plugins import get_host
-    from posterforge.training.harness import list_checkpoints, load_checkpoint
+    from posterforge.context import default_context
 
-    run_dir, store = Path(run_dir), store or Store()
-    check_free_name(name, get_host(), store, overwrite=overwrite)
-    request = read_request(run_dir)
-    found = dict(list_checkpoints(run_dir))
-    if not found or (step is not None and step not in found):
-        have = ", ".join(map(str, sorted(found))) or "none"
-        raise PosterforgeError(f"{run_dir}: no checkpoint at step {step} (have: {have})")
-    task = _task(request, "cpu", store)
-    task.load_state_dict(load_checkpoint(found[step if step is not None else max(found)])["task"])
+    ctx = ctx or default_context(store)
+    return export_run(ExportJob.create(ctx, run_dir, name, step=step, overwrite=overwrite), ctx)
+
+
+def export_run(job: ExportJob, ctx: Context) -> Path:
+    """Run an export job (see :func:`export`)."""
+    from posterforge.training.checkpoints import load_checkpoint
+
+    family = family_for(job.request["kind"], job.request["arch"], ctx.host)
+    task = _task(family, job.request, "cpu", ctx)
+    task.load_state_dict(load_checkpoint(job.checkpoint)["task"])
     tensors, header = task.export()
-    return store.put(name, tensors, _header(header, request), overwrite=overwrite)
+    return ctx.store.put(job.name, tensors, _header(header, job.request), overwrite=job.overwrite)

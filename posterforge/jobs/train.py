@@ -1,0 +1,319 @@
+"""The training jobs: a new run (:class:`TrainJob`), the continuation of one (:class:`ResumeJob`)
+and the export of a run's checkpoint (:class:`ExportJob`).
+
+Each is checked once, when it is made, with the lines the CLI prints (they name the options as a
+user types them): the family resolved, its inputs and declared options checked against what it
+declares, its recipe merged with ``--set`` overrides, the weight name free, ``--init-from``
+readable, the run folder new. :mod:`posterforge.training.run` runs them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from posterforge.errors import PosterforgeError, UnknownNameError
+from posterforge.jobs.common import at_least, check_device, one_of
+from posterforge.records import Kind
+from posterforge.training.checkpoints import list_checkpoints
+
+if TYPE_CHECKING:
+    from posterforge.context import Context
+    from posterforge.family import Family
+    from posterforge.plugins import PluginHost
+
+HARNESS_KEYS = ("max_steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints")
+Recipe = dict[str, dict[str, Any]]  # {"model": {...}, "train": {...}}
+
+
+def parse_overrides(items: Sequence[str]) -> Recipe:
+    """``--set`` items: ``KEY=VALUE`` (a model key) or ``train.KEY=VALUE``; values are TOML
+    (``lr=1e-4``, ``loss="wgan-gp"``, ``cycle_weight={start=20, end=10, decay_steps=1000}``),
+    and a bare word is taken as a string."""
+    out: Recipe = {"train": {}, "model": {}}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise PosterforgeError(f"invalid --set {item!r}: use KEY=VALUE")
+        section, _, name = key.strip().rpartition(".")
+        section = section or "model"
+        if section not in out:
+            raise PosterforgeError(f"invalid --set {item!r}: the section is train or model")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out[section][name] = value
+    return out
+
+
+def family_for(kind: str, arch: str | None = None, host: PluginHost | None = None) -> Family:
+    """The family that ``train KIND --arch ARCH`` trains (without ``--arch``: the first of that
+    kind by name, first-party families before others); ``host``: the default context's."""
+    if host is None:
+        from posterforge.context import default_context
+
+        host = default_context().host
+    entries = [e for e in host.families if e.item.kind == kind]
+    if arch is not None:
+        if arch not in host.families or host.families.get(arch).kind != kind:
+            raise UnknownNameError(f"{kind} family", arch, [e.name for e in entries])
+        return host.families.get(arch)
+    if not entries:
+        raise PosterforgeError(f"no plugin offers {kind} training")
+    builtin = host.builtin_plugins()
+    return min(entries, key=lambda e: (e.plugin not in builtin, e.name)).item
+
+
+def load_recipe(family: Family, preset: str | None = None, overrides: Sequence[str] = ()) -> Recipe:
+    """The family's recipe ``preset`` (default: its default recipe) with ``--set`` overrides."""
+    merged = family.load_recipe(preset)
+    for section, values in parse_overrides(overrides).items():
+        merged[section].update(values)
+    return merged
+
+
+def read_request(run_dir: Path) -> dict[str, Any]:
+    """What a run was asked (its ``request.json``)."""
+    try:
+        request = json.loads((Path(run_dir) / "request.json").read_text())
+        if not isinstance(request, dict) or "arch" not in request:
+            raise ValueError("not a posterforge run request")
+    except (OSError, ValueError) as e:
+        bad = f"{run_dir}: not a training run (no readable request.json: {e})"
+        raise PosterforgeError(bad) from None
+    return request
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+class TrainOptions(TypedDict, total=False):
+    """The keywords of :meth:`TrainJob.create` (and so of :func:`posterforge.api.train` and
+    :func:`posterforge.training.run.train`) besides kind, inputs, name and run folder."""
+
+    arch: str | None
+    preset: str | None
+    overrides: Sequence[str]
+    options: Mapping[str, str | bool | None] | None
+    init_from: str | None
+    max_steps: int | None
+    seed: int
+    device: str
+    overwrite: bool
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """A new training run of ``family``, stored as ``name`` when it ends. ``inputs``: the
+    family's inputs by name; ``options``: its declared recipe options (``{"balance": "cap"}``);
+    ``preset``: one of its recipes (None: its default); ``overrides``: ``--set`` items.
+    ``recipe`` is the merged result, made once here."""
+
+    family: Family
+    inputs: Mapping[str, Path]
+    name: str
+    run_dir: Path
+    preset: str | None = None
+    overrides: tuple[str, ...] = ()
+    options: Mapping[str, str | bool] = field(default_factory=dict)
+    init_from: str | None = None
+    max_steps: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    overwrite: bool = False
+    recipe: Recipe = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        at_least(self.max_steps, 0, "--max-steps")
+        object.__setattr__(self, "run_dir", Path(self.run_dir))
+        object.__setattr__(self, "inputs", _checked_inputs(self.family, self.inputs))
+        object.__setattr__(self, "options", _checked_options(self.family, self.options))
+        object.__setattr__(self, "recipe", self._merged_recipe())
+        checkpoints = self.run_dir / "checkpoints"
+        if checkpoints.is_dir() and any(checkpoints.iterdir()):
+            raise PosterforgeError(
+                f"{self.run_dir} holds a run already: resume it with --resume {self.run_dir}"
+            )
+
+    @classmethod
+    def create(
+        cls,
+        ctx: Context,
+        kind: Kind | str,
+        inputs: Mapping[str, str | Path | None],
+        name: str | None,
+        run_dir: str | Path | None,
+        *,
+        arch: str | None = None,
+        preset: str | None = None,
+        overrides: Sequence[str] = (),
+        options: Mapping[str, str | bool | None] | None = None,
+        init_from: str | None = None,
+        max_steps: int | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        overwrite: bool = False,
+    ) -> TrainJob:
+        """The job as a user asks it: the family resolved in ``ctx`` from ``kind`` and ``arch``,
+        what is missing or not taken said in one line, the name checked against the store."""
+        from posterforge.catalog import check_free_name
+
+        kind = Kind(one_of(str(kind), [str(k) for k in Kind], "kind"))
+        family = family_for(kind, arch, ctx.host)
+        given = {k: Path(v) for k, v in inputs.items() if v is not None}
+        extra = [_flag(k) for k in given if k not in {i.name for i in family.inputs}]
+        if extra:
+            raise PosterforgeError(f"{family.name} does not take {', '.join(extra)}")
+        missing = [i.flag for i in family.inputs if i.required and i.name not in given]
+        missing += [f"--{k}" for k, v in {"name": name, "out": run_dir}.items() if v is None]
+        if missing:
+            raise PosterforgeError(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
+        assert name is not None and run_dir is not None
+        check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
+        if init_from is not None:  # a bad --init-from fails now, not after the set-up
+            _check_init(init_from, kind, ctx)
+        chosen = {k: v for k, v in (options or {}).items() if v is not None and v is not False}
+        return cls(
+            family, given, name, Path(run_dir), preset, tuple(overrides), chosen,
+            init_from, max_steps, seed, device, overwrite,
+        )  # fmt: skip
+
+    def _merged_recipe(self) -> Recipe:
+        recipe = load_recipe(self.family, self.preset, self.overrides)
+        recipe["model"].update(self.options)
+        if self.max_steps is not None:
+            recipe["train"]["max_steps"] = self.max_steps
+        _check_max_steps(recipe)
+        return recipe
+
+    def request(self) -> dict[str, Any]:
+        """What the run folder's ``request.json`` keeps: all that resume and export need."""
+        return {
+            "kind": str(self.family.kind),
+            "arch": self.family.name,
+            "name": self.name,
+            "preset": self.preset or self.family.default_recipe,
+            "seed": self.seed,
+            "data": {k: str(p.resolve()) for k, p in self.inputs.items()},
+            "recipe": copy.deepcopy(self.recipe),  # the run adds what the data decides
+            "init_from": self.init_from,
+        }
+
+
+def _checked_inputs(family: Family, inputs: Mapping[str, Path]) -> dict[str, Path]:
+    """The given inputs, checked against what the family declares (before any work)."""
+    declared = {i.name: i for i in family.inputs}
+    extra = sorted(k for k in inputs if k not in declared)
+    if extra:
+        raise PosterforgeError(f"{family.name} does not take {', '.join(map(_flag, extra))}")
+    out: dict[str, Path] = {}
+    for spec in family.inputs:
+        if spec.name not in inputs:
+            if spec.required:
+                raise PosterforgeError(f"missing {spec.flag} (or pass --resume RUN_DIR)")
+            continue
+        path = Path(inputs[spec.name])
+        if not (path.is_dir() if spec.kind == "folder" else path.is_file()):
+            what = "folder not found" if spec.kind == "folder" else "file not found"
+            raise PosterforgeError(f"{spec.flag} {path}: {what}")
+        out[spec.name] = path
+    return out
+
+
+def _checked_options(family: Family, options: Mapping[str, str | bool]) -> dict[str, str | bool]:
+    """The family's declared recipe options: known keys, and one of the choices where it has
+    them (a switch is true or left out)."""
+    declared = {o.key: o for o in family.options}
+    for key, value in options.items():
+        if key not in declared:
+            raise PosterforgeError(f"{family.name} has no option {_flag(key)}")
+        spec = declared[key]
+        if spec.choices and value not in spec.choices:
+            raise PosterforgeError(
+                f"{spec.flag} must be one of {', '.join(spec.choices)}, not {value!r}"
+            )
+    return dict(options)
+
+
+def _check_max_steps(recipe: Recipe) -> None:
+    if "max_steps" not in recipe["train"]:
+        raise PosterforgeError("the recipe sets no train.max_steps: pass --max-steps")
+
+
+def _check_init(spec: str, kind: str, ctx: Context) -> None:
+    """``--init-from`` names weights of the kind trained (read from the header alone)."""
+    from posterforge.catalog import resolve_weights
+    from posterforge.weights import read_header
+
+    held = read_header(resolve_weights(spec, ctx.host, ctx.store)).get("kind")
+    if held != kind:
+        raise PosterforgeError(f"--init-from {spec}: holds a {held}, not a {kind}")
+
+
+@dataclass(frozen=True)
+class ResumeJob:
+    """Continue the run in ``run_dir`` exactly where its last checkpoint left it; only
+    ``max_steps`` (to extend it) and ``device`` may change. ``request`` is read here, once."""
+
+    run_dir: Path
+    max_steps: int | None = None
+    device: str = "auto"
+    request: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        at_least(self.max_steps, 0, "--max-steps")
+        object.__setattr__(self, "run_dir", Path(self.run_dir))
+        request = read_request(self.run_dir)
+        if self.max_steps is not None:
+            request["recipe"]["train"]["max_steps"] = self.max_steps
+        _check_max_steps(request["recipe"])
+        object.__setattr__(self, "request", request)
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Store the model of a run's checkpoint (the newest, or ``step``) under ``name``; needs only
+    the run folder. ``request`` and ``checkpoint`` are found here, once."""
+
+    run_dir: Path
+    name: str
+    step: int | None = None
+    overwrite: bool = False
+    request: dict[str, Any] = field(init=False, repr=False, compare=False)
+    checkpoint: Path = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run_dir", Path(self.run_dir))
+        object.__setattr__(self, "request", read_request(self.run_dir))
+        found = dict(list_checkpoints(self.run_dir))
+        if not found or (self.step is not None and self.step not in found):
+            have = ", ".join(map(str, sorted(found))) or "none"
+            bad = f"{self.run_dir}: no checkpoint at step {self.step} (have: {have})"
+            raise PosterforgeError(bad)
+        step = self.step if self.step is not None else max(found)
+        object.__setattr__(self, "checkpoint", found[step])
+
+    @classmethod
+    def create(
+        cls,
+        ctx: Context,
+        run_dir: str | Path,
+        name: str,
+        *,
+        step: int | None = None,
+        overwrite: bool = False,
+    ) -> ExportJob:
+        """The job, with ``name`` checked against the plugins' and the store's names first."""
+        from posterforge.catalog import check_free_name
+
+        check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
+        return cls(Path(run_dir), name, step, overwrite)

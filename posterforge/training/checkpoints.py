@@ -1,0 +1,81 @@
+"""A run's checkpoint files: ``RUN/checkpoints/step-NNNNNNNN.pt``, written whole or not at all and
+read with ``weights_only=True`` only. Listing them imports no torch (``train export`` checks a step
+before anything loads)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from posterforge.atomic import atomic_write
+
+log = logging.getLogger(__name__)
+
+_CKPT_RE = re.compile(r"^step-(\d{8,})\.pt$")
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step-{step:08d}.pt"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, fsync, rename: whole or not at all."""
+    import torch
+
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``: no arbitrary unpickling)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the run's checkpoints, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _CKPT_RE.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def last_step(run_dir: Path) -> int | None:
+    found = list_checkpoints(run_dir)
+    return found[-1][0] if found else None
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads; unreadable ones are skipped with a warning."""
+    for _step, path in reversed(list_checkpoints(run_dir)):
+        try:
+            ckpt = load_checkpoint(path)
+            if not isinstance(ckpt, dict) or "step" not in ckpt:
+                raise ValueError("not a training checkpoint")
+            return path, ckpt
+        except Exception as e:
+            log.warning("skipping unreadable checkpoint %s: %s", path, e)
+    return None

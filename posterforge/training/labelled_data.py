@@ -1,0 +1,231 @@
+"""Reading labelled image folders: a labels file (CSV or JSON lines) or one sub-folder per label,
+into :class:`LabelledData` (the usable images with their label indices, what was dropped and
+why, the names outside the vocabulary). See :mod:`posterforge.training.labelled` for the layouts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from posterforge.errors import PosterforgeError
+from posterforge.labels import LabelSet, normalise
+from posterforge.training.labels_file import LabelsFormat, Row, read_rows
+
+# why rows were dropped, for the summary (labels_file adds "quote", "malformed", "outside")
+NO_IMAGE, NO_LABELS, UNKNOWN = "no_image", "no_labels", "unknown"
+REASONS = {
+    UNKNOWN: "with no known {noun}",
+    NO_IMAGE: "with no image",
+    NO_LABELS: "with no {noun}s",
+    "quote": "with an unclosed quote",
+    "outside": "with a path outside the data folder",
+    "malformed": "malformed",
+}
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    labels: tuple[int, ...]  # indices into the LabelSet, sorted, at least one
+
+
+@dataclass
+class LabelledData:
+    items: list[LabelledImage]
+    labels: LabelSet
+    problems: list[str] = field(default_factory=list)  # "FILE:LINE: reason", in file order
+    source: str | None = None  # the labels file's name (None: label folders)
+    rows: int = 0  # data rows read from the labels file
+    dropped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), in file order
+    unknown: Counter[str] = field(default_factory=Counter)  # unknown name (normalised) -> rows
+
+    def counts(self) -> list[int]:
+        return label_counts(self.items, len(self.labels))
+
+    def multi_hot(self) -> np.ndarray:
+        """``(N, L)`` float32: 1 for each label of each item."""
+        out = np.zeros((len(self.items), len(self.labels)), dtype=np.float32)
+        for row, item in enumerate(self.items):
+            out[row, list(item.labels)] = 1.0
+        return out
+
+    def summary_line(self) -> str | None:
+        """``labels.csv: 41,204 rows read, 32,010 used, 9,194 dropped (8,901 with no known
+        genre, 293 with no image; first at lines 17, 45, 90)``; None for label folders."""
+        if self.source is None:
+            return None
+        n_drop = len(self.dropped)
+        head = f"{self.source}: {self.rows:,} rows read, {self.rows - n_drop:,} used"
+        if not n_drop:
+            return f"{head}, none dropped"
+        lines = ", ".join(str(line) for line, _ in self.dropped[:3])
+        at = f"at line {lines}" if n_drop == 1 else f"first at lines {lines}"
+        return f"{head}, {n_drop:,} dropped ({', '.join(self.drop_reasons())}; {at})"
+
+    def drop_reasons(self) -> list[str]:
+        """``["8,901 with no known genre", "293 with no image"]``, most common first."""
+        by_reason = Counter(reason for _, reason in self.dropped)
+        noun = self.labels.noun
+        return [f"{n:,} {REASONS.get(r, r).format(noun=noun)}" for r, n in by_reason.most_common()]
+
+    def unknown_line(self, shown: int = 12) -> str | None:
+        """The label names outside the vocabulary, most common first (None if there are none)."""
+        if not self.unknown:
+            return None
+        common = self.unknown.most_common()
+        names = ", ".join(f"{name} ({n:,})" for name, n in common[:shown])
+        more = f" and {len(common) - shown} more" if len(common) > shown else ""
+        where = self.source or "the data"
+        return (
+            f"{where}: {self.labels.noun}s not in the vocabulary, ignored: {names}{more} "
+            "(--labels-from-data keeps them)"
+        )
+
+
+def label_counts(items: Sequence[LabelledImage], n_labels: int) -> list[int]:
+    counts = [0] * n_labels
+    for item in items:
+        for i in item.labels:
+            counts[i] += 1
+    return counts
+
+
+def read_labelled(
+    data: Path,
+    labels: LabelSet,
+    labels_file: Path | None = None,
+    fmt: LabelsFormat | None = None,
+    *,
+    from_data: bool = False,
+) -> LabelledData:
+    """The usable images of ``data`` with their labels (see the module docstring). With
+    ``from_data``, ``labels`` only lends its noun, spellings and aliases: the result's
+    vocabulary is made from the labels found."""
+    data = Path(data)
+    if not data.is_dir():
+        raise PosterforgeError(f"{data}: not a folder")
+    if labels_file is None:
+        out = _from_folders(data, labels, from_data)
+    else:
+        labels_file = Path(labels_file)
+        if not labels_file.is_file():
+            raise PosterforgeError(f"{labels_file}: labels file not found")
+        rows = read_rows(labels_file, _columns(labels), fmt or LabelsFormat())
+        out = _from_rows(rows, data, labels, labels_file.name, from_data)
+    if not out.items:
+        where = labels_file or data
+        first = f" (first problem: {out.problems[0]})" if out.problems else ""
+        raise PosterforgeError(f"{where}: no usable labelled images{first}")
+    return out
+
+
+def _columns(labels: LabelSet) -> tuple[str, ...]:
+    """Header names that hold the labels, most specific first."""
+    return (f"{labels.noun}s", labels.noun, "labels", "label")
+
+
+def _split_labels(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        return [g.strip() for g in value.replace(",", "|").split("|") if g.strip()]
+    if isinstance(value, list) and all(isinstance(g, str) for g in value):
+        return [g.strip() for g in value if g.strip()]
+    return None
+
+
+def vocabulary_from(found: Iterable[Sequence[str]], base: LabelSet) -> LabelSet:
+    """The vocabulary of the label names ``found`` (one sequence per image): every name, spelled
+    as ``base`` spells it (aliases included) or else normalised, most common first, ties by
+    name; ``base``'s noun and the aliases that point at a kept name come along."""
+    counts: Counter[str] = Counter()
+    for names in found:
+        counts.update({_spelling(n, base) for n in names})
+    order = sorted(counts, key=lambda n: (-counts[n], n))
+    if not order:
+        return base
+    return LabelSet.from_dict(base.as_dict(), names=order)
+
+
+def _spelling(name: str, base: LabelSet) -> str:
+    i = base.find(name)
+    return base.names[i] if i is not None else normalise(name)
+
+
+def _from_rows(
+    rows: Iterable[Row], data: Path, labels: LabelSet, name: str, from_data: bool
+) -> LabelledData:
+    noun = labels.noun
+    notes: list[tuple[int, str]] = []  # (line, problem), sorted at the end
+    dropped: list[tuple[int, str]] = []
+    usable: list[tuple[int, Path, list[str]]] = []
+    n_rows = 0
+    for row in rows:
+        n_rows += 1
+        where = f"{name}:{row.line}"
+        if row.error is not None:
+            dropped.append((row.line, row.error[0]))
+            notes.append((row.line, f"{where}: {row.error[1]}"))
+            continue
+        names = _split_labels(row.labels)
+        rel = row.path
+        if not isinstance(rel, str) or not rel.strip() or names is None:
+            dropped.append((row.line, "malformed"))
+            notes.append((row.line, f"{where}: needs a path and {noun}s"))
+            continue
+        path = Path(rel.strip()).expanduser()
+        path = path if path.is_absolute() else data / path
+        if not path.is_file():
+            dropped.append((row.line, NO_IMAGE))
+            notes.append((row.line, f"{where}: no such file {rel.strip()!r}"))
+            continue
+        if not names:
+            dropped.append((row.line, NO_LABELS))
+            notes.append((row.line, f"{where}: no {noun}s"))
+            continue
+        usable.append((row.line, path, names))
+    if from_data:
+        labels = vocabulary_from((names for _, _, names in usable), labels)
+    out = LabelledData([], labels, source=name, rows=n_rows)
+    for line, path, names in usable:
+        found = {n: labels.find(n) for n in names}
+        unknown = [n for n, i in found.items() if i is None]
+        known = sorted({i for i in found.values() if i is not None})
+        if unknown:
+            skipped = "" if known else " (row skipped)"
+            shown = ", ".join(repr(n) for n in unknown)
+            notes.append((line, f"{name}:{line}: unknown {noun} {shown}{skipped}"))
+            out.unknown.update({_spelling(n, labels) for n in unknown})
+        if known:
+            out.items.append(LabelledImage(path, tuple(known)))
+        else:
+            dropped.append((line, UNKNOWN))
+    out.dropped = sorted(dropped)
+    out.problems = [text for _, text in sorted(notes, key=lambda n: n[0])]
+    return out
+
+
+def _from_folders(data: Path, labels: LabelSet, from_data: bool = False) -> LabelledData:
+    from posterforge.training.data import list_images
+
+    subdirs = sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subdirs:
+        raise PosterforgeError(
+            f"{data}: no labels file and no {labels.noun} sub-folders (pass --labels FILE)"
+        )
+    images = {sub: list_images(sub) for sub in subdirs}
+    if from_data:
+        labels = vocabulary_from(
+            ([sub.name] for sub, found in images.items() for _ in found), labels
+        )
+    out = LabelledData([], labels)
+    for sub in subdirs:
+        i = labels.find(sub.name)
+        if i is None:
+            out.problems.append(f"{sub}: folder is not a {labels.noun} name")
+            continue
+        out.items += [LabelledImage(p, (i,)) for p in images[sub]]
+    return out

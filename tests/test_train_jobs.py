@@ -1,0 +1,108 @@
+"""The training and eval jobs: made once, checked with the CLI's lines, and the API's keywords are
+the jobs' own."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import FrozenInstanceError, fields
+
+import pytest
+
+from posterforge.context import default_context
+from posterforge.errors import PosterforgeError
+from posterforge.jobs.evaluate import EvalJob
+from posterforge.jobs.train import ExportJob, ResumeJob, TrainJob, TrainOptions
+
+
+def _keywords(fn) -> dict[str, object]:
+    params = inspect.signature(fn).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def test_the_api_keywords_are_the_jobs_keywords():
+    import posterforge
+    from posterforge import api
+
+    assert posterforge.train is api.train and posterforge.evaluate is api.evaluate
+    for fn in (api.train, api.evaluate):  # typed keywords, each named: no **options
+        params = inspect.signature(fn).parameters.values()
+        assert all(p.kind is not p.VAR_KEYWORD for p in params)
+        assert all(p.annotation is not inspect.Parameter.empty for p in params)
+    own = ("ctx", "progress")  # what the run is given besides the job
+    train_keywords = {k: v for k, v in _keywords(api.train).items() if k not in own}
+    assert train_keywords == _keywords(TrainJob.create)
+    assert set(TrainOptions.__annotations__) == set(train_keywords)  # run.train's **options
+    eval_keywords = {k: v for k, v in _keywords(api.evaluate).items() if k not in own}
+    assert eval_keywords == {f.name: f.default for f in fields(EvalJob)[2:]}
+
+
+def _folders(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    return {"a": tmp_path / "a", "b": tmp_path / "b"}
+
+
+def test_a_train_job_is_checked_once_when_it_is_made(tmp_path):
+    ctx = default_context()
+    inputs = _folders(tmp_path)
+    job = TrainJob.create(ctx, "translator", inputs, "mine", tmp_path / "run", max_steps=3,
+                          overrides=["lr=1e-3", "train.log_every=1"])  # fmt: skip
+    assert job.family.name == "cyclegan" and job.recipe["train"]["max_steps"] == 3
+    assert job.recipe["model"]["lr"] == 1e-3 and job.recipe["train"]["log_every"] == 1
+    with pytest.raises(FrozenInstanceError):
+        job.name = "other"  # type: ignore[misc]
+    request = job.request()
+    assert request["arch"] == "cyclegan" and request["data"]["a"] == str(inputs["a"].resolve())
+    cases = [
+        (dict(inputs={"a": inputs["a"]}), "missing --b (or pass --resume RUN_DIR)"),
+        (dict(name=None, run_dir=None), "missing --name, --out (or pass --resume RUN_DIR)"),
+        (dict(inputs={**inputs, "data": tmp_path}), "cyclegan does not take --data"),
+        (dict(inputs={**inputs, "b": tmp_path / "nope"}), f"--b {tmp_path / 'nope'}: folder not"),
+        (dict(options={"balance": "cap"}), "cyclegan has no option --balance"),
+        (dict(device="tpu"), "invalid device 'tpu'"),
+        (dict(kind="painter"), "invalid kind 'painter': use translator or generator"),
+        (dict(init_from="vintage", kind="generator", inputs={"data": tmp_path}),
+         "--init-from vintage: holds a translator, not a generator"),
+        (dict(overrides=["lr"]), "invalid --set 'lr': use KEY=VALUE"),
+    ]  # fmt: skip
+    base = dict(kind="translator", inputs=inputs, name="mine", run_dir=tmp_path / "run")
+    for change, message in cases:
+        call = {**base, **change}
+        with pytest.raises(PosterforgeError) as e:
+            TrainJob.create(ctx, call.pop("kind"), call.pop("inputs"), **call)
+        assert str(e.value).startswith(message), (change, str(e.value))
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "step-00000001.pt").write_bytes(b"")
+    with pytest.raises(PosterforgeError, match="holds a run already: resume it with --resume"):
+        TrainJob.create(ctx, "translator", inputs, "mine", tmp_path / "run")
+
+
+def test_a_declared_option_must_be_one_of_its_choices(tmp_path):
+    ctx = default_context()
+    with pytest.raises(PosterforgeError) as e:
+        TrainJob.create(ctx, "generator", {"data": tmp_path}, "x", tmp_path / "run",
+                        options={"balance": "most"})  # fmt: skip
+    assert str(e.value) == "--balance must be one of cap, resample, none, not 'most'"
+    job = TrainJob.create(ctx, "generator", {"data": tmp_path}, "x", tmp_path / "run",
+                          options={"balance": "none", "labels_from_data": False})  # fmt: skip
+    assert job.options == {"balance": "none"} and job.recipe["model"]["balance"] == "none"
+
+
+def test_resume_export_and_eval_jobs_say_what_is_wrong(tmp_path):
+    with pytest.raises(PosterforgeError, match="not a training run"):
+        ResumeJob(tmp_path)
+    with pytest.raises(PosterforgeError, match="not a training run"):
+        ExportJob.create(default_context(), tmp_path, "x")
+    with pytest.raises(PosterforgeError, match="invalid weight name"):
+        ExportJob.create(default_context(), tmp_path, "../x")
+    cases = [
+        (dict(data=None), "name the real images with --data DIR"),
+        (dict(data=tmp_path / "nope"), f"--data {tmp_path / 'nope'}: folder not found"),
+        (dict(n=0), "-n must be at least 1"),
+        (dict(device="gpu"), "invalid device 'gpu'"),
+    ]
+    for change, message in cases:
+        with pytest.raises(PosterforgeError) as e:
+            EvalJob(**{"model": "posters-demo", "data": tmp_path, **change})
+        assert str(e.value).startswith(message)
+    assert EvalJob("m", str(tmp_path), labels=str(tmp_path / "l.csv")).labels == tmp_path / "l.csv"
