@@ -27,7 +27,9 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "conditions": Opt(list[str] | None, typer.Option("--genre", "--label", "-g"), default=None,
                       to_field=tuple),
     "n": Opt(int, typer.Option("-n", min=0)),
-    "out": Opt(Path | None, typer.Option("--out", "-o")),
+    "out": Opt(Path | None, typer.Option("--out", "-o", help=(
+        "Output folder (GENRE-00000.png, or 00000.png, ...); default: posters/ here, unless "
+        "only --grid is asked for."))),
     "model": Opt(str, typer.Option("--model", "-m")),
     "seed": Opt(int, typer.Option()),
     "truncation": Opt(float | None, typer.Option()),
@@ -47,7 +49,10 @@ SHOWN = {  # how the records are shown: not part of the job
 }  # fmt: skip
 
 
-def run(job: GenerateJob, *, as_json: bool, quiet: bool) -> None:
+DEFAULT_OUT = Path("posters")
+
+
+def run(job: GenerateJob, *, as_json: bool, quiet: bool, default_out: bool = False) -> None:
     """Generate new images: [bold]posterforge generate --genre horror -n 64 -o out[/].
 
     Works with any generator model (see [bold]posterforge generators[/]); an unconditional one
@@ -66,6 +71,8 @@ def run(job: GenerateJob, *, as_json: bool, quiet: bool) -> None:
         job = replace(job, shard=ranks.shard, device=device, grid=job.grid if ranks.main else None)
         quiet = quiet or not ranks.main
     planned = start(job)
+    if default_out and not quiet:  # the first line, once the model and genres are known good
+        print(f"posterforge: writing to {job.out}/ (no --out given)", file=sys.stderr)
     total = job.n * max(1, len(job.conditions)) if job.out is not None else 0
     bar = ProgressLine("generate", total) if total and not quiet and sys.stderr.isatty() else None
     lines = Lines(bar)
@@ -100,7 +107,18 @@ def run(job: GenerateJob, *, as_json: bool, quiet: bool) -> None:
     raise typer.Exit(EXIT_OK)
 
 
-generate = job_command(GenerateJob, OPTIONS, run, extras=SHOWN, left_out=("grid_max", "compile"))
+def _default_out(values: dict) -> dict:
+    """Neither --out nor --grid: the posters go to ./posters/, said at once."""
+    if values["out"] is not None or values["grid"] is not None:
+        return {"default_out": False}
+    values["out"] = DEFAULT_OUT
+    return {"default_out": True}
+
+
+generate = job_command(
+    GenerateJob, OPTIONS, run, extras=SHOWN, left_out=("grid_max", "compile"),
+    prepare=_default_out,
+)  # fmt: skip
 
 
 class _Report:

@@ -41,9 +41,12 @@ def job_command(
     *,
     extras: Mapping[str, Opt] | None = None,
     left_out: Collection[str] = (),
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Callable[..., None]:
     """The typer command for ``job``: its parameters are ``options`` (named by job field) then
-    ``extras``; it calls ``run(job_instance, **extras)``. The docstring is ``run``'s."""
+    ``extras``; it calls ``run(job_instance, **extras)``. The docstring is ``run``'s.
+    ``prepare`` may fill in what the command line defaults (an output folder, say) in the job's
+    values before the job is made; what it returns is passed to ``run`` too."""
     extras = dict(extras or {})
     fields = {f.name: f for f in dataclasses.fields(job)}
     undeclared = sorted(set(fields) - set(options) - set(left_out))
@@ -61,6 +64,8 @@ def job_command(
             k: (options[k].to_field(v) if options[k].to_field is not None and v is not None else v)
             for k, v in values.items()
         }
+        if prepare is not None:
+            shown.update(prepare(made))
         run(job(**made), **shown)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

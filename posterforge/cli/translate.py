@@ -21,7 +21,7 @@ import typer
 from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
 from posterforge.cli.jobs import Opt, job_command
 from posterforge.cli.signals import exit_code
-from posterforge.jobs.translate import TranslateJob
+from posterforge.jobs.translate import TranslateJob, default_output
 from posterforge.records import FAILED, OK, SKIPPED
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 
 OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
     "inputs": Opt(list[str], typer.Argument(), to_field=tuple),
-    "out": Opt(Path, typer.Option("--out", "-o")),
+    "out": Opt(Path | None, typer.Option("--out", "-o", help=(
+        "Output folder (mirrors the input tree), or a video file for one video input; default:"
+        " beside one input, named for the style (frames-vintage/, clip-vintage.mp4).")),
+        default=None),
     "style": Opt(str, typer.Option("--style", "-s")),
     "batch_size": Opt(int | None, typer.Option("--batch-size", "-b", min=1)),
     "size": Opt(str | None, typer.Option("--size")),
@@ -61,7 +64,14 @@ SHOWN = {  # how the records are shown: not part of the job
 }  # fmt: skip
 
 
-def run(job: TranslateJob, *, as_json: bool, quiet: bool, contact_sheet: Path | None) -> None:
+def run(
+    job: TranslateJob,
+    *,
+    as_json: bool,
+    quiet: bool,
+    contact_sheet: Path | None,
+    default_out: bool = False,
+) -> None:
     """Translate images into a style: [bold]posterforge translate ./frames -o out -s vintage[/].
 
     Videos (clip.mp4 -o clip-vintage.mp4) keep their frame rate, time stamps, audio and
@@ -97,6 +107,8 @@ def run(job: TranslateJob, *, as_json: bool, quiet: bool, contact_sheet: Path | 
         launch.total(ranks, {})  # the other processes wait for this one's counts
         raise typer.Exit(EXIT_OK)
     assert planned.engine is not None
+    if default_out and chatty:  # the first line, once everything is known to work
+        lines.err(f"posterforge: writing to {job.out} (no --out given)")
     if chatty:
         lines.err(engine_line(planned.engine, job.device, planned.batch_size))
     report = _Report(lines, as_json, keep=16 if contact_sheet is not None else 0)
@@ -127,7 +139,17 @@ def run(job: TranslateJob, *, as_json: bool, quiet: bool, contact_sheet: Path | 
     raise typer.Exit(EXIT_FAILED_INPUTS if own_failures else EXIT_OK)
 
 
-translate = job_command(TranslateJob, OPTIONS, run, extras=SHOWN, left_out=("workers",))
+def _default_out(values: dict) -> dict:
+    """No --out: the default beside the one input (see ``default_output``), said at once."""
+    if values["out"] is not None:
+        return {"default_out": False}
+    values["out"] = default_output(values["inputs"], values["style"])
+    return {"default_out": True}
+
+
+translate = job_command(
+    TranslateJob, OPTIONS, run, extras=SHOWN, left_out=("workers",), prepare=_default_out
+)
 
 
 class _Report:

@@ -102,3 +102,30 @@ class TranslateJob:
         if self.shard is not None:
             check_shard(self.shard)
 
+
+
+def default_output(inputs: tuple[str, ...], style: str) -> Path:
+    """Where a translate run writes when no ``--out`` is given: beside its one input, named for
+    the style (``frames/`` -> ``frames-vintage/``, ``clip.mp4`` -> ``clip-vintage.mp4``,
+    ``photo.jpg`` -> ``photo-vintage/``): never inside the input tree. Several inputs, or paths on
+    stdin, need an ``--out``; so does a default that exists as a file."""
+    from posterforge.video.containers import VIDEO_SUFFIXES, output_suffix
+
+    if len(inputs) != 1 or inputs[0] == "-":
+        raise PosterforgeError(
+            "name the output with --out (a default is made only for one folder, image or video)"
+        )
+    src = Path(inputs[0])
+    name = Path(style).stem if style.endswith(".safetensors") or "/" in style else style
+    if src.suffix.lower() in VIDEO_SUFFIXES and not src.is_dir():
+        out = src.with_name(f"{src.stem}-{name}{output_suffix(src.suffix)}")
+        if out.is_dir():
+            raise PosterforgeError(f"the default output {out} is a folder; name one with --out")
+        return out
+    base = src.resolve().name if src.is_dir() else src.stem
+    out = src.resolve().parent / f"{base}-{name}" if src.name in ("", ".", "..") else (
+        src.parent / f"{base}-{name}"
+    )
+    if out.exists() and not out.is_dir():
+        raise PosterforgeError(f"the default output {out} is a file; name another with --out")
+    return out

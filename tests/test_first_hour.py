@@ -1,0 +1,58 @@
+"""A new user's first commands as typed (issue 22): translate and generate without --out write
+to a default that the first line names, beside the input and never inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from posterforge.jobs.translate import default_output
+
+
+def _frames(folder: Path, n: int = 2) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_translate_without_out_writes_beside_the_folder(inproc, tiny_style, tmp_path):
+    frames = _frames(tmp_path / "frames")
+    r = inproc("translate", "--style", str(tiny_style), str(frames), "--device", "cpu")
+    assert r.code == 0, r.err
+    out = tmp_path / "frames-tiny"
+    assert r.err.splitlines()[0] == f"posterforge: writing to {out} (no --out given)"
+    assert sorted(p.name for p in out.glob("*.png")) == ["0.png", "1.png"]
+    assert sorted(p.name for p in frames.iterdir()) == ["0.png", "1.png"]  # nothing inside it
+    again = inproc("translate", "--style", str(tiny_style), str(frames), "--device", "cpu")
+    assert again.code == 0 and "skipped 2" in again.err  # the same default: a re-run resumes
+
+
+def test_the_default_output_is_named_for_the_input_and_the_style(tmp_path):
+    assert default_output(("clips/clip.mp4",), "vintage") == Path("clips/clip-vintage.mp4")
+    assert default_output(("a/photo.jpg",), "toon") == Path("a/photo-toon")
+    assert default_output(("frames",), "w/mine.safetensors") == Path("frames-mine")
+
+
+def test_translate_without_out_refuses_what_has_no_default(inproc, tiny_style, tmp_path):
+    a, b = _frames(tmp_path / "a"), _frames(tmp_path / "b")
+    r = inproc("translate", str(a), str(b), "-s", str(tiny_style), "--device", "cpu")
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert "name the output with --out" in r.err
+    (tmp_path / "a-tiny").write_text("a file where the default folder would go")
+    r = inproc("translate", str(a), "-s", str(tiny_style), "--device", "cpu")
+    assert r.code == 2 and "a-tiny is a file; name another with --out" in r.err, r.err
+
+
+def test_generate_without_out_writes_posters_here(inproc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = inproc("generate", "--genre", "horror", "-n", "3", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert r.err.splitlines()[0] == "posterforge: writing to posters/ (no --out given)"
+    assert sorted(p.name for p in (tmp_path / "posters").glob("*.png")) == [
+        "horror-00000.png", "horror-00001.png", "horror-00002.png"]  # fmt: skip
+    r = inproc("generate", "--genre", "horror", "-n", "1", "--grid", "g.png", "--device", "cpu")
+    assert r.code == 0 and (tmp_path / "g.png").is_file()  # a grid alone writes no folder
+    assert "writing to" not in r.err
