@@ -147,6 +147,12 @@ def _find_weights(spec: str, host: PluginHost, store: Store) -> tuple[Path, str 
     if spec in host.weight_sources:
         install_source(host.weight_sources[spec], host, store)
         return store.verified(spec)
+    if spec in store.names():  # listed, but no weight file: say what it is, not "did you mean"
+        problem = next((e.problem for e in store.entries() if e.name == spec), None)
+        raise WeightsError(
+            f"{store.path_for(spec)}: {problem or 'not a weight file'} "
+            f"(posterforge weights rm {spec} removes it)"
+        )
     raise UnknownNameError("weights", spec, [*store.names(), *host.weight_sources.names()])
 
 

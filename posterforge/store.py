@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,15 @@ class StoredWeights:
     problem: str | None = None  # why the file is unusable (listed, never used)
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What a store entry is when it is no file: a folder, or a link that leads nowhere."""
+    if path.is_dir():
+        return "a folder, not a weight file"
+    if path.is_symlink() and not path.exists():
+        return f"a link to {os.readlink(path)}, which does not exist"
+    return None
+
+
 class Store:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else home()
@@ -70,6 +80,7 @@ class Store:
         return NAME_RE.match(name) is not None and self.path_for(name).is_file()
 
     def names(self) -> list[str]:
+        """Every ``*.safetensors`` entry, usable or not (links and folders included)."""
         if not self.weights_dir.is_dir():
             return []
         return sorted(p.name[: -len(SUFFIX)] for p in self.weights_dir.glob("*" + SUFFIX))
@@ -77,13 +88,16 @@ class Store:
     def entries(self) -> list[StoredWeights]:
         """Every file of the store; one that is not a usable weight file is listed with its
         ``problem`` (a junk file must not hide the others)."""
+        self.tidy()
         out = []
         for name in self.names():
             path = self.weights_dir / (name + SUFFIX)  # as found: even a name we would refuse
-            try:
-                header, problem = read_header(path), None
-            except WeightsError as e:
-                header, problem = {}, str(e).removeprefix(f"{path}: ")
+            header, problem = {}, _not_a_file(path)
+            if problem is None:
+                try:
+                    header = read_header(path)
+                except WeightsError as e:
+                    problem = str(e).removeprefix(f"{path}: ")
             if problem is None and not NAME_RE.match(name):
                 problem = "a file name that is not a weight name"
             size = path.stat().st_size if path.is_file() else 0
@@ -91,10 +105,20 @@ class Store:
         return out
 
     def remove(self, name: str) -> Path:
+        """Remove what ``weights list`` shows as ``name``: a weight file, or an unusable entry
+        (a link, dangling or not, or an empty folder of that name); never a folder with files."""
         path = self.path_for(name)
-        if not path.is_file():
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            try:
+                path.rmdir()
+            except OSError:
+                raise WeightsError(
+                    f"{path}: a folder holding files, not weights; remove it by hand"
+                ) from None
+        else:
             raise WeightsError(f"no weights named {name!r} in {self.weights_dir}")
-        path.unlink()
         path.with_suffix(".sha256").unlink(missing_ok=True)
         return path
 
@@ -125,9 +149,17 @@ class Store:
             raise PosterforgeError(
                 f"{path}: weights named {name!r} exist already; pass --overwrite to replace them"
             )
+        self.tidy()
         digest = save_weights(path, tensors, header)
         write_text_atomic(path.with_suffix(".sha256"), f"{digest}  {path.name}\n")
         return path
+
+    def tidy(self) -> int:
+        """Remove the temp files that killed writers left (an import or a training run killed
+        mid-write); a live writer's are kept. Returns how many went."""
+        from posterforge.atomic import remove_stale
+
+        return remove_stale(self.weights_dir)
 
     def verified_path(self, name: str) -> Path:
         """The path of ``name``, after checking it against its recorded sha256."""
@@ -141,7 +173,10 @@ class Store:
             raise WeightsError(f"no weights named {name!r} in {self.weights_dir}")
         actual = weights.sha256_file(path)
         sidecar = path.with_suffix(".sha256")
-        if sidecar.is_file():
+        if not sidecar.is_file():  # copied in by hand, or killed between the two writes:
+            with suppress(OSError):  # checked from now on
+                write_text_atomic(sidecar, f"{actual}  {path.name}\n")
+        else:
             expected = sidecar.read_text().split()[0]
             if actual != expected:
                 raise WeightsError(

@@ -95,3 +95,57 @@ def test_generate_runs_started_together_share_the_work(tmp_path):
     assert r.returncode == 0, r.stderr
     for f in sorted(alone.glob("*.png")):
         assert f.read_bytes() == (out / f.name).read_bytes(), f.name
+
+
+def test_the_store_tidies_what_killed_writers_left(tiny_style, pf_home):
+    """A weights import killed mid-write leaves its temp file; the next look at the store
+    removes it (its writer is dead), while a live writer's temp file stays."""
+    from posterforge import api
+    from posterforge.atomic import _host
+    from posterforge.store import Store
+
+    api.import_weights(tiny_style, "imp2")
+    weights = Store().weights_dir
+    finished = subprocess.Popen(["true"])  # a pid that no longer runs
+    finished.wait()
+    orphan = weights / f".imp2.safetensors.{finished.pid}-{_host()}-0badcafe.tmp"
+    orphan.write_bytes(b"half a file")
+    live = weights / f".imp3.safetensors.{os.getpid()}-{_host()}-0000beef.tmp"
+    live.write_bytes(b"being written")
+    assert [e.name for e in Store().entries()] == ["imp2"]
+    assert not orphan.exists() and live.exists()
+
+
+def test_weights_rm_removes_what_the_list_shows(inproc, pf_home):
+    from posterforge.store import Store
+
+    weights = Store().weights_dir
+    weights.mkdir(parents=True, exist_ok=True)
+    (weights / "x.safetensors").mkdir()
+    (weights / "y.safetensors").symlink_to(pf_home / "nowhere")
+    listed = {e.name: e.problem for e in Store().entries()}
+    assert listed == {"x": "a folder, not a weight file",
+                      "y": f"a link to {pf_home / 'nowhere'}, which does not exist"}  # fmt: skip
+    r = inproc("weights", "info", "x")
+    assert r.code == 2 and "a folder, not a weight file (posterforge weights rm x" in r.err, r.err
+    assert "did you mean" not in r.err
+    for name in ("x", "y"):
+        r = inproc("weights", "rm", name)
+        assert r.code == 0 and r.out.startswith("removed "), r.err
+    assert Store().entries() == []
+
+
+def test_a_stored_file_without_its_checksum_is_checked_from_then_on(tiny_style, pf_home):
+    from posterforge import api
+    from posterforge.errors import WeightsError
+    from posterforge.store import Store
+
+    path = api.import_weights(tiny_style, "bare")
+    path.with_suffix(".sha256").unlink()
+    Store().verified("bare")  # adopted: the sidecar is written
+    assert path.with_suffix(".sha256").is_file()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        Store().verified("bare")

@@ -86,7 +86,7 @@ def rm(name: Annotated[str, typer.Argument(help="A name in the store.")]) -> Non
         raise PosterforgeError(
             f"{name!r} comes with plugin {owner!r} and has no copy in the store: nothing to remove"
         )
-    typer.echo(str(store.remove(name)))
+    typer.echo(f"removed {store.remove(name)}")
 
 
 @app.command("rename")
