@@ -108,6 +108,17 @@ def os_error_line(e: OSError) -> str:
     return " ".join(f"{what}: {reason}".split())
 
 
+def check_writable(out: Path) -> None:
+    """One line, before any work, when ``out`` (a folder, made if need be) cannot be written."""
+    from posterforge.errors import PosterforgeError
+
+    try:
+        probe_writable(out)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename and e.filename != str(out) else ""
+        raise PosterforgeError(f"cannot write to {out}: {where}{e.strerror or e}") from None
+
+
 # --- temp files -----------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from posterforge.atomic import Claim, claim, held_by_other
+from posterforge.atomic import Claim, check_writable, claim, held_by_other
 from posterforge.context import Context
 from posterforge.images import FORMATS, encode_atomic
 from posterforge.jobs.generate import GenerateJob
@@ -81,6 +81,8 @@ def start(
     outputs; configuration errors (unknown model or condition) raise here, before anything is
     written. Then :meth:`GenerateRun.records` does the work. ``generator``: a model loaded
     already (``job.model``, ``device`` and ``precision`` are then not used)."""
+    if job.out is not None:  # before the model loads: a read-only --out fails in a second
+        check_writable(job.out)
     gen = generator or load_generator(
         job.model, device=job.device, precision=job.precision, compile=job.compile, ctx=ctx
     )
@@ -237,7 +239,7 @@ class _ConditionJob:
         todo = [i for i in idx if (d := dests[i]) is not None and (overwrite or not d.exists())]
         if not self.mine(start):  # another process's batch, run here for the grid alone
             todo = []
-        held = claim(self._lock_of(start)) if todo else None
+        held = _claim(self._lock_of(start)) if todo else None
         if todo and held is None:
             todo = []  # another live run makes this block now: come back to it
         try:
@@ -271,6 +273,15 @@ class _ConditionJob:
 
         batch = batch_of(self.gen, self.row, indices, self.job.seed, self.job.truncation)
         return Engine.to_uint8(batch).numpy()
+
+
+def _claim(dest: Path) -> Claim | None:
+    """The lock on a block (see :func:`posterforge.atomic.claim`); a failure to make it (a full
+    disk, a read-only folder) names the file the block would write."""
+    try:
+        return claim(dest)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(dest)) from None
 
 
 def _finish(poster: Poster, fut: Future[None] | None, held: Claim | None = None) -> Poster:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from posterforge.atomic import check_writable
 from posterforge.catalog import ResolvedModel
 from posterforge.context import Context, default_context
-from posterforge.errors import PosterforgeError
 from posterforge.image_pipeline import ImageRunner, remove_stale_temps, to_do
 from posterforge.inputs import Job
 from posterforge.jobs.translate import DEFAULT_STYLE, TranslateJob
@@ -102,7 +102,7 @@ def start(
     if job.overwrite or any(not dest.exists() for _, dest in pairs):
         # before the model loads: a read-only --out fails in a second
         one_file = len(videos) == 1 and pairs[0][1] == job.out
-        _check_writable(job.out.parent if one_file else job.out)
+        check_writable(job.out.parent if one_file else job.out)
     run.engine = load_engine(
         model, device=job.device, precision=job.precision, compile=job.compile
     )
@@ -202,13 +202,3 @@ def _check_video_codec(vcodec: str | None, crf: int | None, dests: list[Path]) -
         by_codec[vcodec or "libx264"] = set()
     for name, suffixes in by_codec.items():
         check_codec(name, crf, suffixes)
-
-
-def _check_writable(out: Path) -> None:
-    from posterforge.atomic import probe_writable
-
-    try:
-        probe_writable(out)
-    except OSError as e:
-        where = f"{e.filename}: " if e.filename and e.filename != str(out) else ""
-        raise PosterforgeError(f"cannot write to {out}: {where}{e.strerror or e}") from None

@@ -149,3 +149,20 @@ def test_a_stored_file_without_its_checksum_is_checked_from_then_on(tiny_style, 
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         Store().verified("bare")
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "injected"])
+def test_generate_on_a_read_only_out_fails_in_one_line_before_the_model_loads(
+    how, tmp_path, monkeypatch, inproc
+):
+    from .test_faults import _read_only
+
+    def load_generator(*args, **kwargs):
+        raise AssertionError("the model was loaded for a folder that cannot be written")
+
+    monkeypatch.setattr("posterforge.generation.load_generator", load_generator)
+    with _read_only(how, tmp_path, monkeypatch) as ro:
+        out = ro / "posters"
+        r = inproc("generate", "-g", "horror", "-n", "2", "-o", str(out), "--device", "cpu")
+    assert r.code == 2 and r.out == "", r.err
+    assert r.err == f"posterforge: error: cannot write to {out}: Read-only file system\n"
