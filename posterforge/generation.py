@@ -114,7 +114,10 @@ class GenerateRun:
             remove_stale(job.out)  # temp files of a killed run (dead writers only)
             # existing images are skipped only when these settings made them (else refused now)
             dests = [d for c in jobs for i in range(job.n) if c.mine(i) and (d := c.dest(i))]
-            completed = reserve(job.out, _settings(job, gen), dests, overwrite=job.overwrite)
+            completed = reserve(
+                job.out, _settings(job, gen), dests, overwrite=job.overwrite,
+                shown={"model": ("model", job.model)},
+            )  # fmt: skip
         if gen.engine.compile == "auto":  # the whole job, so that a resumed run decides alike
             self._expect()
         sheets: list[tuple[str, list[Any]]] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,14 +36,21 @@ def fingerprint(settings: Mapping[str, Any]) -> str:
 
 
 def reserve(
-    root: Path, settings: Mapping[str, Any], dests: Sequence[Path], *, overwrite: bool
+    root: Path,
+    settings: Mapping[str, Any],
+    dests: Sequence[Path],
+    *,
+    overwrite: bool,
+    shown: Mapping[str, tuple[str, str]] | None = None,
 ) -> Callable[[], None]:
     """Check ``dests`` (under ``root``) against the record and reserve them for ``settings``;
     returns the function to call when the run has completed. Raises :class:`PosterforgeError`
     naming the first conflicts when an existing output was made otherwise and ``overwrite`` is
-    off."""
+    off. ``shown``: how the user named a setting, ``{"model": ("style", "vintage")}``, kept in
+    the record (not in the fingerprint) so that a refusal can say it in the user's words."""
     root = Path(root)
     fp = fingerprint(settings)
+    kept = {**settings, SHOWN: {k: list(v) for k, v in (shown or {}).items()}}
     replaced: list[str] = []
     with _locked(root) as record:
         files, known = record["files"], record["settings"]
@@ -58,14 +66,14 @@ def reserve(
                     files.pop(rel, None)  # unknown until this run has replaced it
                     replaced.append(rel)
         if conflicts:
-            raise PosterforgeError(_explain(root, conflicts, known, settings))
-        known[fp] = dict(settings)
+            raise PosterforgeError(_explain(root, conflicts, known, kept))
+        known[fp] = kept
 
     def done() -> None:
         if replaced:
             with _locked(root) as record:
                 record["files"].update(dict.fromkeys(replaced, fp))
-                record["settings"][fp] = dict(settings)
+                record["settings"][fp] = kept
 
     return done
 
@@ -75,6 +83,13 @@ def _rel(dest: Path, root: Path) -> str:
         return Path(dest).relative_to(root).as_posix()
     except ValueError:
         return Path(dest).as_posix()
+
+
+SHOWN = "shown"  # the record's key for how the user named the settings
+# the options behind the settings, as a user types them
+OPTION_NAMES = {"size": "--size", "format": "--format", "alpha": "--alpha", "quality": "--quality",
+                "metadata": "--metadata", "precision": "--precision", "seed": "--seed",
+                "truncation": "--truncation", "vcodec": "--vcodec", "crf": "--crf"}  # fmt: skip
 
 
 def _explain(
@@ -88,17 +103,39 @@ def _explain(
         why = "no record of the settings that made it"
     else:
         old = known[made]
-        diff = [
-            f"{k} {old.get(k)!r}, now {settings.get(k)!r}"
-            for k in sorted(set(old) | set(settings))
-            if old.get(k) != settings.get(k)
-        ]
+        keys = sorted((set(old) | set(settings)) - {SHOWN})
+        diff = [_change(k, old, settings) for k in keys if old.get(k) != settings.get(k)]
         why = "made with other settings (" + "; ".join(diff) + ")"
     more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
     return (
         f"{root / rel}: exists, {why}{more}; pass --overwrite to replace, "
         "or write to another --out"
     )
+
+
+def _change(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``--size: not given, now 128``; ``style vintage, now yourname`` where the record kept the
+    names the user gave (an older record: the model's id)."""
+    was, now = old.get(SHOWN, {}).get(key), new.get(SHOWN, {}).get(key)
+    if was and now:
+        return f"{was[0]} {was[1]}, now {now[1]}" if was[0] == now[0] else (
+            f"{was[0]} {was[1]}, now {now[0]} {now[1]}"
+        )
+    return f"{OPTION_NAMES.get(key, key)}: {_plain(old.get(key))}, now {_plain(new.get(key))}"
+
+
+def _plain(value: Any) -> str:
+    """A setting as the user would have typed it."""
+    if value is None:
+        return "not given"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, str) and (m := re.fullmatch(r"Size\((.*)\)", value)):
+        parts = dict(p.split("=") for p in m[1].split(", "))
+        if parts.get("short") not in (None, "None"):
+            return parts["short"]
+        return f"{parts.get('width')}x{parts.get('height')}"
+    return str(value)
 
 
 class _locked:

@@ -145,11 +145,11 @@ class TranslateRun:
         if engine.compile == "auto" and engine.device.type != "mps":  # mps never compiles
             expect_job(engine, [src.src for src, _ in pairs], batch_size, job.size)
         # existing outputs are skipped only when these settings made them (else refused up front)
-        completed = (
-            reserve(job.out, _settings(job, engine), [d for _, d in pairs], overwrite=job.overwrite)
-            if pairs
-            else lambda: None
-        )
+        completed: Callable[[], None] = lambda: None  # noqa: E731
+        if pairs:
+            dests, shown = [d for _, d in pairs], {"model": ("style", job.style)}
+            completed = reserve(job.out, _settings(job, engine), dests, overwrite=job.overwrite,
+                                shown=shown)  # fmt: skip
         video_run = None
         if videos:  # checks the encoder and the videos' outputs before any work
             from posterforge.video.translate import VideoRun

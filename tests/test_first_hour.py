@@ -56,3 +56,18 @@ def test_generate_without_out_writes_posters_here(inproc, tmp_path, monkeypatch)
     r = inproc("generate", "--genre", "horror", "-n", "1", "--grid", "g.png", "--device", "cpu")
     assert r.code == 0 and (tmp_path / "g.png").is_file()  # a grid alone writes no folder
     assert "writing to" not in r.err
+
+
+def test_a_rerun_with_other_settings_names_them_as_typed(inproc, tiny_style, tmp_path):
+    import shutil
+
+    other = tmp_path / "other.safetensors"
+    shutil.copy(tiny_style, other)
+    frames, out = _frames(tmp_path / "frames"), tmp_path / "o"
+    base = ("translate", str(frames), "-o", str(out), "--device", "cpu")
+    assert inproc(*base, "-s", str(tiny_style)).code == 0
+    r = inproc(*base, "-s", str(tiny_style), "--size", "12")
+    assert r.code == 2 and "(--size: not given, now 12)" in r.err, r.err
+    other.write_bytes(other.read_bytes()[:-8] + b"\0" * 8)  # other weights under another name
+    r = inproc(*base, "-s", str(other))
+    assert r.code == 2 and f"(style {tiny_style}, now {other})" in r.err, r.err
