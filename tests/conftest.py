@@ -132,13 +132,19 @@ def run_torchrun(*args: str, procs: int = 2, nodes: int = 1, timeout: float = 30
 
 
 def run_inprocess(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | bytes | None = None,
+    cwd: Path | None = None,
 ) -> Result:
     """The console entry point run in this process (``posterforge.cli.main``): what
     :func:`run_cli` checks, for the cases where a new process is not what is being tested.
-    Environment, streams, the plugin host and the commands plugins add are restored after."""
-    import contextlib
+    Environment, working folder, streams, the plugin host and the commands plugins add are
+    restored after. ``stdin`` as bytes is read as a real stdin is (a text stream over a binary
+    buffer, for NUL-separated names). Warnings go to stderr under a fresh interpreter's filters,
+    as a user would see them (pytest would otherwise collect them)."""
     import io
+    import warnings
 
     from posterforge import cli as cli_module
 
@@ -149,9 +155,18 @@ def run_inprocess(
     os.environ.update(env or {})
     plugins.reset()
     real_stdin = sys.stdin
-    sys.stdin = io.StringIO(stdin or "")
+    if isinstance(stdin, bytes):
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="surrogateescape")
+    else:
+        sys.stdin = io.StringIO(stdin or "")
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (
+            contextlib.chdir(cwd if cwd is not None else os.getcwd()),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            warnings.catch_warnings(),
+        ):
+            _fresh_warning_filters()
             try:
                 cli_module.main(list(args))
                 code = 0
@@ -164,6 +179,22 @@ def run_inprocess(
         app.registered_commands[:], app.registered_groups[:] = saved
         plugins.reset()
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def _fresh_warning_filters() -> None:
+    """The filters of ``python -m posterforge`` (no -W), warnings printed to ``sys.stderr``."""
+    import warnings
+
+    warnings.resetwarnings()
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+        warnings.simplefilter("ignore", category)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        stream = file if file is not None else sys.stderr
+        stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = show
 
 
 @pytest.fixture

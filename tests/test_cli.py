@@ -33,13 +33,13 @@ def test_listing_commands_do_not_import_torch():
     assert out.stderr.strip() == "False"
 
 
-def test_version(cli):
-    r = cli("--version")
+def test_version(inproc):
+    r = inproc("--version")
     assert (r.code, r.out.strip()) == (0, f"posterforge {__version__}")
 
 
-def test_styles_lists_presets_with_weight_status(cli):
-    r = cli("styles", "--json")
+def test_styles_lists_presets_with_weight_status(inproc):
+    r = inproc("styles", "--json")
     assert r.code == 0
     styles = {s["name"]: s for s in json.loads(r.out)}
     assert {"vintage", "yourname", "spiritedaway"} <= set(styles)
@@ -48,18 +48,18 @@ def test_styles_lists_presets_with_weight_status(cli):
     assert "posterforge weights import" in styles["yourname"]["how_to_get"]
 
 
-def test_styles_table_for_people(cli):
-    r = cli("styles")
+def test_styles_table_for_people(inproc):
+    r = inproc("styles")
     assert r.code == 0 and "vintage" in r.out and "importable" in r.out
 
 
-def test_generators_lists_architectures(cli):
-    r = cli("generators", "--json")
+def test_generators_lists_architectures(inproc):
+    r = inproc("generators", "--json")
     assert r.code == 0
     data = json.loads(r.out)
     assert set(data) == {"models", "architectures"}
 
 
-def test_unknown_command_is_a_usage_error(cli):
-    r = cli("no-such-command")
+def test_unknown_command_is_a_usage_error(inproc):
+    r = inproc("no-such-command")
     assert r.code == 2 and "No such command" in r.err

@@ -32,7 +32,7 @@ from posterforge.cli import main
 from posterforge.images import is_temp_file
 from posterforge.outputs import RECORD
 
-from .conftest import ROOT
+from .conftest import ROOT, run_inprocess
 from .reference_cyclegan import ReferenceResnetGenerator
 
 LONG_NAME = "scene_0001_camera_A_take_07_graded_rec709_final_version_frame_{:05d}.png"
@@ -333,13 +333,11 @@ def test_two_processes_on_one_out_share_the_work(tiny_style, tmp_path):
     n = 120
     src = _images(tmp_path / "in", n, size=48)
     reference, out = tmp_path / "reference", tmp_path / "out"
-    cmd = [
-        sys.executable, "-m", "posterforge", "translate", str(src), "-s", str(tiny_style),
-        "--json", "-q", "--compile", "off", "--device", "cpu",
-    ]  # fmt: skip
-    single = subprocess.run([*cmd, "-o", str(reference)], capture_output=True, text=True, cwd=ROOT)
-    assert single.returncode == 0, single.stderr
-    cmd += ["-o", str(out)]
+    args = ["translate", str(src), "-s", str(tiny_style), "--json", "-q", "--compile", "off",
+            "--device", "cpu"]  # fmt: skip
+    single = run_inprocess(*args, "-o", str(reference))  # the reference: one run, no race
+    assert single.code == 0, single.err
+    cmd = [sys.executable, "-m", "posterforge", *args, "-o", str(out)]
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         for _ in range(2)

@@ -107,9 +107,9 @@ def test_errors_come_before_anything_is_written(tiny_generator, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
+def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, inproc):
     out, grid = tmp_path / "posters", tmp_path / "grid.png"
-    r = cli(
+    r = inproc(
         "generate", "--model", str(tiny_generator), "--genre", "horror", "-g", "sci fi",
         "-n", "10", "--out", str(out), "--grid", str(grid), "--format", "jpg", "--json",
         "--seed", "4", "--device", "cpu",
@@ -131,43 +131,43 @@ def test_cli_generate_json_grid_and_format(tiny_generator, tmp_path, cli):
     assert sheet.shape == (2 * (20 + 2 * 132) + 4, 8 * 68 + 4, 3)
     assert "generated 20, skipped 0" in r.err
 
-    bad = cli("generate", "--model", str(tiny_generator), "--genre", "horor", "--out", str(out))
+    bad = inproc("generate", "--model", str(tiny_generator), "--genre", "horor", "--out", str(out))
     assert bad.code == 2
     assert bad.err.startswith("posterforge: error: unknown genre 'horor': did you mean 'horror'?")
 
 
 @pytest.mark.slow
-def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_path, cli):
+def test_a_rerun_with_other_settings_is_refused_not_skipped(tiny_generator, tmp_path, inproc):
     """A skip happens only when the same settings made the file: another --seed, --truncation or
     --model into the same --out is refused up front, naming --overwrite; records never claim
     what is not on disk."""
     out = tmp_path / "posters"
     base = ["generate", "--model", str(tiny_generator), "-g", "horror", "-n", "2", "--out",
             str(out), "--device", "cpu", "--json"]  # fmt: skip
-    r = cli(*base)
+    r = inproc(*base)
     assert r.code == 0 and r.err.startswith("posterforge: device cpu (")  # what auto/cpu gave
     first = (out / "horror-00000.png").read_bytes()
-    r = cli(*base)
+    r = inproc(*base)
     assert r.code == 0 and [json.loads(x)["status"] for x in r.out.splitlines()] == ["skipped"] * 2
     for other in (["--seed", "123"], ["--truncation", "0.5"], ["--format", "jpg", "-n", "0"]):
-        r = cli(*base, *other)
+        r = inproc(*base, *other)
         if "jpg" in other:  # other files altogether: nothing to refuse
             assert r.code == 0, r.err
             continue
         assert r.code == 2 and r.out == "", r.err
         assert "made with other settings" in r.err and "--overwrite" in r.err
         assert (out / "horror-00000.png").read_bytes() == first
-    r = cli(*base, "--seed", "123", "--overwrite")
+    r = inproc(*base, "--seed", "123", "--overwrite")
     assert r.code == 0 and (out / "horror-00000.png").read_bytes() != first
-    r = cli(*base, "--seed", "123")  # the record now says seed 123 made them
+    r = inproc(*base, "--seed", "123")  # the record now says seed 123 made them
     assert [json.loads(x)["status"] for x in r.out.splitlines()] == ["skipped"] * 2
     (out / "horror-00002.png").write_bytes(b"someone else's file")
-    r = cli(*base, "-n", "3", "--seed", "123")
+    r = inproc(*base, "-n", "3", "--seed", "123")
     assert r.code == 2 and "no record of the settings that made it" in r.err
 
 
 @pytest.mark.slow
-def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator, tmp_path, cli):
+def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator, tmp_path, inproc):
     afile = tmp_path / "afile.txt"
     afile.write_text("mine\n")
     (tmp_path / "somedir").mkdir()
@@ -179,7 +179,7 @@ def test_bad_destinations_and_seeds_are_one_line_before_any_work(tiny_generator,
         (["-o", str(tmp_path / "o"), "--seed", "-1"], "--seed must be 0 or more"),
     ]
     for args, says in cases:
-        r = cli(*model, *args)
+        r = inproc(*model, *args)
         assert r.code == 2 and says in r.err and r.err.count("\n") == 1, (args, r.err)
     assert afile.read_text() == "mine\n" and not (tmp_path / "o").exists()
 

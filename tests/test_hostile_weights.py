@@ -12,7 +12,7 @@ from safetensors.torch import save
 
 from posterforge.errors import PosterforgeError
 
-from .conftest import run_cli
+from .conftest import run_inprocess
 
 
 def _tiny_translator() -> tuple[dict[str, torch.Tensor], dict]:
@@ -114,7 +114,7 @@ def test_a_truncated_file_is_one_line(tmp_path):
     path = tmp_path / "cut.safetensors"
     _write(path, T_TENSORS, T)
     path.write_bytes(path.read_bytes()[:300])
-    r = run_cli("translate", str(path), "--style", str(path), "--out", str(tmp_path / "o"))
+    r = run_inprocess("translate", str(path), "--style", str(path), "--out", str(tmp_path / "o"))
     assert r.code == 2 and r.err.count("\n") == 1 and "Traceback" not in r.err, r.err
 
 
@@ -127,9 +127,9 @@ def test_crafted_files_through_the_cli(tmp_path):
         from PIL import Image
 
         Image.new("RGB", (8, 8)).save(img)
-        r = run_cli("translate", str(img), "--style", str(path), "--out", str(tmp_path / "o"))
+        r = run_inprocess("translate", str(img), "--style", str(path), "--out", str(tmp_path / "o"))
         assert r.code == 2 and r.err.startswith("posterforge: error: "), r.err
         assert r.err.count("\n") == 1 and "Traceback" not in r.err, r.err
-    r = run_cli("generate", "--model", str(tmp_path / "big.safetensors"), "-n", "1",
-                "--out", str(tmp_path / "g"))  # fmt: skip
+    r = run_inprocess("generate", "--model", str(tmp_path / "big.safetensors"), "-n", "1",
+                      "--out", str(tmp_path / "g"))  # fmt: skip
     assert r.code == 2 and "holds a translator" in r.err, r.err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -197,10 +196,10 @@ def test_unknown_style_fails_before_reading_images(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_json_lines_exit_codes_and_stderr(cli, tiny_style, tmp_path):
+def test_cli_json_lines_exit_codes_and_stderr(inproc, tiny_style, tmp_path):
     _img(tmp_path / "in" / "a.png", 8, 8)
     (tmp_path / "in" / "b.png").write_text("junk")
-    r = cli(
+    r = inproc(
         "translate",
         str(tmp_path / "in"),
         "-o",
@@ -220,44 +219,27 @@ def test_cli_json_lines_exit_codes_and_stderr(cli, tiny_style, tmp_path):
     assert set(lines[0]) == {"input", "output", "status", "error", "ms"}
     assert f"{tmp_path / 'in' / 'b.png'}: not an image" in r.err.splitlines()
     (tmp_path / "in" / "b.png").unlink()
-    r = cli(
+    r = inproc(
         "translate", str(tmp_path / "in"), "-o", str(tmp_path / "out2"), "-s", str(tiny_style), "-q"
     )
     assert (r.code, r.out.strip(), r.err) == (0, str(tmp_path / "out2" / "a.png"), "")
 
 
 @pytest.mark.slow
-def test_cli_reads_paths_from_stdin(cli, tiny_style, tmp_path):
+def test_cli_reads_paths_from_stdin(inproc, tiny_style, tmp_path):
     a = _img(tmp_path / "in" / "x" / "a.png", 8, 8)
     b = _img(tmp_path / "in" / "b.png", 8, 8)
     listing = f"{a.relative_to(tmp_path)}\n\n{b}\n"
     env = {"PWD": str(tmp_path)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "posterforge",
-            "translate",
-            "-",
-            "-o",
-            "out",
-            "-s",
-            str(tiny_style),
-            "-q",
-        ],
-        input=listing,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, **env},
-    )
-    assert proc.returncode == 0, proc.stderr
+    r = inproc("translate", "-", "-o", "out", "-s", str(tiny_style), "-q", stdin=listing,
+               cwd=tmp_path, env=env)  # fmt: skip
+    assert r.code == 0, r.err
     # a relative path keeps its folders; an absolute one is named by its file name
-    assert proc.stdout.split() == ["out/in/x/a.png", "out/b.png"]
+    assert r.out.split() == ["out/in/x/a.png", "out/b.png"]
 
 
-def test_cli_usage_errors_are_one_line(cli, tmp_path):
-    r = cli("translate", str(tmp_path), "-o", str(tmp_path / "o"), "--style", "yourname")
+def test_cli_usage_errors_are_one_line(inproc, tmp_path):
+    r = inproc("translate", str(tmp_path), "-o", str(tmp_path / "o"), "--style", "yourname")
     assert r.code == 2
     assert r.err.startswith("posterforge: error: style 'yourname' has no weights yet")
     assert r.err.count("\n") == 1
@@ -447,9 +429,11 @@ def test_an_output_folder_inside_the_input_is_not_read_back(tiny_style, tmp_path
     assert [(Path(r.input).name, r.status) for r in again] == [("a.png", "skipped")]
 
 
-def test_cli_says_when_there_is_nothing_to_do(cli, tiny_style, tmp_path):
+def test_cli_says_when_there_is_nothing_to_do(inproc, tiny_style, tmp_path):
     (tmp_path / "empty").mkdir()
-    r = cli("translate", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
+    r = inproc(
+        "translate", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "-s", str(tiny_style)
+    )
     assert r.code == 2 and "no images found" in r.err
 
 
@@ -529,7 +513,7 @@ def test_warming_up_a_size_auto_never_compiles_says_so_first(monkeypatch, tiny_s
 @pytest.mark.slow
 @pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes"])
 def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes(
-    tiny_style, tmp_path, cli, nodes
+    tiny_style, tmp_path, cli, inproc, nodes
 ):
     """Two gloo processes on the CPU, on one node or as two nodes joined by torchrun's c10d
     rendezvous: each its share, one summary, and together the bytes one process writes (with
@@ -554,8 +538,8 @@ def test_torchrun_translate_shards_the_inputs_and_writes_what_one_process_writes
     assert sorted(Path(r["output"]).name for r in records) == sorted(files(tmp_path / "one"))
     summaries = [line for line in two.err.splitlines() if line.startswith("translated ")]
     assert len(summaries) == 1 and summaries[0].startswith("translated 9, skipped 0, failed 0")
-    both = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "x"), *common,
-               "--shard", "1/2", env={"WORLD_SIZE": "2", "RANK": "0"})  # fmt: skip
+    both = inproc("translate", str(tmp_path / "in"), "-o", str(tmp_path / "x"), *common,
+                  "--shard", "1/2", env={"WORLD_SIZE": "2", "RANK": "0"})  # fmt: skip
     assert both.code == 2 and "--shard and torchrun" in both.err
 
 

@@ -1,6 +1,7 @@
 """translate at the edges (issue 12): terminals and pipes, stdin lists, Ctrl-C, GIFs, one-line
-errors before the model loads, output quality and metadata. Each runs the real thing: a real
-subprocess, a real pseudo-terminal, a real shell pipeline, a real SIGINT."""
+errors before the model loads, output quality and metadata. The command runs in this process
+(``inproc``) unless a process is what is tested: then the real thing, a real subprocess on a
+real pseudo-terminal, a real shell pipeline, a real SIGINT."""
 
 from __future__ import annotations
 
@@ -172,41 +173,30 @@ def test_progress_line_is_cleared_around_lines_on_the_same_terminal():
 
 
 @pytest.mark.slow
-def test_null_separated_stdin_and_relative_to_mirror_absolute_paths(cli, tiny_style, tmp_path):
+def test_null_separated_stdin_and_relative_to_mirror_absolute_paths(inproc, tiny_style, tmp_path):
     root = tmp_path / "shots"
     a = _img(root / "x" / "a.png", seed=1)
     b = _img(root / "y" / "a.png", seed=2)  # same name: flattened, the two would collide
     odd = _img(root / "y" / "new\nline.png", seed=3)  # only NUL separation can carry this name
     listing = b"\0".join(os.fsencode(p) for p in (a, b, odd)) + b"\0"
     out = tmp_path / "out"
-    proc = subprocess.run(
-        _cmd("-", "-0", "--relative-to", str(root), "-o", str(out), "-s", str(tiny_style), "--json")
-        + list(FAST),
-        input=listing,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    outputs = sorted(json.loads(line)["output"] for line in proc.stdout.decode().splitlines())
+    res = inproc("translate", "-", "-0", "--relative-to", str(root), "-o", str(out),
+                 "-s", str(tiny_style), "--json", *FAST, stdin=listing)  # fmt: skip
+    assert res.code == 0, res.err
+    outputs = sorted(json.loads(line)["output"] for line in res.out.splitlines())
     assert outputs == sorted(str(out / r) for r in ("x/a.png", "y/a.png", "y/new\nline.png"))
     assert all(Path(o).is_file() for o in outputs)
     # the same list without --relative-to: named by file name alone, a collision before any work
-    proc = subprocess.run(
-        _cmd("-", "-0", "-o", str(tmp_path / "flat"), "-s", str(tiny_style)),
-        input=listing,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert proc.returncode == 2 and b"would both write" in proc.stderr
+    res = inproc("translate", "-", "-0", "-o", str(tmp_path / "flat"), "-s", str(tiny_style),
+                 stdin=listing)  # fmt: skip
+    assert res.code == 2 and "would both write" in res.err
     assert not (tmp_path / "flat").exists()
 
 
-def test_relative_to_rejects_a_path_outside_it_and_null_needs_stdin(cli, tiny_style, tmp_path):
+def test_relative_to_rejects_a_path_outside_it_and_null_needs_stdin(inproc, tiny_style, tmp_path):
     src = _img(tmp_path / "elsewhere" / "a.png")
     (tmp_path / "root").mkdir()
-    r = cli(
+    r = inproc(
         "translate",
         str(src),
         "--relative-to",
@@ -217,7 +207,7 @@ def test_relative_to_rejects_a_path_outside_it_and_null_needs_stdin(cli, tiny_st
         str(tiny_style),
     )
     _one_line_error(r, str(src), "not inside --relative-to")
-    r = cli("translate", str(src), "-0", "-o", str(tmp_path / "o"), "-s", str(tiny_style))
+    r = inproc("translate", str(src), "-0", "-o", str(tmp_path / "o"), "-s", str(tiny_style))
     _one_line_error(r, "give - as an input")
 
 
@@ -321,9 +311,9 @@ def test_ctrl_c_prints_one_line_keeps_every_record_and_exits_130(tiny_style, tmp
 
 
 @pytest.mark.slow
-def test_one_line_says_which_device_and_precision_auto_picked(cli, tiny_style, tmp_path):
+def test_one_line_says_which_device_and_precision_auto_picked(inproc, tiny_style, tmp_path):
     src = _img(tmp_path / "a.png")
-    r = cli(
+    r = inproc(
         "translate", str(src), "-o", str(tmp_path / "o"), "-s", str(tiny_style), "--compile", "off"
     )
     assert r.code == 0, r.err
@@ -334,7 +324,7 @@ def test_one_line_says_which_device_and_precision_auto_picked(cli, tiny_style, t
         r"batch size \d+",
         picked[0],
     ), picked[0]
-    r = cli("translate", str(src), "-o", str(tmp_path / "q"), "-s", str(tiny_style), "-q", *FAST)
+    r = inproc("translate", str(src), "-o", str(tmp_path / "q"), "-s", str(tiny_style), "-q", *FAST)
     assert r.code == 0 and r.err == ""  # --quiet: not even that line
 
 
@@ -369,11 +359,11 @@ def test_gif_is_walked_and_written_as_png_unless_asked(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_translates_gifs_with_a_note_for_animations(cli, tiny_style, tmp_path):
+def test_cli_translates_gifs_with_a_note_for_animations(inproc, tiny_style, tmp_path):
     anim = _anim_gif(tmp_path / "in" / "anim.gif")
     _img(tmp_path / "in" / "pal.gif", 10, 8, mode="P")
     sheet = tmp_path / "sheet.gif"
-    r = cli(
+    r = inproc(
         "translate",
         str(tmp_path / "in"),
         "-o",
@@ -390,7 +380,7 @@ def test_cli_translates_gifs_with_a_note_for_animations(cli, tiny_style, tmp_pat
     notes = [line for line in r.err.splitlines() if "frames" in line]
     assert notes == [f"{anim}: 3 frames, only the first is translated"]
     assert Image.open(sheet).format == "GIF"  # a GIF contact sheet is written, no traceback
-    r = cli(
+    r = inproc(
         "translate",
         str(anim),
         "-o",
@@ -414,11 +404,11 @@ def test_cli_translates_gifs_with_a_note_for_animations(cli, tiny_style, tmp_pat
         ("dir.png", "is a folder"),
     ],
 )
-def test_bad_contact_sheet_is_one_line_before_work(cli, tiny_style, tmp_path, name, needle):
+def test_bad_contact_sheet_is_one_line_before_work(inproc, tiny_style, tmp_path, name, needle):
     src = _img(tmp_path / "a.png")
     if name == "dir.png":
         (tmp_path / name).mkdir()
-    r = cli(
+    r = inproc(
         "translate",
         str(src),
         "-o",
@@ -432,29 +422,31 @@ def test_bad_contact_sheet_is_one_line_before_work(cli, tiny_style, tmp_path, na
     assert not (tmp_path / "o").exists()
 
 
-def test_a_gif_and_a_png_of_one_name_collide_before_work(cli, tiny_style, tmp_path):
+def test_a_gif_and_a_png_of_one_name_collide_before_work(inproc, tiny_style, tmp_path):
     _anim_gif(tmp_path / "in" / "a.gif")
     _img(tmp_path / "in" / "a.png")
-    r = cli("translate", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
+    r = inproc("translate", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
     _one_line_error(r, "a.gif", "a.png", "would both write")
 
 
 # --- 7. one-line errors before the model loads -------------------------------------------------
 
 
-def test_out_that_is_a_file_is_refused_before_work(cli, tiny_style, tmp_path):
+def test_out_that_is_a_file_is_refused_before_work(inproc, tiny_style, tmp_path):
     src = _img(tmp_path / "a.png")
     (tmp_path / "afile.txt").write_text("keep me")
-    r = cli("translate", str(src), "-o", str(tmp_path / "afile.txt"), "-s", str(tiny_style))
+    r = inproc("translate", str(src), "-o", str(tmp_path / "afile.txt"), "-s", str(tiny_style))
     _one_line_error(r, f"--out {tmp_path / 'afile.txt'}: is a file, not a folder")
-    r = cli("translate", str(src), "-o", str(tmp_path / "afile.txt" / "sub"), "-s", str(tiny_style))
+    r = inproc(
+        "translate", str(src), "-o", str(tmp_path / "afile.txt" / "sub"), "-s", str(tiny_style)
+    )
     _one_line_error(r, f"{tmp_path / 'afile.txt'} is a file, not a folder")
     assert (tmp_path / "afile.txt").read_text() == "keep me"
 
 
-def test_missing_input_is_a_usage_error(cli, tiny_style, tmp_path):
+def test_missing_input_is_a_usage_error(inproc, tiny_style, tmp_path):
     _img(tmp_path / "a.png")
-    r = cli(
+    r = inproc(
         "translate",
         str(tmp_path / "a.png"),
         str(tmp_path / "nope.png"),
@@ -467,12 +459,12 @@ def test_missing_input_is_a_usage_error(cli, tiny_style, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_size_is_bounded_and_checked_against_memory(cli, tiny_style, tmp_path):
+def test_size_is_bounded_and_checked_against_memory(inproc, tiny_style, tmp_path):
     src = _img(tmp_path / "a.png")
     base = ("translate", str(src), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
-    r = cli(*base, "--size", "100000")
+    r = inproc(*base, "--size", "100000")
     _one_line_error(r, "invalid size '100000'", f"at most {MAX_SIDE} pixels per side")
-    r = cli(*base, "--size", f"{MAX_SIDE}x{MAX_SIDE}", "--batch-size", "1000000")
+    r = inproc(*base, "--size", f"{MAX_SIDE}x{MAX_SIDE}", "--batch-size", "1000000")
     _one_line_error(r, f"--size {MAX_SIDE}x{MAX_SIDE}", "GiB", "memory available")
     with pytest.raises(PosterforgeError, match=r"at least 3\.0 GiB, more than the 0\.5 GiB"):
         Size.parse("16384").check_memory(1, available=2**29)
@@ -481,14 +473,16 @@ def test_size_is_bounded_and_checked_against_memory(cli, tiny_style, tmp_path):
         Size.parse(f"{MAX_SIDE + 1}x10")
 
 
-def test_no_images_found_exits_non_zero_and_says_why(cli, tiny_style, tmp_path):
+def test_no_images_found_exits_non_zero_and_says_why(inproc, tiny_style, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("x")
-    r = cli("translate", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
+    r = inproc(
+        "translate", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "-s", str(tiny_style)
+    )
     _one_line_error(r, "no images found in the inputs", "ends in .bmp .gif .jpeg")
     # the only images are the outputs of an earlier run, inside --out
     _img(tmp_path / "frames" / "styled" / "a.png")
-    r = cli(
+    r = inproc(
         "translate",
         str(tmp_path / "frames"),
         "-o",
@@ -497,15 +491,15 @@ def test_no_images_found_exits_non_zero_and_says_why(cli, tiny_style, tmp_path):
         str(tiny_style),
     )
     _one_line_error(r, "no images found", "the only 1 image(s) are inside --out")
-    r = cli("translate", "-", "-o", str(tmp_path / "o"), "-s", str(tiny_style), stdin="")
+    r = inproc("translate", "-", "-o", str(tmp_path / "o"), "-s", str(tiny_style), stdin="")
     _one_line_error(r, "no paths were read from stdin")
 
 
 @pytest.mark.slow
-def test_an_empty_shard_is_not_an_error(cli, tiny_style, tmp_path):
+def test_an_empty_shard_is_not_an_error(inproc, tiny_style, tmp_path):
     _img(tmp_path / "in" / "a.png")
     results = [
-        cli(
+        inproc(
             "translate",
             str(tmp_path / "in"),
             "-o",
@@ -610,13 +604,13 @@ def test_quality_applies_to_jpeg_and_webp(tiny_style, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_quality_is_checked_before_work(cli, tiny_style, tmp_path):
+def test_cli_quality_is_checked_before_work(inproc, tiny_style, tmp_path):
     src = _img(tmp_path / "a.png")
-    r = cli(
+    r = inproc(
         "translate", str(src), "-o", str(tmp_path / "o"), "-s", str(tiny_style), "--quality", "101"
     )
     _one_line_error(r, "invalid --quality 101: use 1 to 100")
-    r = cli(
+    r = inproc(
         "translate",
         str(src),
         "-o",

@@ -143,11 +143,11 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_import_refuses_evil_pickle_through_the_cli(cli, tmp_path):
+def test_import_refuses_evil_pickle_through_the_cli(inproc, tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pth"
     torch.save(_Evil(marker), evil)
-    r = cli("weights", "import", str(evil), "--name", "evil")
+    r = inproc("weights", "import", str(evil), "--name", "evil")
     assert r.code == 2
     assert r.err.count("\n") == 1 and "refused" in r.err
     assert not marker.exists()
@@ -249,15 +249,15 @@ def test_style_from_a_weight_file_names_its_translator(tmp_path):
         catalog.resolve_style(str(tmp_path / "other.safetensors"), plugins.get_host(), Store())
 
 
-def test_weights_cli_list_and_path(cli, tmp_path, pf_home):
+def test_weights_cli_list_and_path(inproc, tmp_path, pf_home):
     Store().put("mine", {"x": torch.zeros(1)}, make_header("translator", "cyclegan-resnet", {}))
-    r = cli("weights", "list", "--json")
+    r = inproc("weights", "list", "--json")
     assert r.code == 0
     [item] = json.loads(r.out)
     assert (item["name"], item["arch"]) == ("mine", "cyclegan-resnet")
-    r = cli("weights", "path", "mine")
+    r = inproc("weights", "path", "mine")
     assert (r.code, r.out.strip()) == (0, str(pf_home / "weights" / "mine.safetensors"))
-    r = cli("weights", "path", "nothing")
+    r = inproc("weights", "path", "nothing")
     assert r.code == 2 and r.err.startswith("posterforge: error: unknown weights 'nothing'")
 
 
@@ -273,36 +273,36 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_a_junk_file_in_the_store_is_listed_and_the_listings_go_on(cli, pf_home):
+def test_a_junk_file_in_the_store_is_listed_and_the_listings_go_on(inproc, pf_home):
     (pf_home / "weights").mkdir(parents=True, exist_ok=True)
     (pf_home / "weights" / "broken.safetensors").write_text("junk\n")
-    r = cli("weights", "list", "--json")
+    r = inproc("weights", "list", "--json")
     assert r.code == 0, r.err
     [entry] = [e for e in json.loads(r.out) if e["name"] == "broken"]
     assert entry["kind"] is None and "not a safetensors weight file" in entry["problem"]
     for command in ("styles", "generators"):
-        r = cli(command, "--json")
+        r = inproc(command, "--json")
         assert r.code == 0 and "broken" not in r.out, (command, r.err)
 
 
-def test_info_rm_rename_and_the_names_plugins_ship(cli, tiny_style, pf_home):
-    r = cli("weights", "import", str(tiny_style), "--name", "posters-demo")
+def test_info_rm_rename_and_the_names_plugins_ship(inproc, tiny_style, pf_home):
+    r = inproc("weights", "import", str(tiny_style), "--name", "posters-demo")
     assert r.code == 2 and "plugin 'genre-cgan' ships; choose another name" in r.err
     store = Store()
     store.put("mine", load_weights(tiny_style).tensors, load_weights(tiny_style).header)
     assert oct(store.path_for("mine").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
-    r = cli("weights", "info", "mine")
+    r = inproc("weights", "info", "mine")
     info = json.loads(r.out)
     assert r.code == 0 and info["arch"] == "cyclegan-resnet" and info["parameters"] > 0
-    r = cli("weights", "rename", "mine", "vintage")
+    r = inproc("weights", "rename", "mine", "vintage")
     assert r.code == 2 and "ships" in r.err
-    r = cli("weights", "rename", "mine", "theirs")
+    r = inproc("weights", "rename", "mine", "theirs")
     assert r.code == 0 and store.has("theirs") and not store.has("mine")
     assert store.verified_path("theirs")  # the checksum moved with it
-    r = cli("weights", "rm", "theirs")
+    r = inproc("weights", "rm", "theirs")
     assert r.code == 0 and not store.has("theirs")
     assert not store.path_for("theirs").with_suffix(".sha256").exists()
-    r = cli("weights", "rm", "theirs")
+    r = inproc("weights", "rm", "theirs")
     assert r.code == 2 and "no weights named 'theirs'" in r.err
 
 
@@ -312,21 +312,21 @@ def _umask() -> int:
     return mask
 
 
-def test_a_name_with_a_file_suffix_is_refused(cli, tiny_style):
+def test_a_name_with_a_file_suffix_is_refused(inproc, tiny_style):
     """It would be listed but could never be used by name (a name ending in .safetensors is
     read as a path)."""
-    r = cli("weights", "import", str(tiny_style), "--name", "okstyle.safetensors")
+    r = inproc("weights", "import", str(tiny_style), "--name", "okstyle.safetensors")
     assert r.code == 2 and "leave out the suffix ('okstyle')" in r.err
 
 
 @pytest.mark.slow
 def test_importing_our_own_format_stores_it_and_a_pickled_module_is_explained(
-    cli, tiny_style, tmp_path
+    inproc, tiny_style, tmp_path
 ):
-    r = cli("weights", "import", str(tiny_style), "--name", "copy")
+    r = inproc("weights", "import", str(tiny_style), "--name", "copy")
     assert r.code == 0 and Store().has("copy"), r.err
     module = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), module)
-    r = cli("weights", "import", str(module), "--name", "m")
+    r = inproc("weights", "import", str(module), "--name", "m")
     assert r.code == 2 and r.err.count("\n") == 1 and "\x1b" not in r.err, r.err
     assert "(torch.nn.modules.linear.Linear); save the model's state_dict()" in r.err
