@@ -17,7 +17,8 @@ from copy import copy
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from posterforge.jobs.common import field_help
+from posterforge.errors import PosterforgeError
+from posterforge.jobs.common import InvalidOption, field_help
 
 _EMPTY = inspect.Parameter.empty
 
@@ -66,13 +67,25 @@ def job_command(
         }
         if prepare is not None:
             shown.update(prepare(made))
-        run(job(**made), **shown)
+        try:
+            made_job = job(**made)
+        except InvalidOption as e:  # name the option as the user typed it
+            if e.field not in options:
+                raise
+            raise PosterforgeError(e.naming(_flag(e.field, options[e.field]))) from None
+        run(made_job, **shown)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__doc__ = run.__doc__
     command.__name__ = command.__qualname__ = run.__name__
     command.__module__ = run.__module__
     return command
+
+
+def _flag(field: str, opt: Opt) -> str:
+    """The option's long name (``--batch-size``), as the user typed it."""
+    decls = [d for d in getattr(opt.info, "param_decls", None) or () if d.startswith("--")]
+    return decls[0] if decls else "--" + field.replace("_", "-")
 
 
 def _field_default(field: dataclasses.Field) -> Any:

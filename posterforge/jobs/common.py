@@ -36,12 +36,24 @@ def field_help(field: dataclasses.Field) -> str:
     return str(field.metadata.get("help", ""))
 
 
+class InvalidOption(PosterforgeError):
+    """A job field with a value it cannot take: ``invalid quality 0: use 1 to 100`` from Python;
+    the CLI names the option as typed instead (``invalid --quality 0: ...``)."""
+
+    def __init__(self, field: str, value: object, hint: str):
+        self.field, self.value, self.hint = field, value, hint
+        super().__init__(self.naming(field.replace("_", " ")))
+
+    def naming(self, option: str) -> str:
+        return f"invalid {option} {self.value!r}: {self.hint}"
+
+
 def one_of(value: str, allowed: Iterable[str], option: str) -> str:
     """``value`` when it is one of ``allowed``, else one line naming ``option`` and the choices."""
     choices = tuple(allowed)
     if value not in choices:
         listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
-        raise PosterforgeError(f"invalid {option} {value!r}: use {listed}")
+        raise InvalidOption(option, value, f"use {listed}")
     return value
 
 
@@ -54,12 +66,12 @@ def check_device(spec: str) -> str:
 
 def at_least(value: int | None, low: int, option: str) -> None:
     if value is not None and value < low:
-        raise PosterforgeError(f"invalid {option} {value}: use {low} or more")
+        raise InvalidOption(option, value, f"use {low} or more")
 
 
 def in_range(value: int | None, low: int, high: int, option: str) -> None:
     if value is not None and not low <= value <= high:
-        raise PosterforgeError(f"invalid {option} {value}: use {low} to {high}")
+        raise InvalidOption(option, value, f"use {low} to {high}")
 
 
 def check_format(fmt: str) -> str:

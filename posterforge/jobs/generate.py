@@ -71,8 +71,8 @@ class GenerateJob:
             set_(self, "grid", Path(self.grid))
         if self.n < 0:
             raise PosterforgeError("-n must not be negative")
-        at_least(self.batch_size, 1, "batch size")
-        at_least(self.grid_max, 0, "grid size")
+        at_least(self.batch_size, 1, "batch_size")
+        at_least(self.grid_max, 0, "grid_max")
         if self.out is None and self.grid is None:
             raise PosterforgeError("nothing to write: pass --out DIR and/or --grid FILE")
         if self.truncation is not None and self.truncation <= 0:

@@ -87,7 +87,7 @@ class TranslateJob:
         one_of(self.compile, COMPILE_MODES, "compile")
         check_device(self.device)
         in_range(self.quality, 1, 100, "quality")
-        at_least(self.batch_size, 1, "batch size")
+        at_least(self.batch_size, 1, "batch_size")
         at_least(self.workers, 1, "workers")
         if self.fmt is not None:
             set_(self, "fmt", check_format(self.fmt))
