@@ -76,6 +76,35 @@ def _files(folder: Traversable, rel: str = "") -> list[tuple[str, Traversable]]:
     return out
 
 
+# The starting look of a new translator, chosen by its name (a sepia style tones, the others
+# start grey): (words in the name, what the look is called, the mix doc, the 3x3 mix, a test)
+_SEPIA_TEST = '''def test_the_output_is_sepia_toned():
+    """Warm: red over green over blue where nothing clips, and mid grey turns brown."""
+    y = ${cls}.build(None)(torch.rand(1, 3, 8, 8) * 0.5)
+    assert (y[:, 0] >= y[:, 1]).all() and (y[:, 1] >= y[:, 2]).all()
+    grey = ${cls}.build(None)(torch.full((1, 3, 1, 1), 0.5)).flatten().tolist()
+    assert grey[0] > 0.6 and grey[2] < 0.5'''
+_GRAY_TEST = '''def test_the_output_is_gray():
+    y = ${cls}.build(None)(torch.rand(1, 3, 8, 8))
+    torch.testing.assert_close(y[:, 0], y[:, 1])
+    torch.testing.assert_close(y[:, 1], y[:, 2])'''
+_LOOKS = (
+    (("sepia",), "Sepia tone", "the classic sepia matrix: warm and brown, like an old print",
+     "[[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]]", _SEPIA_TEST),
+    ((), "Grayscale", "every channel the luma, Rec. 601",
+     "[[0.299, 0.587, 0.114]] * 3", _GRAY_TEST),
+)  # fmt: skip
+
+
+def look_for(names: PluginNames) -> dict[str, str]:
+    """The template values of the starting look that fits the style's name."""
+    for words, look, doc, mix, test in _LOOKS:
+        if not words or any(w in names.style for w in words):
+            return {"look": look, "look_lower": look.lower(), "look_doc": doc, "mix": mix,
+                    "look_test": Template(test).substitute(cls=names.cls)}  # fmt: skip
+    raise AssertionError("the last look matches every name")
+
+
 def template_files(kind: str = "translator") -> list[tuple[str, Traversable]]:
     """``(relative output path, template)`` pairs; ``package/`` still to be renamed."""
     if kind not in KINDS:
@@ -95,7 +124,7 @@ def new_plugin(name: str, dest: Path | str = ".", kind: str = "translator") -> P
         raise PosterforgeError(
             f"{target} already exists and is not empty; pick another NAME or --dir"
         )
-    values = asdict(names)
+    values = {**asdict(names), **look_for(names)}
     rendered = []
     for rel, template in files:
         text = Template(template.read_text(encoding="utf-8")).substitute(values)

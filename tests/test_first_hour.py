@@ -3,6 +3,7 @@ to a default that the first line names, beside the input and never inside it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,31 @@ def test_a_rerun_with_other_settings_names_them_as_typed(inproc, tiny_style, tmp
     other.write_bytes(other.read_bytes()[:-8] + b"\0" * 8)  # other weights under another name
     r = inproc(*base, "-s", str(other))
     assert r.code == 2 and f"(style {tiny_style}, now {other})" in r.err, r.err
+
+
+def test_a_new_sepia_plugin_tones_sepia_and_tests_that(tmp_path, monkeypatch):
+    """`plugins new posterforge-sepia` starts from a sepia tone (other names start grey), and
+    the tests it writes check that look; both run here without installing it."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from posterforge.plugin_template import new_plugin
+
+    root = new_plugin("posterforge-sepia", tmp_path)
+    monkeypatch.syspath_prepend(str(root))
+    from posterforge_sepia import SepiaTranslator
+
+    brown = SepiaTranslator.build(None)(torch.full((1, 3, 2, 2), 0.5))[0, :, 0, 0].tolist()
+    assert brown[0] > brown[1] > brown[2] and "Sepia" in SepiaTranslator.description
+    tests = (root / "tests" / "test_plugin.py").read_text()
+    assert "def test_the_output_is_sepia_toned" in tests and "is_gray" not in tests
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "sepia or shape",
+         str(root / "tests")], capture_output=True, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    gray = new_plugin("posterforge-ash", tmp_path)
+    assert "def test_the_output_is_gray" in (gray / "tests" / "test_plugin.py").read_text()
