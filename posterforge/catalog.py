@@ -30,6 +30,13 @@ from posterforge.weights import (
 READY, IMPORTABLE, MISSING, BUILTIN = "ready", "importable", "missing", "no weights needed"
 
 
+def _unloaded(arch: object, host: PluginHost) -> str | None:
+    """The status of a style whose translator no loaded plugin provides, or None."""
+    if isinstance(arch, str) and arch not in host.translators:
+        return f"needs translator {arch!r} (its plugin is not loaded)"
+    return None
+
+
 def looks_like_path(spec: str) -> bool:
     return "/" in spec or "\\" in spec or spec.endswith((".safetensors", ".pth", ".pt"))
 
@@ -245,7 +252,9 @@ def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
     for name in presets.names("styles", host):
         p = presets.load("styles", name, host)
         weightless = _weightless(p.get("translator"), host)
-        status = BUILTIN if weightless else _weights_status(p.get("weights", name), host, store)
+        status = _unloaded(p.get("translator"), host) or (
+            BUILTIN if weightless else _weights_status(p.get("weights", name), host, store)
+        )
         styles[name] = StyleInfo(
             name,
             p.get("translator"),
@@ -262,8 +271,10 @@ def list_styles(host: PluginHost, store: Store) -> list[StyleInfo]:
     for item in store.entries():
         usable = item.problem is None and item.name not in styles
         if usable and item.header.get("kind") == Kind.TRANSLATOR:
+            arch = item.header["arch"]
+            status = _unloaded(arch, host) or READY
             styles[item.name] = StyleInfo(
-                item.name, item.header["arch"], READY, item.header.get("description", ""), "store"
+                item.name, arch, status, item.header.get("description", ""), "store"
             )
     return sorted(styles.values(), key=lambda s: s.name)
 
