@@ -27,7 +27,7 @@ from typing import Any, Literal, Self
 
 _KEY = "posterforge.allowed"  # the field metadata key that holds its Allowed
 
-Kind = Literal["whole", "number", "flag", "size"]
+FieldKind = Literal["whole", "number", "flag", "size"]
 
 
 def _whole(value: object) -> bool:
@@ -40,7 +40,7 @@ class Allowed:
     (true or false), or ``size`` (``[W, H]``, two whole numbers in ``[low, high]``); ``None``
     too where ``or_none``."""
 
-    kind: Kind
+    kind: FieldKind
     low: float = 0
     high: float = 0
     or_none: bool = False
@@ -99,7 +99,7 @@ def between(low: float, high: float, default: Any = MISSING, *, or_none: bool = 
     """A number field in ``[low, high]``: whole numbers where both bounds are ints, any number
     (stored as a float) where one is a float. No ``default``: a header must state it. ``None``
     is allowed with ``or_none`` or a ``None`` default (a value derived from the others)."""
-    kind: Kind = "whole" if _whole(low) and _whole(high) else "number"
+    kind: FieldKind = "whole" if _whole(low) and _whole(high) else "number"
     return _declare(Allowed(kind, low, high, or_none or default is None), default)
 
 
