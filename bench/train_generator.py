@@ -77,12 +77,14 @@ def plain_cgan(data: Path, steps: int, warmup: int) -> list[float]:
     import torch
     import torch.nn.functional as F
 
+    from posterforge_genre_cgan.config import GenreConfig
     from posterforge_genre_cgan.network import GenreDiscriminator, GenreGenerator
 
     torch.manual_seed(0)
     random.seed(0)
     n_labels, load = _posters(data, (64, 128))
-    G, D = GenreGenerator(100, n_labels, 64), GenreDiscriminator(n_labels, 64)
+    G = GenreGenerator(GenreConfig(z_dim=100, ngf=64), n_labels)
+    D = GenreDiscriminator(n_labels, 64)
     G_ema = copy.deepcopy(G).eval()
     opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -121,8 +123,8 @@ def plain_stylegan(data: Path, steps: int, warmup: int) -> list[float]:
     random.seed(0)
     r = StyleGANRecipe()
     n_labels, load = _posters(data, tuple(r.image_size))
-    G = StyleGenerator(**r.generator_config(n_labels))
-    D = StyleDiscriminator(n_labels, tuple(r.image_size), r.channel_base, r.channel_max)
+    G = StyleGenerator(r.generator_config(n_labels))
+    D = StyleDiscriminator(r.discriminator_config(G.config))
     G_ema = copy.deepcopy(G).eval()
     ratio = r.r1_interval / (r.r1_interval + 1)
     opt_g = torch.optim.Adam(G.parameters(), r.lr_g, betas=r.betas)

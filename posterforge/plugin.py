@@ -19,8 +19,10 @@ name is imported on first use (the training building blocks import torch then). 
 - the contract: :func:`hookimpl`, :class:`Translator`, :class:`Generator`, :class:`BuiltGenerator`,
   :class:`Kind`, :class:`Family` with :class:`Input` and :class:`Option`, :class:`Importer`,
   :class:`WeightSource`, :class:`Extractor` with :class:`FeatureExtractor`;
-- weight files: :class:`Weights`, :func:`make_header`, :func:`check_config`,
-  :func:`check_shapes`, :func:`shipped_source`, :func:`ship_weights`;
+- weight files: :class:`Weights`, :func:`make_header`, :func:`check_shapes`,
+  :func:`shipped_source`, :func:`ship_weights`; a network's config stated once, as a frozen
+  :class:`NetConfig` dataclass whose fields declare their values (:func:`between`, :func:`flag`,
+  :func:`size_between`), or checked by hand (:func:`check_config`);
 - labels and presets: :class:`LabelSet`, :func:`labels_from_header`, :func:`shipped`;
 - training: the task and stream protocols, recipes, schedules, EMA, augmentation, precision,
   data streams and the DDP helpers (:mod:`distributed`) of :mod:`posterforge.training`;
@@ -59,6 +61,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Weights": ("posterforge.weights", "Weights"),
     "make_header": ("posterforge.weights", "make_header"),
     "check_config": ("posterforge.weights", "check_config"),
+    "NetConfig": ("posterforge.netconfig", "NetConfig"),
+    "between": ("posterforge.netconfig", "between"),
+    "flag": ("posterforge.netconfig", "flag"),
+    "size_between": ("posterforge.netconfig", "size_between"),
     "check_shapes": ("posterforge.weights", "check_shapes"),
     "shipped_source": ("posterforge.weights", "shipped_source"),
     "ship_weights": ("posterforge.weights", "ship"),
@@ -128,6 +134,7 @@ if TYPE_CHECKING:
     from posterforge.hookspecs import hookimpl
     from posterforge.labels import LabelSet, labels_from_header
     from posterforge.models import BuiltGenerator, Extractor, Generator, Translator
+    from posterforge.netconfig import NetConfig, between, flag, size_between
     from posterforge.plugins import discover
     from posterforge.presets import shipped
     from posterforge.records import Kind

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.atomic import atomic_write
 from posterforge.errors import WeightsError
+from posterforge.netconfig import Allowed, check_values
 from posterforge.records import Kind
 
 if TYPE_CHECKING:
@@ -293,29 +294,12 @@ def check_config(
     required: tuple[str, ...] = (),
 ) -> None:
     """Raise ``ValueError`` for a config key that is unknown, missing (``required``), of the
-    wrong type, or outside its ``(low, high)`` range."""
-    floats = floats or {}
-    known = set(ints) | set(floats) | set(bools)
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ValueError(f"unknown config keys {', '.join(map(repr, unknown))}")
-    missing = [k for k in required if k not in config]
-    if missing:
-        raise ValueError(f"config lacks {', '.join(map(repr, missing))}")
-    for key, value in config.items():
-        if key in bools:
-            if not isinstance(value, bool):
-                raise ValueError(f"config {key} must be true or false, not {value!r}")
-            continue
-        is_int = isinstance(value, int) and not isinstance(value, bool)
-        if key in ints:
-            low, high = ints[key]
-            if not is_int or not low <= value <= high:
-                raise ValueError(f"config {key} must be a whole number in [{low}, {high}]")
-        else:
-            low, high = floats[key]
-            if not (is_int or isinstance(value, float)) or not low <= value <= high:
-                raise ValueError(f"config {key} must be a number in [{low}, {high}]")
+    wrong type, or outside its ``(low, high)`` range. The first-party families declare these
+    beside their config's fields instead (:class:`posterforge.netconfig.NetConfig`)."""
+    allowed = {k: Allowed("number", *r) for k, r in (floats or {}).items()}
+    allowed |= {k: Allowed("whole", *r) for k, r in ints.items()}
+    allowed |= {k: Allowed("flag") for k in bools}
+    check_values(config, allowed, required)
 
 
 @contextmanager

@@ -209,10 +209,12 @@ def tiny_style(tmp_path_factory) -> Path:
     import torch
 
     from posterforge.weights import make_header, save_weights
+    from posterforge_cyclegan.config import ResnetConfig
     from posterforge_cyclegan.network import ResnetGenerator
 
     torch.manual_seed(0)
-    net = ResnetGenerator(ngf=4, n_blocks=1, affine=True)
+    net = ResnetGenerator(ResnetConfig(ngf=4, n_blocks=1, affine=True))
     path = tmp_path_factory.mktemp("styles") / "tiny.safetensors"
-    save_weights(path, net.state_dict(), make_header("translator", "cyclegan-resnet", net.config))
+    header = make_header("translator", "cyclegan-resnet", net.config.to_dict())
+    save_weights(path, net.state_dict(), header)
     return path

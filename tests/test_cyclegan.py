@@ -11,6 +11,7 @@ from posterforge import plugins
 from posterforge.errors import WeightsError
 from posterforge.store import Store
 from posterforge.weights import load_weights
+from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.network import ResnetGenerator
 
 from .reference_cyclegan import ReferenceResnetGenerator
@@ -93,8 +94,10 @@ def test_wrong_format_is_a_clear_error(tmp_path):
 
 
 def test_config_rebuilds_the_network(tmp_path):
-    net = _randomise(ResnetGenerator(ngf=4, n_blocks=2, affine=True))
-    assert ResnetGenerator(**net.config).state_dict().keys() == net.state_dict().keys()
+    net = _randomise(ResnetGenerator(ResnetConfig(ngf=4, n_blocks=2, affine=True)))
+    rebuilt = ResnetGenerator(ResnetConfig.from_dict(net.config.to_dict()))
+    assert rebuilt.config == net.config
+    assert rebuilt.state_dict().keys() == net.state_dict().keys()
 
 
 def test_vintage_style_matches_vintagify(tmp_path):

@@ -18,6 +18,7 @@ from posterforge.training.harness import TrainConfig, Trainer
 from posterforge.training.task import TrainingTask, scalars
 from posterforge.weights import Weights, load_weights, make_header
 from posterforge_cyclegan import CycleGANResnet
+from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.network import ResnetGenerator
 from posterforge_cyclegan.training import (
     CycleGANRecipe,
@@ -217,14 +218,14 @@ def test_resume_is_exact(tmp_path, domains):
 
 def test_init_from_sets_both_generators_and_their_config():
     torch.manual_seed(5)
-    src = ResnetGenerator(ngf=4, n_blocks=1)
+    src = ResnetGenerator(ResnetConfig(ngf=4, n_blocks=1))
     with torch.no_grad():
         for p in src.parameters():
             p.normal_()
     tensors = {k: v.clone() for k, v in src.state_dict().items()}
-    weights = Weights(make_header("translator", "cyclegan-resnet", src.config), tensors)
+    weights = Weights(make_header("translator", "cyclegan-resnet", src.config.to_dict()), tensors)
     task = CycleGANTask(dict(TINY, ngf=8), init_from=weights)
-    assert task.recipe.ngf == 4 and task.recipe.n_blocks == 1 and task.G_AB.config["ngf"] == 4
+    assert task.recipe.ngf == 4 and task.recipe.n_blocks == 1 and task.G_AB.config.ngf == 4
     for g in (task.G_AB, task.G_BA):
         got = g.state_dict()
         assert got.keys() == tensors.keys()

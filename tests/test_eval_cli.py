@@ -15,11 +15,12 @@ from PIL import Image
 def two_label_model(tmp_path_factory):
     """A tiny genre-cgan file conditioned on two labels (no preset needed: names in the file)."""
     from posterforge.weights import make_header, save_weights
+    from posterforge_genre_cgan.config import GenreConfig
     from posterforge_genre_cgan.network import GenreGenerator
     from posterforge_genre_cgan.training import recalibrated
 
     torch.manual_seed(0)
-    net = recalibrated(GenreGenerator(z_dim=8, n_labels=2, ngf=4), torch.eye(2))
+    net = recalibrated(GenreGenerator(GenreConfig(z_dim=8, ngf=4), n_labels=2), torch.eye(2))
     header = make_header(
         "generator", "genre-cgan", {"z_dim": 8, "ngf": 4}, labels=["calm", "tense"]
     )

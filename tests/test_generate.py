@@ -21,11 +21,12 @@ def tiny_generator(tmp_path_factory):
     """A small genre cGAN in our weight format (random but fixed weights, batch norm statistics
     set so that eval mode is well defined)."""
     from posterforge.weights import make_header, save_weights
+    from posterforge_genre_cgan.config import GenreConfig
     from posterforge_genre_cgan.network import GenreGenerator
     from posterforge_genre_cgan.training import recalibrated
 
     torch.manual_seed(0)
-    net = GenreGenerator(ngf=8)
+    net = GenreGenerator(GenreConfig(z_dim=100, ngf=8))
     with torch.no_grad():
         net.net[-2].weight.mul_(20)  # visible contrast from DCGAN's small initial weights
     names = list(presets.labels("genres", get_host()).names)

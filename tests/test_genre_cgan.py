@@ -17,6 +17,7 @@ from posterforge.plugins import get_host
 from posterforge.training.ema import ema_decay_at
 from posterforge.training.labelled import LabelledImage, balance, label_counts, read_labelled
 from posterforge.weights import load_weights
+from posterforge_genre_cgan.config import GenreConfig
 from posterforge_genre_cgan.demo_data import make_demo_posters
 from posterforge_genre_cgan.network import GenreDiscriminator, GenreGenerator, PosterSampler
 from posterforge_genre_cgan.training import (
@@ -40,7 +41,7 @@ def demo_set(tmp_path_factory):
 
 
 def test_generator_takes_z_and_genres_as_120_inputs_and_makes_64x128_posters():
-    g = GenreGenerator(z_dim=100, n_labels=20, ngf=8)
+    g = GenreGenerator(GenreConfig(z_dim=100, ngf=8), n_labels=20)
     assert g.net[0].in_channels == 120
     y = torch.zeros(3, 20)
     y[:, 11] = 1
@@ -65,7 +66,7 @@ def test_the_discriminator_adds_the_genre_through_one_linear_layer_on_its_featur
 
 
 def test_sampler_maps_to_unit_range_and_checks_its_labels():
-    net = GenreGenerator(ngf=8)
+    net = GenreGenerator(GenreConfig(z_dim=100, ngf=8))
     s = PosterSampler(net, list(GENRES.names))
     y = torch.zeros(2, 20)
     out = s.sample(torch.randn(2, 100), y)

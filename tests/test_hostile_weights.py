@@ -16,17 +16,20 @@ from .conftest import run_inprocess
 
 
 def _tiny_translator() -> tuple[dict[str, torch.Tensor], dict]:
+    from posterforge_cyclegan.config import ResnetConfig
     from posterforge_cyclegan.network import ResnetGenerator
 
-    net = ResnetGenerator(ngf=4, n_blocks=1, affine=True)
-    header = {"format": 1, "kind": "translator", "arch": "cyclegan-resnet", "config": net.config}
+    net = ResnetGenerator(ResnetConfig(ngf=4, n_blocks=1, affine=True))
+    config = net.config.to_dict()
+    header = {"format": 1, "kind": "translator", "arch": "cyclegan-resnet", "config": config}
     return net.state_dict(), header
 
 
 def _tiny_generator() -> tuple[dict[str, torch.Tensor], dict]:
+    from posterforge_genre_cgan.config import GenreConfig
     from posterforge_genre_cgan.network import GenreGenerator
 
-    net = GenreGenerator(z_dim=8, n_labels=2, ngf=4)
+    net = GenreGenerator(GenreConfig(z_dim=8, ngf=4), n_labels=2)
     config = {"z_dim": 8, "ngf": 4, "image_size": [64, 128]}
     return net.state_dict(), {
         "format": 1, "kind": "generator", "arch": "genre-cgan", "config": config,

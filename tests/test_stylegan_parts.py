@@ -14,6 +14,11 @@ import torch
 from torch import nn
 
 from posterforge_stylegan.augment import P_MAX, AdaptiveAugment
+from posterforge_stylegan.config import (
+    AugmentConfig,
+    StyleDiscriminatorConfig,
+    StyleGeneratorConfig,
+)
 from posterforge_stylegan.losses import (
     d_logistic,
     g_nonsaturating,
@@ -37,12 +42,12 @@ SIZES = [((64, 128), 12, (4, 2)), ((128, 256), 14, (4, 2))]  # (W, H), num_ws, c
 def make_g(**kw) -> StyleGenerator:
     torch.manual_seed(0)
     args = {"z_dim": 8, "c_dim": 3, "w_dim": 8, "mapping_layers": 2, **TINY, **kw}
-    return StyleGenerator(**args).eval()
+    return StyleGenerator(StyleGeneratorConfig(**args)).eval()
 
 
 def make_d(**kw) -> StyleDiscriminator:
     torch.manual_seed(1)
-    return StyleDiscriminator(**{"c_dim": 3, **TINY, **kw}).eval()
+    return StyleDiscriminator(StyleDiscriminatorConfig(**{"c_dim": 3, **TINY, **kw})).eval()
 
 
 def onehot(*labels: int, n: int = 3) -> torch.Tensor:
@@ -90,7 +95,9 @@ def test_wrong_condition_and_size_are_refused():
     with pytest.raises(ValueError, match=r"expected \(B, 3\)"):
         g(torch.randn(2, 8))
     with pytest.raises(ValueError, match="cannot be halved"):
-        StyleGenerator(image_size=(63, 128), **TINY)
+        StyleGenerator(
+            StyleGeneratorConfig(z_dim=8, c_dim=0, w_dim=8, image_size=(63, 128), **TINY)
+        )
 
 
 def test_noise_modes():
@@ -305,8 +312,8 @@ def test_minibatch_stddev():
 @pytest.mark.parametrize("size", [(64, 128), (128, 256)])
 def test_config_round_trip_rebuilds_identical_networks(size):
     for net in (make_g(image_size=size, embed_dim=6), make_d(image_size=size, mbstd_group=2)):
-        config = json.loads(json.dumps(net.config))  # as stored in the weight file's header
-        rebuilt = type(net)(**config).eval()
+        config = json.loads(json.dumps(net.config.to_dict()))  # as the weight header holds it
+        rebuilt = type(net)(type(net.config).from_dict(config)).eval()
         assert rebuilt.config == net.config
         a, b = net.state_dict(), rebuilt.state_dict()
         assert list(a) == list(b)
@@ -338,7 +345,7 @@ def run_ada(aug: AdaptiveAugment, logits: list[torch.Tensor]) -> list[float]:
 
 
 def test_ada_p_rises_on_an_overfitting_discriminator_and_falls_otherwise():
-    aug = AdaptiveAugment(interval=4, speed_kimg=1.0)
+    aug = AdaptiveAugment(AugmentConfig(interval=4, speed_kimg=1.0))
     ps = run_ada(aug, [torch.full((16,), 3.0)] * 8)
     assert ps[:3] == [0.0] * 3  # p moves every `interval` steps
     assert ps[3] == pytest.approx(16 * 4 / 1000)
@@ -350,23 +357,23 @@ def test_ada_p_rises_on_an_overfitting_discriminator_and_falls_otherwise():
     assert aug.r_t == -1.0
     assert run_ada(aug, [-torch.rand(16)] * 4)[-1] == 0.0  # clamped at 0
 
-    high = AdaptiveAugment(p=0.999, interval=1, speed_kimg=0.001)
+    high = AdaptiveAugment(AugmentConfig(p=0.999, interval=1, speed_kimg=0.001))
     assert all(0.0 <= p < 1.0 for p in run_ada(high, [torch.ones(8)] * 3))
     assert float(high.p) == P_MAX
 
-    fixed = AdaptiveAugment(p=0.3, target=None, interval=1)
+    fixed = AdaptiveAugment(AugmentConfig(p=0.3, target=None, interval=1))
     assert run_ada(fixed, [torch.ones(8)] * 3) == [pytest.approx(0.3)] * 3
 
 
 def test_ada_state_round_trips_and_resume_continues_exactly():
     torch.manual_seed(0)
     logits = [torch.randn(8) + 1.0 for _ in range(13)]
-    first = AdaptiveAugment(interval=3, speed_kimg=0.5)
+    first = AdaptiveAugment(AugmentConfig(interval=3, speed_kimg=0.5))
     run_ada(first, logits[:5])  # stops mid-interval: the accumulators hold two steps
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
-    resumed = AdaptiveAugment(interval=3, speed_kimg=0.5)
+    resumed = AdaptiveAugment(AugmentConfig(interval=3, speed_kimg=0.5))
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
     for key, value in first.state_dict().items():
         restored = resumed.state_dict()[key]
@@ -399,18 +406,20 @@ def test_augmentation_is_the_identity_at_p0_and_differentiable_otherwise(device)
 def test_augmentation_keeps_fake_gradients_and_flips_exactly():
     g, d = make_g().train(), make_d().train()
     c = onehot(0, 1)
-    aug = AdaptiveAugment(p=0.8)
+    aug = AdaptiveAugment(AugmentConfig(p=0.8))
     g_nonsaturating(d(aug(g(torch.randn(2, 8), c)), c)).backward()
     assert g.synthesis.const.grad.abs().sum() > 0
 
     flip_only = AdaptiveAugment(
-        p=1.0,
-        translate=0.0,
-        scale_std=0.0,
-        rotate_max=0.0,
-        brightness_std=0.0,
-        contrast_std=0.0,
-        saturation_std=0.0,
+        AugmentConfig(
+            p=1.0,
+            translate=0.0,
+            scale_std=0.0,
+            rotate_max=0.0,
+            brightness_std=0.0,
+            contrast_std=0.0,
+            saturation_std=0.0,
+        )
     )
     x = torch.rand(3, 3, 16, 8)
     torch.testing.assert_close(flip_only(x), x.flip(-1))  # an exact pixel mirror, not a resample

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.network import (
     ResnetGenerator,
     SharedWorkspace,
@@ -97,7 +98,7 @@ def test_reflect_pads_while_tiling_as_reflection_pad_then_conv(m: int, h: int, w
 @pytest.mark.parametrize("m", [2, 4])
 def test_whole_generator_unchanged(m: int) -> None:
     torch.manual_seed(0)
-    net = ResnetGenerator(ngf=8, n_blocks=2, affine=True).eval()
+    net = ResnetGenerator(ResnetConfig(ngf=8, n_blocks=2, affine=True)).eval()
     with torch.no_grad():  # non-trivial affine params, so the test sees them
         for p in net.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -116,7 +117,7 @@ def test_whole_generator_unchanged(m: int) -> None:
 def test_cpu_inference_variant_computes_what_the_network_does(affine: bool) -> None:
     """In place under no_grad (norm, ReLU, residual sum), out of place when recording grads."""
     torch.manual_seed(1)
-    net = ResnetGenerator(ngf=8, n_blocks=3, affine=affine).eval()
+    net = ResnetGenerator(ResnetConfig(ngf=8, n_blocks=3, affine=affine)).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -147,7 +148,7 @@ def test_cpu_inference_variant_computes_what_the_network_does(affine: bool) -> N
         with torch.no_grad():
             assert (fast(other) - net(other)).abs().max().item() < 1e-4
     # recording gradients, the in-place flag is ignored (in place would break the backward)
-    flagged = ResnetGenerator(ngf=8, n_blocks=3, affine=affine)
+    flagged = ResnetGenerator(ResnetConfig(ngf=8, n_blocks=3, affine=affine))
     flagged.load_state_dict(net.state_dict())
     for module in flagged.modules():
         if hasattr(module, "inplace"):
@@ -230,7 +231,7 @@ def winograd_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_fast_cpu_training_keeps_small_convs_on_onednn() -> None:
-    net = ResnetGenerator(ngf=8, n_blocks=1).fast_cpu_training()
+    net = ResnetGenerator(ResnetConfig(ngf=8, n_blocks=1)).fast_cpu_training()
     assert net.blocks[0].winograd
     assert "_WinogradConvBackward" not in _grad_fn_names(net(torch.rand(1, 3, 32, 32)))
 
@@ -238,11 +239,11 @@ def test_fast_cpu_training_keeps_small_convs_on_onednn() -> None:
 @pytest.mark.usefixtures("winograd_at_any_size")
 def test_fast_cpu_training_generator_matches_and_keeps_its_state_dict() -> None:
     torch.manual_seed(0)
-    ref = ResnetGenerator(ngf=8, n_blocks=2, affine=True)
+    ref = ResnetGenerator(ResnetConfig(ngf=8, n_blocks=2, affine=True))
     with torch.no_grad():
         for p in ref.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    fast = ResnetGenerator(ngf=8, n_blocks=2, affine=True)
+    fast = ResnetGenerator(ResnetConfig(ngf=8, n_blocks=2, affine=True))
     fast.load_state_dict(ref.state_dict())
     assert fast.fast_cpu_training() is fast
     assert list(fast.state_dict()) == list(ref.state_dict())  # exports and resume unchanged

@@ -22,6 +22,7 @@ from posterforge.plugin import (
     shipped,
 )
 from posterforge_cyclegan import importers
+from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.vintagify import (
     ENCODER_NAME,
     VINTAGIFY_FILE,
@@ -49,16 +50,11 @@ class CycleGANResnet(Translator):
 
     @classmethod
     def check(cls, header, shapes):
-        from posterforge.plugin import check_config, check_shapes
+        from posterforge.plugin import check_shapes
         from posterforge_cyclegan.network import ResnetGenerator
 
-        config = header.get("config", {})
-        check_config(
-            config,
-            {"ngf": (1, 1024), "n_blocks": (0, 64), "in_channels": (3, 3), "out_channels": (3, 3)},
-            bools=("affine",),
-        )
-        check_shapes(lambda: ResnetGenerator(**config), shapes)
+        config = ResnetConfig.from_dict(header.get("config", {}))
+        check_shapes(lambda: ResnetGenerator(config), shapes)
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
@@ -66,7 +62,7 @@ class CycleGANResnet(Translator):
 
         if weights is None:
             raise ValueError(f"{cls.name} needs weights")
-        net = ResnetGenerator(**weights.config)
+        net = ResnetGenerator(ResnetConfig.from_dict(weights.config))
         net.load_state_dict(weights.tensors)
         return UnitRange(net, cls.multiple).eval()
 

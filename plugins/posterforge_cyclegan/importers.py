@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from posterforge.plugin import Kind
+from posterforge_cyclegan.config import ResnetConfig
 
 ARCH = "cyclegan-resnet"
 _BLOCK = re.compile(r"^model\.(\d+)\.(conv_block|block)\.(\d+)\.")
@@ -80,14 +81,14 @@ def _convert(state: dict[str, Any], attr: str) -> tuple[dict[str, Any], dict[str
             out[f"{ours}.{param}"] = state.pop(f"{theirs}.{param}")
     if state:
         raise ValueError(f"unexpected tensors: {', '.join(sorted(state)[:4])}")
-    config = {
-        "ngf": int(ngf),
-        "n_blocks": n,
-        "affine": affine,
-        "in_channels": int(out["stem.conv.weight"].shape[1]),
-        "out_channels": int(out["head.weight"].shape[0]),
-    }
-    return out, {"kind": Kind.TRANSLATOR, "arch": ARCH, "config": config, "format": 1}
+    config = ResnetConfig(
+        ngf=int(ngf),
+        n_blocks=n,
+        affine=affine,
+        in_channels=int(out["stem.conv.weight"].shape[1]),
+        out_channels=int(out["head.weight"].shape[0]),
+    )
+    return out, {"kind": Kind.TRANSLATOR, "arch": ARCH, "config": config.to_dict(), "format": 1}
 
 
 def convert_reference(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,12 +8,12 @@ the last. Weights are stored under the names below; importers map foreign layout
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.winograd import WinogradConv3x3, Workspace, winograd_conv3x3
 
 
@@ -136,35 +136,26 @@ def _cpu_fp32(x: torch.Tensor) -> bool:
 
 
 class ResnetGenerator(nn.Module):
-    """Maps ``(B, 3, H, W)`` in ``[-1, 1]`` to the same; H and W must be multiples of 4."""
+    """Maps ``(B, 3, H, W)`` in ``[-1, 1]`` to the same; H and W must be multiples of 4.
+    ``ResnetGenerator(ResnetConfig.from_dict(header["config"]))`` rebuilds a stored one."""
 
-    def __init__(
-        self,
-        ngf: int = 64,
-        n_blocks: int = 9,
-        affine: bool = False,
-        in_channels: int = 3,
-        out_channels: int = 3,
-    ):
+    def __init__(self, config: ResnetConfig | None = None):
         super().__init__()
-        self.config: dict[str, Any] = dict(
-            ngf=ngf,
-            n_blocks=n_blocks,
-            affine=affine,
-            in_channels=in_channels,
-            out_channels=out_channels,
-        )
-        self.stem = ConvNormReLU(in_channels, ngf, kernel=7, stride=1, affine=affine, reflect=3)
+        self.config = config = ResnetConfig() if config is None else config
+        ngf, affine, cin = config.ngf, config.affine, config.in_channels
+        self.stem = ConvNormReLU(cin, ngf, kernel=7, stride=1, affine=affine, reflect=3)
         self.down = nn.Sequential(
             ConvNormReLU(ngf, ngf * 2, kernel=3, stride=2, affine=affine),
             ConvNormReLU(ngf * 2, ngf * 4, kernel=3, stride=2, affine=affine),
         )
-        self.blocks = nn.Sequential(*(ResidualBlock(ngf * 4, affine) for _ in range(n_blocks)))
+        self.blocks = nn.Sequential(
+            *(ResidualBlock(ngf * 4, affine) for _ in range(config.n_blocks))
+        )
         self.up = nn.Sequential(
             ConvNormReLU(ngf * 4, ngf * 2, kernel=3, stride=2, affine=affine, transposed=True),
             ConvNormReLU(ngf * 2, ngf, kernel=3, stride=2, affine=affine, transposed=True),
         )
-        self.head_pad, self.head = nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)
+        self.head_pad, self.head = nn.ReflectionPad2d(3), nn.Conv2d(ngf, config.out_channels, 7)
         self.channels_last_head = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

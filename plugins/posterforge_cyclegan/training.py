@@ -31,6 +31,7 @@ from posterforge.plugin import (
     recipe_from_dict,
 )
 from posterforge_cyclegan import losses
+from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.data import UnpairedStream
 from posterforge_cyclegan.discriminator import PatchDiscriminator
 from posterforge_cyclegan.importers import ARCH
@@ -189,14 +190,14 @@ class CycleGANTask:
                 n_blocks=int(cfg.get("n_blocks", recipe.n_blocks)),
                 affine=bool(cfg.get("affine", recipe.affine)),
             )
-            g_config = dict(cfg)
+            g_config = ResnetConfig.from_dict(cfg)
         else:
-            g_config = dict(ngf=recipe.ngf, n_blocks=recipe.n_blocks, affine=recipe.affine)
+            g_config = ResnetConfig(ngf=recipe.ngf, n_blocks=recipe.n_blocks, affine=recipe.affine)
         self.recipe = recipe
         self.init_from = None if init_from is None else str(init_from.path or init_from.arch)
         note_if_slow(self.device, recipe.precision)
 
-        self.G_AB, self.G_BA = ResnetGenerator(**g_config), ResnetGenerator(**g_config)
+        self.G_AB, self.G_BA = ResnetGenerator(g_config), ResnetGenerator(g_config)
         self.D_A, self.D_B = PatchDiscriminator(recipe.ndf), PatchDiscriminator(recipe.ndf)
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
             init_weights(net, gen)
@@ -327,15 +328,15 @@ class CycleGANTask:
             "pool_A": self.pool_A.state_dict(),
             "pool_B": self.pool_B.state_dict(),
             "recipe": self.recipe.to_dict(),
-            "generator_config": dict(self.G_AB.config),
+            "generator_config": self.G_AB.config.to_dict(),
             "steps_done": self.steps_done,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if dict(state["generator_config"]) != dict(self.G_AB.config):
+        if dict(state["generator_config"]) != self.G_AB.config.to_dict():
             raise ValueError(
                 f"checkpoint generators {state['generator_config']} do not match "
-                f"this task's {self.G_AB.config}"
+                f"this task's {self.G_AB.config.to_dict()}"
             )
         for name in ("G_AB", "G_BA", "D_A", "D_B"):
             getattr(self, name).load_state_dict(state[name])
@@ -377,7 +378,8 @@ class CycleGANTask:
         if self.init_from is not None:
             provenance["init_from"] = self.init_from
         tensors = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return tensors, make_header(Kind.TRANSLATOR, ARCH, net.config, provenance=provenance)
+        header = make_header(Kind.TRANSLATOR, ARCH, net.config.to_dict(), provenance=provenance)
+        return tensors, header
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``G_AB`` (A -> B) in our weight format."""

@@ -23,6 +23,7 @@ from posterforge.plugin import (
     shipped,
     shipped_source,
 )
+from posterforge_genre_cgan.config import GenreConfig
 
 if TYPE_CHECKING:
     import torch
@@ -61,19 +62,14 @@ class GenreCGAN(Generator):
 
     @classmethod
     def check(cls, header, shapes):
-        from posterforge.plugin import check_config, check_shapes
+        from posterforge.plugin import check_shapes
         from posterforge_genre_cgan.network import GenreGenerator
 
-        config = header.get("config", {})
-        check_config(
-            {k: v for k, v in config.items() if k != "image_size"},
-            {"z_dim": (1, 4096), "ngf": (1, 1024)},
-            required=("z_dim", "ngf"),
-        )
+        config = GenreConfig.from_dict(header.get("config", {}))
         n = len(header.get("labels", []))
         if not 1 <= n <= 10_000:
             raise ValueError(f"a {ARCH} model needs 1 to 10000 label names, not {n}")
-        check_shapes(lambda: GenreGenerator(config["z_dim"], n, config["ngf"]), shapes)
+        check_shapes(lambda: GenreGenerator(config, n), shapes)
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
@@ -81,8 +77,8 @@ class GenreCGAN(Generator):
 
         if weights is None:
             raise ValueError(f"{cls.name} needs weights")
-        cfg, labels = weights.config, labels_of(weights)
-        net = GenreGenerator(int(cfg["z_dim"]), len(labels), int(cfg["ngf"]))
+        labels = labels_of(weights)
+        net = GenreGenerator(GenreConfig.from_dict(weights.config), len(labels))
         net.load_state_dict({k: v.float() for k, v in weights.tensors.items()})
         return PosterSampler(net, labels).eval()
 

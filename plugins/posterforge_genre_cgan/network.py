@@ -17,16 +17,18 @@ import torch
 from torch import nn
 
 from posterforge.plugin import LabelSet
-
-HEIGHT, WIDTH = 128, 64
+from posterforge_genre_cgan.config import HEIGHT, WIDTH, GenreConfig
 
 
 class GenreGenerator(nn.Module):
     """``forward(z, y)``: ``(B, z_dim)`` noise and ``(B, n_labels)`` genre weights to
-    ``(B, 3, 128, 64)`` in ``[-1, 1]``."""
+    ``(B, 3, 128, 64)`` in ``[-1, 1]``. A stored one is rebuilt from its header's config and
+    labels: ``GenreGenerator(GenreConfig.from_dict(header["config"]), len(header["labels"]))``."""
 
-    def __init__(self, z_dim: int = 100, n_labels: int = 20, ngf: int = 64):
+    def __init__(self, config: GenreConfig, n_labels: int = 20):
         super().__init__()
+        self.config = config
+        z_dim, ngf = config.z_dim, config.ngf
         self.z_dim, self.n_labels, self.ngf = z_dim, n_labels, ngf
         chans = [ngf * 8, ngf * 4, ngf * 2, ngf, ngf]
 

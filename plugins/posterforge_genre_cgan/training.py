@@ -34,12 +34,8 @@ from posterforge.plugin import (
     recipe_from_dict,
     update_ema,
 )
-from posterforge_genre_cgan.network import (
-    HEIGHT,
-    WIDTH,
-    GenreDiscriminator,
-    GenreGenerator,
-)
+from posterforge_genre_cgan.config import HEIGHT, WIDTH, GenreConfig
+from posterforge_genre_cgan.network import GenreDiscriminator, GenreGenerator
 
 if TYPE_CHECKING:
     from posterforge.plugin import Weights
@@ -162,7 +158,7 @@ class GenreCGANTask:
         self.recipe = r
         torch.manual_seed(seed)  # initial weights: reproducible per seed
         n = len(self.label_names)
-        self.G = GenreGenerator(r.z_dim, n, r.ngf)
+        self.G = GenreGenerator(GenreConfig(z_dim=r.z_dim, ngf=r.ngf), n)
         if init_from is not None:
             self.G.load_state_dict({k: v.float() for k, v in init_from.tensors.items()})
             self.init_from = str(init_from.path or init_from.arch)
@@ -191,8 +187,8 @@ class GenreCGANTask:
                 f"--init-from has labels {', '.join(init_from.labels)}; this run's vocabulary "
                 f"{r.labels!r} has {', '.join(self.label_names)}"
             )
-        cfg = init_from.config
-        return replace(r, z_dim=int(cfg.get("z_dim", r.z_dim)), ngf=int(cfg.get("ngf", r.ngf)))
+        cfg = GenreConfig.from_dict(init_from.config)
+        return replace(r, z_dim=cfg.z_dim, ngf=cfg.ngf)
 
     def _view(self, x01: torch.Tensor) -> torch.Tensor:
         """What the discriminator sees: augmented (when on) and scaled to [-1, 1]."""
@@ -268,7 +264,6 @@ class GenreCGANTask:
             k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu())
             for k, v in net.state_dict().items()
         }
-        config = {"z_dim": net.z_dim, "ngf": net.ngf, "image_size": [WIDTH, HEIGHT]}
         provenance = {"trainer": ARCH, "steps": self.steps_done, "recipe": self.recipe.to_dict()}
         if self.init_from is not None:
             provenance["init_from"] = self.init_from
@@ -276,7 +271,7 @@ class GenreCGANTask:
         header = make_header(
             Kind.GENERATOR,
             ARCH,
-            config,
+            net.config.to_dict(),
             labels=self.label_names,
             vocabulary=vocabulary,
             provenance=provenance,

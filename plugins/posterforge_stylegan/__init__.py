@@ -6,7 +6,8 @@ discriminator, lazy R1, optional path-length regularisation, and adaptive discri
 augmentation on kornia whose probability survives resume. It uses nothing of the core but the
 plugin contract, :mod:`posterforge.plugin`: this module registers the generator class, the
 family and its recipes, and stays free of torch (the networks live in
-:mod:`posterforge_stylegan.network`).
+:mod:`posterforge_stylegan.network` and the modules it gathers; their configs, torch-free, in
+:mod:`posterforge_stylegan.config`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from posterforge.plugin import (
     shipped,
     shipped_source,
 )
+from posterforge_stylegan.config import StyleGeneratorConfig
 
 if TYPE_CHECKING:
     import torch
@@ -46,35 +48,23 @@ class StyleGAN(Generator):
 
     @classmethod
     def check(cls, header, shapes):
-        from posterforge.plugin import check_config, check_shapes
-        from posterforge_stylegan.network import StyleGenerator
+        from posterforge.plugin import check_shapes
+        from posterforge_stylegan.generator import StyleGenerator
 
-        config = dict(header.get("config", {}))
-        size = config.pop("image_size", [64, 128])
-        if not (
-            isinstance(size, list)
-            and len(size) == 2
-            and all(isinstance(v, int) and 4 <= v <= 4096 for v in size)
-        ):
-            raise ValueError("config image_size must be [W, H], whole numbers in [4, 4096]")
-        ints = {"z_dim": (1, 4096), "c_dim": (0, 10_000), "w_dim": (1, 4096)}
-        ints |= {"embed_dim": (1, 4096), "mapping_layers": (1, 32), "min_side": (1, 64)}
-        ints |= {"channel_base": (1, 1 << 20), "channel_max": (1, 2048)}
-        floats = {"mapping_lr_mul": (0.0, 10.0), "w_avg_beta": (0.0, 1.0)}
-        check_config(config, ints, floats=floats, required=("z_dim", "c_dim", "w_dim"))
-        if config["c_dim"] != len(header.get("labels", [])):
-            raise ValueError(f"c_dim {config['c_dim']} but {len(header.get('labels', []))} labels")
-        check_shapes(lambda: StyleGenerator(**config, image_size=tuple(size)), shapes)
+        config = StyleGeneratorConfig.from_dict(header.get("config", {}))
+        if config.c_dim != len(header.get("labels", [])):
+            raise ValueError(f"c_dim {config.c_dim} but {len(header.get('labels', []))} labels")
+        check_shapes(lambda: StyleGenerator(config), shapes)
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:
         from posterforge.plugin import labels_from_header
-        from posterforge_stylegan.network import StyleGenerator
+        from posterforge_stylegan.generator import StyleGenerator
         from posterforge_stylegan.sampler import StyleSampler
 
         if weights is None:
             raise ValueError(f"{cls.name} needs weights")
-        net = StyleGenerator(**weights.config)
+        net = StyleGenerator(StyleGeneratorConfig.from_dict(weights.config))
         net.load_state_dict({k: v.float() for k, v in weights.tensors.items()})
         labels = labels_from_header(weights.header, weights.labels)
         return StyleSampler(net.eval(), labels).eval()

@@ -20,6 +20,8 @@ from kornia.enhance import adjust_brightness, adjust_contrast
 from kornia.geometry.transform import get_affine_matrix2d, warp_affine
 from torch import nn
 
+from posterforge_stylegan.config import AugmentConfig
+
 P_MAX = 1.0 - 2.0**-24  # the largest float32 below 1: p stays in [0, 1)
 
 
@@ -32,30 +34,17 @@ class AdaptiveAugment(nn.Module):
         augment.accumulate(logits_real)
         augment.adjust(batch_size)   # every step; moves p every `interval` calls
 
-    ``target=None`` keeps ``p`` fixed. The state (``p``, the sign accumulators, the step count and
-    the last ``r_t``) is in ``state_dict()``, plain tensors and ints, so resume continues exactly.
+    The config (:class:`~posterforge_stylegan.config.AugmentConfig`) gives the initial ``p``
+    and the op strengths; its ``target=None`` keeps ``p`` fixed. The state (``p``, the sign
+    accumulators, the step count and the last ``r_t``) is in ``state_dict()``, plain tensors and
+    ints, so resume continues exactly.
     Under DDP, all-reduce ``sign_sum`` and ``sign_count`` before ``adjust``.
     """
 
-    def __init__(
-        self,
-        p: float = 0.0,
-        target: float | None = 0.6,
-        interval: int = 4,
-        speed_kimg: float = 500.0,
-        translate: float = 0.125,
-        scale_std: float = 0.2,
-        rotate_max: float = 10.0,
-        brightness_std: float = 0.2,
-        contrast_std: float = 0.5,
-        saturation_std: float = 1.0,
-    ):
+    def __init__(self, config: AugmentConfig | None = None):
         super().__init__()
-        self.target, self.interval, self.speed_kimg = target, int(interval), float(speed_kimg)
-        self.translate, self.scale_std, self.rotate_max = translate, scale_std, rotate_max
-        self.brightness_std, self.contrast_std = brightness_std, contrast_std
-        self.saturation_std = saturation_std
-        self.register_buffer("p", torch.tensor(min(max(float(p), 0.0), P_MAX)))
+        self.config = AugmentConfig() if config is None else config
+        self.register_buffer("p", torch.tensor(min(self.config.p, P_MAX)))
         self.register_buffer("sign_sum", torch.zeros(()))  # sum of sign(D(real)) this interval
         self.register_buffer("sign_count", torch.zeros(()))  # how many logits that was
         self.register_buffer("rt", torch.zeros(()))  # r_t of the last adjustment
@@ -80,13 +69,13 @@ class AdaptiveAugment(nn.Module):
         """Call once per discriminator step; every ``interval`` calls, move ``p`` toward the
         target and reset the accumulators. Returns whether ``p`` was updated."""
         self.steps += 1
-        if self.target is None or self.steps % self.interval:
+        if self.config.target is None or self.steps % self.config.interval:
             return False
         if float(self.sign_count) == 0:  # nothing accumulated: no evidence to move on
             return False
         self.rt.copy_(self.sign_sum / self.sign_count)
-        step = batch_size * self.interval / (self.speed_kimg * 1000.0)
-        self.p.add_(torch.sign(self.rt - self.target) * step).clamp_(0.0, P_MAX)
+        step = batch_size * self.config.interval / (self.config.speed_kimg * 1000.0)
+        self.p.add_(torch.sign(self.rt - self.config.target) * step).clamp_(0.0, P_MAX)
         self.sign_sum.zero_()
         self.sign_count.zero_()
         return True
@@ -118,11 +107,11 @@ class AdaptiveAugment(nn.Module):
         dev = x.device
         flip = self._chance(b, dev)
         size = torch.tensor([w, h], device=dev, dtype=x.dtype)
-        shift = torch.round((torch.rand(b, 2, device=dev) * 2 - 1) * self.translate * size)
+        shift = torch.round((torch.rand(b, 2, device=dev) * 2 - 1) * self.config.translate * size)
         shifted = self._chance(b, dev)
-        scale = torch.exp2(torch.randn(b, device=dev) * self.scale_std)
+        scale = torch.exp2(torch.randn(b, device=dev) * self.config.scale_std)
         scaled = self._chance(b, dev)
-        angle = (torch.rand(b, device=dev) * 2 - 1) * self.rotate_max
+        angle = (torch.rand(b, device=dev) * 2 - 1) * self.config.rotate_max
         rotated = self._chance(b, dev)
 
         shift = torch.where(shifted[:, None], shift, 0.0)
@@ -140,11 +129,11 @@ class AdaptiveAugment(nn.Module):
     def _colour(self, x: torch.Tensor) -> torch.Tensor:
         """Brightness (added), contrast (scaled about mid-grey 0), saturation (about luma)."""
         b, dev = x.shape[0], x.device
-        brightness = torch.randn(b, device=dev) * self.brightness_std
+        brightness = torch.randn(b, device=dev) * self.config.brightness_std
         brightness = torch.where(self._chance(b, dev), brightness, 0.0)
-        contrast = torch.exp2(torch.randn(b, device=dev) * self.contrast_std)
+        contrast = torch.exp2(torch.randn(b, device=dev) * self.config.contrast_std)
         contrast = torch.where(self._chance(b, dev), contrast, 1.0)
-        saturation = torch.exp2(torch.randn(b, device=dev) * self.saturation_std)
+        saturation = torch.exp2(torch.randn(b, device=dev) * self.config.saturation_std)
         saturation = torch.where(self._chance(b, dev), saturation, 1.0)
 
         x = adjust_brightness(x, brightness, clip_output=False)

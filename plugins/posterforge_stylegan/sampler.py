@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from posterforge.plugin import LabelSet
-from posterforge_stylegan.network import StyleGenerator
+from posterforge_stylegan.generator import StyleGenerator
 
 
 class StyleSampler(nn.Module):

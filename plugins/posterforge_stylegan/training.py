@@ -41,7 +41,13 @@ from posterforge.plugin import (
 )
 from posterforge_stylegan import losses
 from posterforge_stylegan.augment import AdaptiveAugment
-from posterforge_stylegan.network import StyleDiscriminator, StyleGenerator
+from posterforge_stylegan.config import (
+    AugmentConfig,
+    StyleDiscriminatorConfig,
+    StyleGeneratorConfig,
+)
+from posterforge_stylegan.discriminator import StyleDiscriminator
+from posterforge_stylegan.generator import StyleGenerator
 
 if TYPE_CHECKING:
     from posterforge.plugin import Weights
@@ -107,16 +113,35 @@ class StyleGANRecipe(LabelledRecipe):
         d["image_size"], d["betas"] = list(d["image_size"]), list(d["betas"])
         return d
 
-    def generator_config(self, c_dim: int) -> dict[str, Any]:
-        return {
-            "z_dim": self.z_dim,
-            "c_dim": c_dim,
-            "w_dim": self.w_dim,
-            "image_size": list(self.image_size),
-            "mapping_layers": self.mapping_layers,
-            "channel_base": self.channel_base,
-            "channel_max": self.channel_max,
-        }
+    def generator_config(self, c_dim: int) -> StyleGeneratorConfig:
+        return StyleGeneratorConfig(
+            z_dim=self.z_dim,
+            c_dim=c_dim,
+            w_dim=self.w_dim,
+            image_size=self.image_size,
+            mapping_layers=self.mapping_layers,
+            channel_base=self.channel_base,
+            channel_max=self.channel_max,
+        )
+
+    def discriminator_config(self, g: StyleGeneratorConfig) -> StyleDiscriminatorConfig:
+        """The discriminator for the generator ``g`` (its labels and size, which may be an
+        ``--init-from`` file's rather than this recipe's)."""
+        return StyleDiscriminatorConfig(
+            c_dim=g.c_dim,
+            image_size=g.image_size,
+            channel_base=self.d_channel_base or self.channel_base,
+            channel_max=self.d_channel_max or self.channel_max,
+            mbstd_group=self.mbstd_group,
+        )
+
+    def augment_config(self) -> AugmentConfig:
+        return AugmentConfig(
+            p=self.ada_p,
+            target=self.ada_target,
+            interval=self.ada_interval,
+            speed_kimg=self.ada_speed_kimg,
+        )
 
 
 class StyleGANTask:
@@ -142,18 +167,12 @@ class StyleGANTask:
         g_config = r.generator_config(n)
         self.init_from = None
         if init_from is not None:
-            g_config = self._check_init(init_from, g_config)
-        self.G = StyleGenerator(**g_config)
+            g_config = self._check_init(init_from)
+        self.G = StyleGenerator(g_config)
         if init_from is not None:
             self.G.load_state_dict({k: v.float() for k, v in init_from.tensors.items()})
             self.init_from = str(init_from.path or init_from.arch)
-        self.D = StyleDiscriminator(
-            n,
-            tuple(g_config["image_size"]),
-            r.d_channel_base or r.channel_base,
-            r.d_channel_max or r.channel_max,
-            mbstd_group=r.mbstd_group,
-        )
+        self.D = StyleDiscriminator(r.discriminator_config(g_config))
         self.G.to(self.device).train()
         self.D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -165,16 +184,11 @@ class StyleGANTask:
         self.opt_D = torch.optim.Adam(
             self.D.parameters(), r.lr_d * ratio, betas=betas_d, foreach=True
         )
-        self.augment = AdaptiveAugment(
-            p=r.ada_p,
-            target=r.ada_target,
-            interval=r.ada_interval,
-            speed_kimg=r.ada_speed_kimg,
-        ).to(self.device)
+        self.augment = AdaptiveAugment(r.augment_config()).to(self.device)
         self.pl_mean = torch.zeros((), device=self.device)
         self.steps_done = 0
 
-    def _check_init(self, init_from: Weights, g_config: dict[str, Any]) -> dict[str, Any]:
+    def _check_init(self, init_from: Weights) -> StyleGeneratorConfig:
         if init_from.arch != ARCH or init_from.header.get("kind") != Kind.GENERATOR:
             raise ValueError(f"--init-from must be a {ARCH} generator, not {init_from.arch!r}")
         if list(init_from.labels) != self.label_names:
@@ -182,7 +196,7 @@ class StyleGANTask:
                 f"--init-from has labels {', '.join(init_from.labels)}; this run's vocabulary "
                 f"{self.recipe.labels!r} has {', '.join(self.label_names)}"
             )
-        return dict(init_from.config)  # its shape wins over the recipe's
+        return StyleGeneratorConfig.from_dict(init_from.config)  # its shape wins the recipe's
 
     def _autocast(self) -> torch.autocast:
         return autocast(self.device, self.recipe.precision)
@@ -257,7 +271,7 @@ class StyleGANTask:
             "augment": self.augment.state_dict(),
             "pl_mean": self.pl_mean.detach().cpu(),
             "label_names": list(self.label_names),
-            "generator_config": self.G.config,
+            "generator_config": self.G.config.to_dict(),
             "recipe": self.recipe.to_dict(),
             "steps_done": self.steps_done,
         }
@@ -265,10 +279,10 @@ class StyleGANTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if list(state["label_names"]) != self.label_names:
             raise ValueError("checkpoint labels differ from this task's")
-        if dict(state["generator_config"]) != self.G.config:
+        if dict(state["generator_config"]) != self.G.config.to_dict():
             raise ValueError(
                 f"checkpoint generator {state['generator_config']} is not this task's "
-                f"{self.G.config}"
+                f"{self.G.config.to_dict()}"
             )
         for name in ("G", "D", "G_ema", "opt_G", "opt_D", "augment"):
             getattr(self, name).load_state_dict(state[name])
@@ -304,7 +318,7 @@ class StyleGANTask:
         header = make_header(
             Kind.GENERATOR,
             ARCH,
-            self.G.config,
+            self.G.config.to_dict(),
             labels=self.label_names,
             vocabulary=vocabulary,
             provenance=provenance,
