@@ -100,3 +100,16 @@ def test_a_new_sepia_plugin_tones_sepia_and_tests_that(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stdout + r.stderr
     gray = new_plugin("posterforge-ash", tmp_path)
     assert "def test_the_output_is_gray" in (gray / "tests" / "test_plugin.py").read_text()
+
+
+def test_a_style_whose_translator_is_not_loaded_is_not_ready(inproc, tiny_style):
+    import json
+
+    from posterforge import api
+
+    api.import_weights(tiny_style, "mine")
+    ready = {s["name"]: s["status"] for s in json.loads(inproc("styles", "--json").out)}
+    assert ready["mine"] == "ready"
+    r = inproc("styles", "--json", env={"POSTERFORGE_LOAD_PLUGINS": ""})
+    shown = {s["name"]: s["status"] for s in json.loads(r.out)}
+    assert shown["mine"] == "needs translator 'cyclegan-resnet' (its plugin is not loaded)"
