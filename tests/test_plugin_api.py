@@ -5,6 +5,7 @@ resolves, and importing it stays cheap."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -70,10 +71,14 @@ def test_plugins_import_only_the_plugin_api(path: Path):
 
 @pytest.mark.parametrize("path", TEMPLATE_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_plugin_template_imports_only_the_plugin_api(path: Path):
-    # the templates are string.Template text: fill the placeholders with valid names
-    text = path.read_text(encoding="utf-8")
-    for key in ("dist", "package", "style", "cls"):
-        text = text.replace("${" + key + "}", "sepia")
+    # the templates are string.Template text: fill the placeholders as `plugins new` does
+    from string import Template
+
+    from posterforge.plugin_template import look_for, plugin_names
+
+    names = plugin_names("posterforge-sepia")
+    values = {**dataclasses.asdict(names), **look_for(names)}
+    text = Template(path.read_text(encoding="utf-8")).substitute(values)
     assert core_imports(text) == []
 
 
