@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import metadata
 from typing import Any
 
@@ -28,6 +29,27 @@ ENV_LOAD = "POSTERFORGE_LOAD_PLUGINS"
 BUILTIN_DIST = "posterforge"
 
 
+class Stage(StrEnum):
+    """Where a plugin failed: importing it, registering it with pluggy, or in one of its hooks."""
+
+    LOAD = "load failed"
+    REGISTER = "register failed"
+    HOOK = "hook"
+
+
+class PluginError(str):
+    """One failure of a plugin: its text as ``plugins`` shows it (``load failed: ImportError:
+    ...``), with the ``stage`` and the ``detail`` kept apart so that nobody parses the text."""
+
+    stage: Stage
+    detail: str
+
+    def __new__(cls, stage: Stage, detail: str, label: str | None = None) -> PluginError:
+        self = super().__new__(cls, f"{label or stage}: {detail}")
+        self.stage, self.detail = stage, detail
+        return self
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -35,7 +57,7 @@ class PluginInfo:
     module: str
     builtin: bool = False
     hooks: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[PluginError] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,10 +80,10 @@ class _Refused(Exception):
         self.reasons = reasons
 
 
-def _fail(hook: str, e: BaseException) -> str:
+def _fail(stage: Stage, e: BaseException, label: str | None = None) -> PluginError:
     if isinstance(e, SystemExit):
-        return f"{hook}: called sys.exit({e.code!r})"
-    return f"{hook}: {type(e).__name__}: {e}"
+        return PluginError(stage, f"called sys.exit({e.code!r})", label)
+    return PluginError(stage, f"{type(e).__name__}: {e}", label)
 
 
 class PluginHost:
@@ -141,7 +163,7 @@ class PluginHost:
             except KeyboardInterrupt:
                 raise
             except BaseException as e:  # a broken plugin (even one calling exit) must not stop us
-                info.errors.append(_fail("load failed", e))
+                info.errors.append(_fail(Stage.LOAD, e))
                 continue
             self.add(module, ep.name, info)
 
@@ -152,7 +174,7 @@ class PluginHost:
         try:
             self.pm.register(module, name=name)
         except Exception as e:  # e.g. a hook implementation with an unknown argument
-            info.errors.append(_fail("register failed", e))
+            info.errors.append(_fail(Stage.REGISTER, e))
             return
         info.hooks = sorted(
             c.name for c in self.pm.get_hookcallers(module) or [] if c.name in hookspecs.HOOK_NAMES
@@ -182,16 +204,16 @@ class PluginHost:
                 try:
                     add(item)
                 except _Refused as e:
-                    info.errors += [f"{hook}: {reason}" for reason in e.reasons]
+                    info.errors += [PluginError(Stage.HOOK, r, hook) for r in e.reasons]
                 except Exception as e:  # a clash or a wrong type: refuse this one, keep going
-                    info.errors.append(f"{hook}: {e}")
+                    info.errors.append(PluginError(Stage.HOOK, str(e), hook))
 
             try:
                 self._call_one(plugin, hook_name, register=register)
             except KeyboardInterrupt:
                 raise
             except BaseException as e:
-                info.errors.append(_fail(f"{hook_name} failed", e))
+                info.errors.append(_fail(Stage.HOOK, e, f"{hook_name} failed"))
         labels = [label for _h, label, _a in self._hooks(name)]
         info.registered = {k: names for k in labels if (names := self._names(k, name))}
 
@@ -204,7 +226,7 @@ class PluginHost:
     def _rebuild(self) -> None:
         self._new_registries()
         for name, info in self.plugins.items():
-            info.errors = [e for e in info.errors if e.startswith(("load failed", "register"))]
+            info.errors = [e for e in info.errors if e.stage in (Stage.LOAD, Stage.REGISTER)]
             if self.pm.get_plugin(name) is not None:
                 self._collect(name, info)
 
@@ -223,7 +245,8 @@ class PluginHost:
                 raise
             except BaseException as e:
                 if name in self.plugins:
-                    self.plugins[name].errors.append(_fail("register_commands failed", e))
+                    failed = _fail(Stage.HOOK, e, "register_commands failed")
+                    self.plugins[name].errors.append(failed)
 
     def builtin_plugins(self) -> set[str]:
         return {n for n, info in self.plugins.items() if info.builtin}

@@ -171,3 +171,14 @@ def test_the_api_reference_is_generated_from_the_jobs():
     )
     assert "Style name or a .safetensors weight file." in (api.translate.__doc__ or "")
     assert "Images per genre" in (api.generate.__doc__ or "")
+
+
+def test_a_plugin_failure_keeps_its_stage_apart_from_its_text(with_test_plugins):
+    """What failed, and where, is data: nobody parses the line that `plugins` shows."""
+    from posterforge import plugins
+
+    host = plugins.get_host()
+    [error] = host.plugins["broken"].errors
+    assert error == "load failed: RuntimeError: pf-broken fails on import on purpose"
+    assert error.stage == plugins.Stage.LOAD
+    assert error.detail == "RuntimeError: pf-broken fails on import on purpose"

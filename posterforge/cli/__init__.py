@@ -70,13 +70,14 @@ _register_builtin_commands()
 def _failed_plugins(error: Exception, host: object) -> str:
     """For an unknown name: the plugins that failed to load (the name may have been theirs)."""
     from posterforge.errors import UnknownNameError
+    from posterforge.plugins import Stage
 
     if not isinstance(error, UnknownNameError):
         return ""
     failed = [
-        f"{info.name} ({info.errors[0].removeprefix('load failed: ')})"
+        f"{info.name} ({info.errors[0].detail})"
         for info in host.plugins.values()  # type: ignore[attr-defined]
-        if info.errors and info.errors[0].startswith("load failed")
+        if info.errors and info.errors[0].stage == Stage.LOAD
     ]
     return f"; plugins that failed to load: {', '.join(failed)}" if failed else ""
 
