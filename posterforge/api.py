@@ -90,6 +90,7 @@ def generate(
     *,
     model: str = "posters-demo",
     seed: int = 0,
+    seeds: tuple[int, ...] | None = None,
     truncation: float | None = None,
     batch_size: int = 64,
     fmt: str = "png",
@@ -112,7 +113,7 @@ def generate(
 
     job = GenerateJob(
         tuple(c for c in conditions or () if c is not None), n, None if out is None else Path(out),
-        model=model, seed=seed, truncation=truncation, batch_size=batch_size, fmt=fmt,
+        model=model, seed=seed, seeds=seeds, truncation=truncation, batch_size=batch_size, fmt=fmt,
         device=device, precision=precision, compile=compile, overwrite=overwrite,
         grid=None if grid is None else Path(grid), grid_max=grid_max, shard=shard,
     )  # fmt: skip

@@ -59,11 +59,12 @@ class Poster:
         return asdict(self)
 
 
-def poster_path(out: Path, caption: str, index: int, fmt: str) -> Path:
+def poster_path(out: Path, caption: str, index: int, fmt: str, seed: int | None = None) -> Path:
     """Where poster ``index`` of a condition goes: ``CAPTION-00000.png`` (``00000.png`` for an
-    unconditional generator)."""
+    unconditional generator); a poster of ``--seeds`` by its ``seed``: ``CAPTION-seed00007.png``."""
     prefix = f"{file_stem(caption)}-" if caption else ""
-    return out / f"{prefix}{index:05d}{FORMATS[fmt].suffix}"
+    name = f"{index:05d}" if seed is None else f"seed{seed:05d}"
+    return out / f"{prefix}{name}{FORMATS[fmt].suffix}"
 
 
 def file_stem(caption: str) -> str:
@@ -148,7 +149,7 @@ def _settings(job: GenerateJob, gen: LoadedGenerator) -> dict[str, Any]:
     return {
         "command": "generate",
         "model": gen.engine.model_id,
-        "seed": job.seed,
+        "seed": job.seed if job.seeds is None else "per poster",
         "truncation": job.truncation,
         "format": job.fmt,
         "precision": gen.engine.precision,
@@ -179,7 +180,8 @@ class _ConditionJob:
     def dest(self, i: int) -> Path | None:
         if self.job.out is None:
             return None
-        return poster_path(self.job.out, self.caption, i, self.job.fmt)
+        seed = self.job.seeds[i] if self.job.seeds is not None else None
+        return poster_path(self.job.out, self.caption, i, self.job.fmt, seed)
 
     def mine(self, i: int) -> bool:
         return (i // self.job.batch_size) % self.part[1] == self.part[0]
@@ -269,12 +271,14 @@ class _ConditionJob:
             assert self.pool is not None
             fut = self.pool.submit(encode_atomic, image, dest, fmt=self.job.fmt)
         status = OK if write or dest is None else SKIPPED
-        return Poster(dest and str(dest), self.caption, i, self.job.seed, status), fut
+        seed, _ = self.job.address(i)
+        return Poster(dest and str(dest), self.caption, i, seed, status), fut
 
     def _compute(self, indices: list[int]) -> Any:
         from posterforge.engine import Engine
 
-        batch = batch_of(self.gen, self.row, indices, self.job.seed, self.job.truncation)
+        addresses = [self.job.address(i) for i in indices]
+        batch = batch_of(self.gen, self.row, addresses, self.job.truncation)
         return Engine.to_uint8(batch).numpy()
 
 

@@ -96,12 +96,17 @@ def noise(indices: Sequence[int], z_dim: int, seed: int, truncation: float | Non
     Row ``i`` depends only on ``(seed, i)``. With ``truncation`` psi, entries outside
     ``[-psi, psi]`` are drawn again (the truncation trick of BigGAN): less variety, more typical
     posters."""
+    return noise_at([(seed, i) for i in indices], z_dim, truncation)
+
+
+def noise_at(addresses: Sequence[tuple[int, int]], z_dim: int, truncation: float | None = None):
+    """The noise rows of posters addressed by ``(seed, index)`` (see :func:`noise`)."""
     import torch
 
     if truncation is not None and truncation <= 0:
         raise PosterforgeError(f"truncation must be positive, not {truncation}")
-    rows = np.zeros((len(indices), z_dim), dtype=np.float32)
-    for row, i in enumerate(indices):
+    rows = np.zeros((len(addresses), z_dim), dtype=np.float32)
+    for row, (seed, i) in enumerate(addresses):
         # numpy's seed sequence takes (seed, index) whole; torch's CPU generator keeps 32 bits
         rng = np.random.default_rng((int(seed), int(i)))
         z = rng.standard_normal(z_dim)
@@ -149,16 +154,16 @@ def load_generator(
 def batch_of(
     gen: LoadedGenerator,
     row: torch.Tensor | None,
-    indices: Sequence[int],
-    seed: int,
+    addresses: Sequence[tuple[int, int]],
     psi: float | None,
 ) -> torch.Tensor:
-    """Images ``indices`` for the condition ``row`` (``(1, C)``, parsed once; None when
-    unconditional) on the device; truncation is the family's or noise redraws."""
-    cond = None if row is None else row.repeat(len(indices), 1)
+    """The images of posters ``addresses`` (``(seed, index)`` each) for the condition ``row``
+    (``(1, C)``, parsed once; None when unconditional) on the device; truncation is the family's
+    or noise redraws."""
+    cond = None if row is None else row.repeat(len(addresses), 1)
     if gen.truncation_in_model:
-        return gen(noise(indices, gen.z_dim, seed), cond, psi)
-    return gen(noise(indices, gen.z_dim, seed, psi), cond)
+        return gen(noise_at(addresses, gen.z_dim), cond, psi)
+    return gen(noise_at(addresses, gen.z_dim, psi), cond)
 
 
 def sample(
@@ -181,7 +186,8 @@ def sample(
         raise PosterforgeError(f"truncation must be positive, not {truncation}")
     row = gen.conditions(condition, 1)
     out = [
-        batch_of(gen, row, range(i, min(i + batch_size, start + n)), seed, truncation).cpu()
+        batch_of(gen, row, [(seed, k) for k in range(i, min(i + batch_size, start + n))],
+                 truncation).cpu()
         for i in range(start, start + n, batch_size)
     ]
     return torch.cat(out) if out else torch.zeros(0, 3, gen.image_size[1], gen.image_size[0])

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from posterforge.jobs.translate import default_output
@@ -113,3 +114,30 @@ def test_a_style_whose_translator_is_not_loaded_is_not_ready(inproc, tiny_style)
     r = inproc("styles", "--json", env={"POSTERFORGE_LOAD_PLUGINS": ""})
     shown = {s["name"]: s["status"] for s in json.loads(r.out)}
     assert shown["mine"] == "needs translator 'cyclegan-resnet' (its plugin is not loaded)"
+
+
+def test_generate_seeds_makes_one_poster_per_seed_each_reproduced_alone(inproc, tmp_path):
+    import json
+
+    from posterforge.errors import PosterforgeError
+    from posterforge.jobs.generate import parse_seeds
+
+    assert parse_seeds("1,5-9") == (1, 5, 6, 7, 8, 9)
+    for bad in ("1,x", "9-5", "-3", ""):
+        with pytest.raises(PosterforgeError, match="--seeds"):
+            parse_seeds(bad)
+    out = tmp_path / "p"
+    r = inproc("generate", "-g", "horror", "--seeds", "3,10-12", "-o", str(out), "--json",
+               "--device", "cpu")  # fmt: skip
+    assert r.code == 0, r.err
+    made = [json.loads(line) for line in r.out.splitlines()]
+    assert [(m["seed"], Path(m["path"]).name) for m in made] == [
+        (3, "horror-seed00003.png"), (10, "horror-seed00010.png"), (11, "horror-seed00011.png"),
+        (12, "horror-seed00012.png")]  # fmt: skip
+    alone = tmp_path / "alone"
+    r = inproc("generate", "-g", "horror", "--seeds", "11", "-o", str(alone), "--device", "cpu")
+    assert r.code == 0, r.err
+    name = "horror-seed00011.png"
+    assert (alone / name).read_bytes() == (out / name).read_bytes()
+    r = inproc("generate", "-g", "horror", "--seeds", "2-1", "-o", str(alone), "--device", "cpu")
+    assert r.code == 2 and "--seeds '2-1': use numbers and ranges" in r.err, r.err

@@ -32,6 +32,7 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
         "only --grid is asked for."))),
     "model": Opt(str, typer.Option("--model", "-m")),
     "seed": Opt(int, typer.Option()),
+    "seeds": Opt(str | None, typer.Option(metavar="LIST")),
     "truncation": Opt(float | None, typer.Option()),
     "batch_size": Opt(int, typer.Option("--batch-size", "-b", min=1)),
     "grid": Opt(Path | None, typer.Option()),
@@ -156,4 +157,4 @@ def _written_unreported(run: GenerateRun, reported: set[str], since_ns: int) -> 
             except OSError:
                 continue
             if fresh and str(dest) not in reported:
-                yield Poster(str(dest), cond.caption, i, run.job.seed, OK)
+                yield Poster(str(dest), cond.caption, i, run.job.address(i)[0], OK)

@@ -39,6 +39,11 @@ class GenerateJob:
     out: Path | None = about("Output folder (GENRE-00000.png, or 00000.png, ...).", None)
     model: str = about("Generator name or a .safetensors file.", DEFAULT_MODEL)
     seed: int = about("Same seed, same posters (on the same device).", 0)
+    seeds: tuple[int, ...] | None = about(
+        "One poster per seed, a list and ranges (1,5-9): each is reproduced from its seed alone "
+        "(files CONDITION-seed00007.png; -n and --seed are then not used).",
+        None,
+    )
     truncation: float | None = about(
         "PSI > 0: more typical, less varied images (the model's own truncation, or noise "
         "redrawn beyond +-PSI).",
@@ -79,6 +84,13 @@ class GenerateJob:
             raise PosterforgeError(f"truncation must be positive, not {self.truncation}")
         if self.seed < 0:
             raise PosterforgeError(f"--seed must be 0 or more, not {self.seed}")
+        if self.seeds is not None:
+            seeds = parse_seeds(self.seeds) if isinstance(self.seeds, str) else self.seeds
+            set_(self, "seeds", tuple(int(s) for s in seeds))
+            if not self.seeds or min(self.seeds) < 0:
+                raise PosterforgeError("--seeds: give seeds of 0 or more, e.g. 1,5-9")
+            set_(self, "n", len(self.seeds))
+            set_(self, "batch_size", 1)  # a poster of a seed never shares its batch: exact alone
         one_of(self.precision, PRECISIONS, "precision")
         one_of(self.compile, COMPILE_MODES, "compile")
         check_device(self.device)
@@ -92,6 +104,10 @@ class GenerateJob:
         if self.shard is not None:
             check_shard(self.shard)
 
+    def address(self, i: int) -> tuple[int, int]:
+        """(seed, index) of poster ``i``: its noise depends on nothing else."""
+        return (self.seeds[i], 0) if self.seeds is not None else (self.seed, i)
+
     @property
     def part(self) -> tuple[int, int]:
         """(k, n): this process writes the batches ``b % n == k`` (0-based k)."""
@@ -99,3 +115,16 @@ class GenerateJob:
             return 0, 1
         k, parts = check_shard(self.shard)
         return k - 1, parts
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``1,5-9`` -> (1, 5, 6, 7, 8, 9), in the order given; one line for anything else."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()) or (dash and int(high) < int(low)):
+            raise PosterforgeError(f"--seeds {text!r}: use numbers and ranges, e.g. 1,5-9")
+        seeds += range(int(low), int(high) + 1) if dash else [int(low)]
+    if len(seeds) > 100_000:
+        raise PosterforgeError(f"--seeds {text!r}: at most 100000 seeds")
+    return tuple(seeds)
