@@ -82,15 +82,22 @@ def start(
     written. Then :meth:`GenerateRun.records` does the work. ``generator``: a model loaded
     already (``job.model``, ``device`` and ``precision`` are then not used)."""
     gen = generator or load_generator(
-        job.model, device=job.device, precision=job.precision, compile=job.compile, ctx=ctx
-    )
+        job.model, device=job.device, precision=job.precision, compile=job.compile,
+        backend=job.backend, ctx=ctx,
+    )  # fmt: skip
     specs: list[str | None] = list(job.conditions) or [None]
     captions = [gen.caption(c) for c in specs]  # unknown labels fail here, up front
     jobs = [
         _ConditionJob(gen, spec, caption, job, gen.conditions(spec, 1))
         for spec, caption in zip(specs, captions, strict=True)
     ]
-    return GenerateRun(job, gen, jobs)
+    run = GenerateRun(job, gen, jobs)
+    engine = gen.engine
+    if engine.compile == "auto" or engine.backend != "torch":  # the whole job: a resumed run
+        run._expect()  # decides alike
+    if engine.backend != "torch":
+        engine.decide_paths()  # before the outputs record, which names the path
+    return run
 
 
 @dataclass(eq=False)
@@ -113,8 +120,6 @@ class GenerateRun:
             # existing images are skipped only when these settings made them (else refused now)
             dests = [d for c in jobs for i in range(job.n) if c.mine(i) and (d := c.dest(i))]
             completed = reserve(job.out, _settings(job, gen), dests, overwrite=job.overwrite)
-        if gen.engine.compile == "auto":  # the whole job, so that a resumed run decides alike
-            self._expect()
         sheets: list[tuple[str, list[Any]]] = []
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
             for c in jobs:
@@ -140,7 +145,7 @@ class GenerateRun:
 
 def _settings(job: GenerateJob, gen: LoadedGenerator) -> dict[str, Any]:
     """What made an image: a re-run with other settings is refused, not skipped."""
-    return {
+    settings = {
         "command": "generate",
         "model": gen.engine.model_id,
         "seed": job.seed,
@@ -148,6 +153,9 @@ def _settings(job: GenerateJob, gen: LoadedGenerator) -> dict[str, Any]:
         "format": job.fmt,
         "precision": gen.engine.precision,
     }
+    if (backend := gen.engine.choice.record()) is not None:  # not torch: other bytes
+        settings["backend"] = backend
+    return settings
 
 
 def generate_iter(job: GenerateJob, ctx: Context | None = None) -> Iterator[Poster]:

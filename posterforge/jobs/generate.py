@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from posterforge.backends import BACKENDS, Backend
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.common import (
     COMPILE_MODES,
@@ -51,6 +52,11 @@ class GenerateJob:
     compile: CompileMode = about(
         "auto (compile when the job is long enough to pay), on or off.", "auto"
     )
+    backend: Backend = about(
+        "auto (the path a calibration found fastest on this machine, cached), torch or "
+        "openvino (CPU; torch where it cannot run, with a note).",
+        "auto",
+    )
     overwrite: bool = about("Replace posters that exist already.", False)
     grid: Path | None = about(
         "Also write a contact sheet, captioned by genre (64 per genre at most).", None
@@ -81,6 +87,7 @@ class GenerateJob:
             raise PosterforgeError(f"--seed must be 0 or more, not {self.seed}")
         one_of(self.precision, PRECISIONS, "precision")
         one_of(self.compile, COMPILE_MODES, "compile")
+        one_of(self.backend, BACKENDS, "backend")
         check_device(self.device)
         if self.out is not None and self.out.exists() and not self.out.is_dir():
             raise PosterforgeError(f"--out {self.out}: is a file, not a folder")
