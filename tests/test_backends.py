@@ -270,3 +270,18 @@ def test_openvino_samples_a_generator_like_torch(tmp_path):
     want, got = (gens[b](z, cond) for b in ("torch", "openvino"))
     assert gens["openvino"].engine.choice.line() == "backend openvino (asked)"
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_warmup_calibrates_ahead_so_the_first_run_does_not(
+    inproc, tiny_style, tmp_path, monkeypatch, calibrated_small, no_openvino
+):
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)  # compiling is not the point here
+    monkeypatch.setattr(calibration, "fastest", _timed({TORCH: 2.0, PLAIN: 1.0}))
+    r = inproc("warmup", "--style", str(tiny_style), "--size", "20x16", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert "backend torch-plain (calibrated " in r.err
+    monkeypatch.setattr(calibration, "fastest", _never)
+    src = _frames(tmp_path / "in", n=1)
+    r = inproc("translate", str(src), "-o", str(tmp_path / "o"), "-s", str(tiny_style),
+               "--device", "cpu")  # fmt: skip
+    assert r.code == 0 and "backend torch-plain (calibrated " in r.err, r.err
