@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Unpack
 
+    from posterforge.backends import Backend
     from posterforge.context import Context
     from posterforge.evaluation.evaluator import EvalReport
     from posterforge.generation import Poster
@@ -56,6 +57,7 @@ def translate(
     device: str = "auto",
     precision: Precision = "fp32",
     compile: CompileMode = "auto",
+    backend: Backend = "torch",
     overwrite: bool = False,
     shard: str | None = None,
     alpha: AlphaMode = "keep",
@@ -77,7 +79,8 @@ def translate(
     job = TranslateJob(
         tuple(map(str, inputs)), Path(out), style=style, batch_size=batch_size,
         size=size, fmt=fmt, quality=quality, metadata=metadata, device=device,
-        precision=precision, compile=compile, overwrite=overwrite, shard=shard, alpha=alpha,
+        precision=precision, compile=compile, backend=backend, overwrite=overwrite, shard=shard,
+        alpha=alpha,
         null=null, relative_to=relative_to, vcodec=vcodec, crf=crf, workers=workers,
     )  # type: ignore[arg-type]  # fmt: skip
     return list(start(job, ctx).records())
@@ -97,6 +100,7 @@ def generate(
     device: str = "auto",
     precision: Precision = "fp32",
     compile: CompileMode = "auto",
+    backend: Backend = "torch",
     overwrite: bool = False,
     grid: str | Path | None = None,
     grid_max: int = 64,
@@ -114,7 +118,7 @@ def generate(
     job = GenerateJob(
         tuple(c for c in conditions or () if c is not None), n, None if out is None else Path(out),
         model=model, seed=seed, seeds=seeds, truncation=truncation, batch_size=batch_size, fmt=fmt,
-        device=device, precision=precision, compile=compile, overwrite=overwrite,
+        device=device, precision=precision, compile=compile, backend=backend, overwrite=overwrite,
         grid=None if grid is None else Path(grid), grid_max=grid_max, shard=shard,
     )  # fmt: skip
     return list(start(job, ctx).records())

@@ -15,6 +15,10 @@ enough pixels to pay for compiling: :data:`COLD_COMPILE_WORK` when this model an
 compiled here, :data:`WARM_COMPILE_WORK` when they were (inductor's cache, in the posterforge
 home, then makes compiling much cheaper; ``posterforge warmup`` fills it ahead of time). Frames
 over ``compile_max_pixels`` stay eager. ``"on"`` compiles every shape at once, ``"off"`` never.
+
+Backend (``backend``: ``torch``, ``openvino`` or ``auto``): which path runs each shape, torch or
+an OpenVINO compiled model, is :class:`posterforge.backends.choice.Choice`'s to decide; for
+``auto`` from a calibration cached in the home, so a resumed run takes the same path again.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from posterforge.backends import BACKENDS, OPENVINO, TORCH, BackendFailed
 from posterforge.errors import PosterforgeError
 
 log = logging.getLogger(__name__)
@@ -156,6 +161,9 @@ class Engine:
     channels_last: bool | None = None
     # what runs, for the record of outputs: architecture and weights' sha256 (see outputs.py)
     model_id: str = ""
+    backend: str = "torch"  # "torch", "openvino" or "auto" (see posterforge.backends)
+    arch: str = ""  # architecture and config, what speed depends on: the calibration's key
+    exportable: bool = True  # the model family's word on whether OpenVINO may take it
     _shapes: dict[tuple, _ShapeState] = field(default_factory=dict, init=False)
     _expected: dict[tuple, int] = field(default_factory=dict, init=False)
     # what compiling cost this run: (shape, seconds, whether this model and shape were compiled
@@ -175,9 +183,17 @@ class Engine:
         if self.channels_last is None:
             # NHWC is what tensor cores want; on the CPU oneDNN measured no faster for our nets.
             self.channels_last = self.device.type == "cuda"
+        if self.backend not in BACKENDS:
+            raise PosterforgeError(f"invalid backend {self.backend!r}: use auto, torch or openvino")
         self.module = self.module.to(self.device).eval().requires_grad_(False)
+        self.plain = self.module  # as built: what OpenVINO converts
         if hasattr(self.module, "optimize_for"):  # a model's own device-specific variant
             self.module = self.module.optimize_for(self.device, self.autocast_dtype)
+        if self.backend == TORCH:
+            self.plain = self.module  # never needed: no second copy held
+        from posterforge.backends.choice import Choice
+
+        self.choice = Choice(self)
         if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
 
@@ -208,7 +224,7 @@ class Engine:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float in, float out, on the device: pad, run (eager or compiled), crop."""
         padded, (h, w) = pad_to_multiple(x, self.multiple, self.min_size)
-        return self._run("forward", self.module, padded)[..., :h, :w]
+        return self._run("forward", padded)[..., :h, :w]
 
     def sample(
         self, z: torch.Tensor, conditions: torch.Tensor | None, **kw: object
@@ -221,13 +237,45 @@ class Engine:
         if kw:  # model-specific arguments (truncation): eager, the compile cache is per shape
             with torch.inference_mode(), self._autocast():
                 return self.module.sample(z, conditions, **kw).float()
-        return self._run("sample", self.module.sample, z, conditions).float()
+        return self._run("sample", z, conditions).float()
 
-    def _run(self, entry: str, eager: Callable[..., torch.Tensor], *args: torch.Tensor | None):
+    def _run(self, entry: str, *args: torch.Tensor | None) -> torch.Tensor:
         key = _key(entry, *(None if a is None else tuple(a.shape) for a in args))
-        fn = self._pick(key, entry, eager, args)
+        path = self.choice.path(key, args)
+        if path == OPENVINO:
+            try:
+                with torch.inference_mode():
+                    return self.choice.function(path, entry)(*args)
+            except BackendFailed as e:  # before any output of this key: torch from here on
+                self.choice.failed(key, e)
+                path = TORCH
+        name = entry if path == TORCH else f"{entry}/{path}"  # one compiled function per path
+        fn = self._pick(key, name, self.eager(path, entry), args)
         with torch.inference_mode(), self._autocast(), self._cudnn_benchmark():
             return fn(*args)
+
+    def eager(self, path: str, entry: str) -> Callable[..., torch.Tensor]:
+        """The torch function of ``entry`` on a torch path (with or without the variant)."""
+        module = self.module if path == TORCH else self.plain
+        return module if entry == "forward" else module.sample
+
+    # -- backends ---------------------------------------------------------------------------------
+    def decide_paths(self) -> None:
+        """Decide the path of every shape :meth:`expect` was told of, calibrating where this
+        machine has not yet: before any output, so the outputs record can name it."""
+        self.choice.decide(list(self._expected), self._example)
+
+    @property
+    def example_side(self) -> int:
+        """A square frame side this translator takes, about 64 (what OpenVINO traces with)."""
+        return padded_size(64, 64, self.multiple, self.min_size)[0]
+
+    def _example(self, key: tuple) -> tuple[torch.Tensor | None, ...]:
+        gen = torch.Generator().manual_seed(0)  # calibration inputs: the same on every run
+        if key[0] == "forward":
+            return (torch.rand(key[1], generator=gen).to(self.device),)
+        z = torch.randn(key[1], generator=gen).to(self.device)
+        return z, None if key[2] is None else torch.zeros(key[2], device=self.device)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():

@@ -85,15 +85,22 @@ def start(
     if job.out is not None:  # before the model loads: a read-only --out fails in a second
         check_writable(job.out)
     gen = generator or load_generator(
-        job.model, device=job.device, precision=job.precision, compile=job.compile, ctx=ctx
-    )
+        job.model, device=job.device, precision=job.precision, compile=job.compile,
+        backend=job.backend, ctx=ctx,
+    )  # fmt: skip
     specs: list[str | None] = list(job.conditions) or [None]
     captions = [gen.caption(c) for c in specs]  # unknown labels fail here, up front
     jobs = [
         _ConditionJob(gen, spec, caption, job, gen.conditions(spec, 1))
         for spec, caption in zip(specs, captions, strict=True)
     ]
-    return GenerateRun(job, gen, jobs)
+    run = GenerateRun(job, gen, jobs)
+    engine = gen.engine
+    if engine.compile == "auto" or engine.backend != "torch":  # the whole job: a resumed run
+        run._expect()  # decides alike
+    if engine.backend != "torch":
+        engine.decide_paths()  # before the outputs record, which names the path
+    return run
 
 
 @dataclass(eq=False)
@@ -119,8 +126,6 @@ class GenerateRun:
                 job.out, _settings(job, gen), dests, overwrite=job.overwrite,
                 shown={"model": ("model", job.model)},
             )  # fmt: skip
-        if gen.engine.compile == "auto":  # the whole job, so that a resumed run decides alike
-            self._expect()
         sheets: list[tuple[str, list[Any]]] = []
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-encode") as pool:
             for c in jobs:
@@ -146,7 +151,7 @@ class GenerateRun:
 
 def _settings(job: GenerateJob, gen: LoadedGenerator) -> dict[str, Any]:
     """What made an image: a re-run with other settings is refused, not skipped."""
-    return {
+    settings = {
         "command": "generate",
         "model": gen.engine.model_id,
         "seed": job.seed if job.seeds is None else "per poster",
@@ -154,6 +159,9 @@ def _settings(job: GenerateJob, gen: LoadedGenerator) -> dict[str, Any]:
         "format": job.fmt,
         "precision": gen.engine.precision,
     }
+    if (backend := gen.engine.choice.record()) is not None:  # not torch: other bytes
+        settings["backend"] = backend
+    return settings
 
 
 def generate_iter(job: GenerateJob, ctx: Context | None = None) -> Iterator[Poster]:

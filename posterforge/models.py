@@ -24,6 +24,10 @@ class _Model:
     aliases: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     needs_weights: ClassVar[bool] = True
+    # False: OpenVINO (``--backend openvino|auto``) never converts this family's module, which
+    # then always runs on torch (say why in a comment: data-dependent control flow, an op the
+    # converter lacks). Conversion failures fall back to torch anyway, with a note.
+    exportable: ClassVar[bool] = True
 
     @classmethod
     def build(cls, weights: Weights | None) -> torch.nn.Module:

@@ -89,7 +89,9 @@ SHOWN = "shown"  # the record's key for how the user named the settings
 # the options behind the settings, as a user types them
 OPTION_NAMES = {"size": "--size", "format": "--format", "alpha": "--alpha", "quality": "--quality",
                 "metadata": "--metadata", "precision": "--precision", "seed": "--seed",
-                "truncation": "--truncation", "vcodec": "--vcodec", "crf": "--crf"}  # fmt: skip
+                "truncation": "--truncation", "vcodec": "--vcodec", "crf": "--crf",
+                "backend": "--backend"}  # fmt: skip
+UNSAID = {"backend": "torch"}  # what a setting left out of the record means
 
 
 def _explain(
@@ -121,7 +123,8 @@ def _change(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
         return f"{was[0]} {was[1]}, now {now[1]}" if was[0] == now[0] else (
             f"{was[0]} {was[1]}, now {now[0]} {now[1]}"
         )
-    return f"{OPTION_NAMES.get(key, key)}: {_plain(old.get(key))}, now {_plain(new.get(key))}"
+    was, now = (d.get(key, UNSAID.get(key)) for d in (old, new))
+    return f"{OPTION_NAMES.get(key, key)}: {_plain(was)}, now {_plain(now)}"
 
 
 def _plain(value: Any) -> str:

@@ -127,12 +127,14 @@ def load_generator(
     device: str = "auto",
     precision: str = "fp32",
     compile: str = "auto",
+    backend: str = "torch",
     ctx: Context | None = None,
     store: Store | None = None,
 ) -> LoadedGenerator:
     """Resolve a generator (a stored name, a plugin's weights or a ``.safetensors`` file; or a
     model resolved already), build it and put it in an engine on ``device``, ready to sample.
     ``store``: the weight store, when no ``ctx`` is given."""
+    from posterforge.backends import architecture
     from posterforge.engine import Engine, check_precision, resolve_device
 
     check_precision(precision)
@@ -147,6 +149,9 @@ def load_generator(
         precision=precision,
         compile=compile,
         model_id=model.model_id,
+        backend=backend,
+        arch=architecture(model),
+        exportable=getattr(model.cls, "exportable", True),
     )
     return LoadedGenerator(engine, model.name)
 

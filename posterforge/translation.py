@@ -44,10 +44,12 @@ def load_engine(
     device: str = "auto",
     precision: str = "fp32",
     compile: str = "auto",
+    backend: str = "torch",
     ctx: Context | None = None,
 ) -> Engine:
     """Resolve a style (name, weight file, or a model resolved already), build its network and
-    wrap it in an Engine."""
+    wrap it in an Engine (``backend``: see :mod:`posterforge.backends`)."""
+    from posterforge.backends import architecture
     from posterforge.engine import Engine, resolve_device
 
     model = style if isinstance(style, ResolvedModel) else _resolve(style, ctx)
@@ -60,6 +62,9 @@ def load_engine(
         precision=precision,
         compile=compile,
         model_id=model.model_id,
+        backend=backend,
+        arch=architecture(model),
+        exportable=getattr(cls, "exportable", True),
     )
 
 
@@ -104,8 +109,10 @@ def start(
         one_file = len(videos) == 1 and pairs[0][1] == job.out
         check_writable(job.out.parent if one_file else job.out)
     run.engine = load_engine(
-        model, device=job.device, precision=job.precision, compile=job.compile
-    )
+        model, device=job.device, precision=job.precision, compile=job.compile,
+        backend=job.backend,
+    )  # fmt: skip
+    run.expect()
     return run
 
 
@@ -130,6 +137,18 @@ class TranslateRun:
             return self.job.batch_size
         return default_batch_size(self.engine.device.type if self.engine else "cpu")
 
+    def expect(self) -> None:
+        """Tell the engine the job's frame sizes (finished ones included, so a resumed run
+        decides alike) and let it choose each size's path now, before the outputs record."""
+        engine = self.engine
+        assert engine is not None
+        if engine.device.type == "mps" or (engine.compile != "auto" and engine.backend == "torch"):
+            return  # mps never compiles nor leaves torch
+        sources = [src.src for src, _ in self.pairs if not src.video]
+        expect_job(engine, sources, self.batch_size, self.job.size)
+        if engine.backend != "torch":
+            engine.decide_paths()
+
     def records(self) -> Iterator[Record]:
         """Translate every input; yields one :class:`Record` per input as it finishes. Bad
         images become ``failed`` records and the run goes on. Videos run after the images, one
@@ -142,8 +161,6 @@ class TranslateRun:
             remove_stale_temps(folder, runner.started)
         videos = self.videos
         pairs = [p for p in self.pairs if not p[0].video]
-        if engine.compile == "auto" and engine.device.type != "mps":  # mps never compiles
-            expect_job(engine, [src.src for src, _ in pairs], batch_size, job.size)
         # existing outputs are skipped only when these settings made them (else refused up front)
         completed: Callable[[], None] = lambda: None  # noqa: E731
         if pairs:
@@ -172,8 +189,9 @@ class TranslateRun:
 
 
 def _settings(job: TranslateJob, engine: Engine) -> dict[str, Any]:
-    """What made an output: a re-run with other settings is refused, not skipped."""
-    return {
+    """What made an output: a re-run with other settings is refused, not skipped. The backend
+    only when not torch: OpenVINO's bytes differ from torch's by a grey level here and there."""
+    settings = {
         "command": "translate",
         "model": engine.model_id,
         "size": None if job.size is None else str(job.size),
@@ -183,6 +201,9 @@ def _settings(job: TranslateJob, engine: Engine) -> dict[str, Any]:
         "metadata": job.metadata,
         "precision": engine.precision,
     }
+    if (backend := engine.choice.record()) is not None:
+        settings["backend"] = backend
+    return settings
 
 
 def translate_iter(job: TranslateJob, ctx: Context | None = None) -> Iterator[Record]:

@@ -1,6 +1,9 @@
 """Compile ahead of time: ``posterforge warmup`` fills the compile cache for one model and frame
 size, so that later runs of that size compile from the cache (cheap) and "auto" compiles them
-from a few hundred frames on instead of a thousand (see :mod:`posterforge.engine`)."""
+from a few hundred frames on instead of a thousand (see :mod:`posterforge.engine`). With
+``backend="auto"`` it first calibrates the backends for that size (see
+:mod:`posterforge.backends`), so the first run does not; where OpenVINO wins, its compiled model
+is what lands in the cache."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ class Warmed:
     shape: tuple[int, ...]
     seconds: float
     cached: bool
+    backend: str = ""  # the engine's backend line: the path the runs of this size take
 
 
 def eager_note(size: str) -> str | None:
@@ -49,10 +53,11 @@ def warmup_style(
     batch_size: int | None = None,
     device: str = "auto",
     precision: str = "fp32",
+    backend: str = "torch",
 ) -> Warmed:
-    """Compile ``style``'s translator for frames of ``size`` (``WxH``, the size the frames have
-    when they reach the model: after ``--size``) at ``batch_size`` (translate's default for the
-    device when None)."""
+    """Calibrate (``backend="auto"``) and compile ``style``'s translator for frames of ``size``
+    (``WxH``, the size the frames have when they reach the model: after ``--size``) at
+    ``batch_size`` (translate's default for the device when None)."""
     import torch
 
     from posterforge.sizing import Size
@@ -65,29 +70,46 @@ def warmup_style(
             "other side to each input)"
         )
     assert parsed.width and parsed.height
-    engine = load_engine(style, device=device, precision=precision, compile="on")
+    engine = load_engine(style, device=device, precision=precision, compile="on", backend=backend)
     batch = batch_size or default_batch_size(engine.device.type)
+    engine.expect(batch, (parsed.height, parsed.width), 1)
+    engine.decide_paths()
     with torch.inference_mode():  # as translate runs it: dynamo's guards tell the two apart
         engine.forward(torch.zeros((batch, 3, parsed.height, parsed.width), device=engine.device))
     return _result(engine)
 
 
 def warmup_generator(
-    model: str, *, batch_size: int = 64, device: str = "auto", precision: str = "fp32"
+    model: str,
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+    precision: str = "fp32",
+    backend: str = "torch",
 ) -> Warmed:
-    """Compile generator ``model`` for batches of ``batch_size``."""
+    """Calibrate (``backend="auto"``) and compile generator ``model`` for batches of
+    ``batch_size``."""
     import torch
 
     from posterforge.generation import load_generator
 
-    gen = load_generator(model, device=device, precision=precision, compile="on")
+    gen = load_generator(model, device=device, precision=precision, compile="on", backend=backend)
     label = (gen.label_names or [None])[0]
+    dim = None if label is None else int(gen.conditions(label, 1).shape[1])
+    gen.engine.expect_samples(batch_size, gen.z_dim, dim, 1)
+    gen.engine.decide_paths()
     gen.engine.sample(torch.zeros(batch_size, gen.z_dim), gen.conditions(label, batch_size))
     return _result(gen.engine)
 
 
 def _result(engine: Engine) -> Warmed:
+    from posterforge.backends import OPENVINO
+
+    line = engine.choice.line()
     if not engine.compiled_shapes:
+        for key, decision in engine.choice.decisions.items():
+            if decision.path == OPENVINO:  # OpenVINO compiled it, into its own cache
+                return Warmed(tuple(key[1]), 0.0, False, line)
         raise PosterforgeError("compiling failed on this machine (no C compiler?): runs stay eager")
     shape, secs, cached = engine.compiled_shapes[0]
-    return Warmed(shape, secs, cached)
+    return Warmed(shape, secs, cached, line)

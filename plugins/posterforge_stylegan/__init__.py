@@ -45,6 +45,9 @@ class StyleGAN(Generator):
     name = ARCH
     aliases = ("stylegan2",)
     description = "StyleGAN-style conditional posters (mapping net, modulated convs, ADA)"
+    # The modulated convs fold the batch into the channels (one grouped conv per batch), which
+    # OpenVINO's converter fixes at the traced batch size: it cannot take this family.
+    exportable = False
 
     @classmethod
     def check(cls, header, shapes):

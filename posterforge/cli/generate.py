@@ -39,6 +39,7 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "fmt": Opt(str, typer.Option("--format", "-f")),
     "device": Opt(str, typer.Option()),
     "precision": Opt(str, typer.Option()),
+    "backend": Opt(str, typer.Option()),
     "overwrite": Opt(bool, typer.Option()),
     "shard": Opt(str | None, typer.Option()),
 }  # fmt: skip

@@ -41,7 +41,8 @@ def drive(
 
 
 def engine_line(engine: Engine, device: str, batch: int) -> str:
-    """One line: the device and precision the run uses (and whether ``auto`` picked them)."""
+    """One line: the device, precision and backend path the run uses (and whether ``auto``
+    picked them)."""
     import torch
 
     about = []
@@ -52,4 +53,7 @@ def engine_line(engine: Engine, device: str, batch: int) -> str:
     if device == "auto":
         about.append("picked by --device auto")
     where = f"{engine.device} ({', '.join(about)})" if about else str(engine.device)
-    return f"posterforge: device {where}, precision {engine.precision}, batch size {batch}"
+    return (
+        f"posterforge: device {where}, precision {engine.precision}, {engine.choice.line()}, "
+        f"batch size {batch}"
+    )

@@ -46,6 +46,7 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "device": Opt(str, typer.Option()),
     "precision": Opt(str, typer.Option()),
     "compile": Opt(str, typer.Option()),
+    "backend": Opt(str, typer.Option()),
     "overwrite": Opt(bool, typer.Option()),
     "shard": Opt(str | None, typer.Option()),
     "alpha": Opt(str, typer.Option()),

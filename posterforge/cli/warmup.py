@@ -27,6 +27,9 @@ def warmup(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
+    backend: Annotated[
+        str, typer.Option(help="torch, auto (calibrate first) or openvino, as the runs will use.")
+    ] = "torch",
 ) -> None:
     """Compile a model ahead of time for one frame size: [bold]posterforge warmup --style
     vintage --size 256x256[/].
@@ -34,8 +37,11 @@ def warmup(
     Later runs of that model, size, batch size, device and precision compile from the cache, and
     [bold]--compile auto[/] compiles them from a few hundred frames on (a thousand otherwise).
     """
+    from posterforge.backends import BACKENDS
+    from posterforge.jobs.common import one_of
     from posterforge.warmup import eager_note, warmup_generator, warmup_style
 
+    one_of(backend, BACKENDS, "backend")
     if (style is None) == (model is None):
         raise PosterforgeError("name what to compile: --style S --size WxH, or --model M")
     if style is not None:
@@ -43,14 +49,21 @@ def warmup(
             raise PosterforgeError("--style needs --size WxH: the frames' size")
         if (note := eager_note(size)) is not None:  # said before the minutes of compiling
             print(f"posterforge: note: {note}", file=sys.stderr)
-        done = warmup_style(style, size, batch_size=batch_size, device=device, precision=precision)
+        done = warmup_style(style, size, batch_size=batch_size, device=device, precision=precision,
+                            backend=backend)  # fmt: skip
         what = f"{style} at {size}"
     else:
         if size is not None:
             raise PosterforgeError("--size is for --style: a generator's size is its own")
         done = warmup_generator(model, batch_size=batch_size or 64, device=device,  # type: ignore[arg-type]
-                                precision=precision)  # fmt: skip
+                                precision=precision, backend=backend)  # fmt: skip
         what = str(model)
     shape = "x".join(map(str, done.shape))
+    if done.backend.startswith("backend openvino"):
+        print(f"{what} (batch shape {shape}): {done.backend}; compiled by OpenVINO, in its cache",
+              file=sys.stderr)  # fmt: skip
+        return
     how = "already in the cache" if done.cached else "now in the cache"
-    print(f"compiled {what} (batch shape {shape}) in {done.seconds:.1f} s; {how}", file=sys.stderr)
+    tail = f" ({done.backend})" if done.backend else ""
+    print(f"compiled {what} (batch shape {shape}) in {done.seconds:.1f} s; {how}{tail}",
+          file=sys.stderr)  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from posterforge.backends import BACKENDS, Backend
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.common import (
     COMPILE_MODES,
@@ -56,6 +57,12 @@ class GenerateJob:
     compile: CompileMode = about(
         "auto (compile when the job is long enough to pay), on or off.", "auto"
     )
+    backend: Backend = about(
+        "torch (the default until the calibration is measured on a quiet machine), auto (the "
+        "path a calibration found fastest on this machine, cached) or openvino (CPU; torch "
+        "where it cannot run, with a note).",
+        "torch",
+    )
     overwrite: bool = about("Replace posters that exist already.", False)
     grid: Path | None = about(
         "Also write a contact sheet, captioned by genre (64 per genre at most).", None
@@ -93,6 +100,7 @@ class GenerateJob:
             set_(self, "batch_size", 1)  # a poster of a seed never shares its batch: exact alone
         one_of(self.precision, PRECISIONS, "precision")
         one_of(self.compile, COMPILE_MODES, "compile")
+        one_of(self.backend, BACKENDS, "backend")
         check_device(self.device)
         if self.out is not None and self.out.exists() and not self.out.is_dir():
             raise PosterforgeError(f"--out {self.out}: is a file, not a folder")

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from posterforge.backends import BACKENDS, Backend
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.common import (
     ALPHA_MODES,
@@ -54,6 +55,12 @@ class TranslateJob:
     compile: CompileMode = about(
         "auto (compile when the job is long enough to pay), on or off.", "auto"
     )
+    backend: Backend = about(
+        "torch (the default until the calibration is measured on a quiet machine), auto (the "
+        "path a calibration found fastest on this machine, cached) or openvino (CPU; torch "
+        "where it cannot run, with a note).",
+        "torch",
+    )
     overwrite: bool = about("Replace outputs that exist already.", False)
     shard: str | None = about(
         "K/N: process a deterministic 1/N of the inputs (torchrun: automatic).", None
@@ -85,6 +92,7 @@ class TranslateJob:
         one_of(self.alpha, ALPHA_MODES, "alpha")
         one_of(self.precision, PRECISIONS, "precision")
         one_of(self.compile, COMPILE_MODES, "compile")
+        one_of(self.backend, BACKENDS, "backend")
         check_device(self.device)
         in_range(self.quality, 1, 100, "quality")
         at_least(self.batch_size, 1, "batch_size")

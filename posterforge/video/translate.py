@@ -45,7 +45,7 @@ _Todo = tuple["Job", Path, str, "int | None", dict]  # input, output, vcodec, cr
 def video_settings(engine: Engine, size: Size | None, vcodec: str, crf: int | None) -> dict:
     """What makes a translated video: recorded per output, so a re-run skips only what the same
     settings made, and in the work folder, so it resumes only what they started."""
-    return {
+    settings = {
         "command": "translate",
         "kind": "video",
         "model": engine.model_id,
@@ -55,6 +55,9 @@ def video_settings(engine: Engine, size: Size | None, vcodec: str, crf: int | No
         "crf": crf,
         "pix_fmt": "yuv420p",
     }
+    if engine.backend != "torch":  # another path writes other bytes (torch's: left out, as before)
+        settings["backend"] = engine.choice.record() or engine.backend
+    return settings
 
 
 @dataclass(frozen=True)
