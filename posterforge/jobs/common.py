@@ -32,6 +32,28 @@ def about(help: str, default: Any = _REQUIRED) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+# The fields every model-running job has, described once.
+def device_field() -> Any:
+    return about("auto, cpu, cuda, cuda:N or mps.", "auto")
+
+
+def precision_field() -> Any:
+    return about("fp32, fp16 or bf16 (autocast).", "fp32")
+
+
+def compile_field() -> Any:
+    return about("auto (compile when the job is long enough to pay), on or off.", "auto")
+
+
+def backend_field() -> Any:
+    return about(
+        "torch (the default until the calibration is measured on a quiet machine), auto (the "
+        "path a calibration found fastest on this machine, cached) or openvino (CPU; torch "
+        "where it cannot run, with a note).",
+        "torch",
+    )
+
+
 def field_help(field: dataclasses.Field) -> str:
     return str(field.metadata.get("help", ""))
 

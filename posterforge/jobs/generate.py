@@ -15,10 +15,14 @@ from posterforge.jobs.common import (
     Precision,
     about,
     at_least,
+    backend_field,
     check_device,
     check_format,
     check_shard,
+    compile_field,
+    device_field,
     one_of,
+    precision_field,
 )
 
 DEFAULT_MODEL = "posters-demo"
@@ -52,17 +56,10 @@ class GenerateJob:
     )
     batch_size: int = about("Images per batch.", 64)
     fmt: str = about("png, jpg or webp.", "png")
-    device: str = about("auto, cpu, cuda, cuda:N or mps.", "auto")
-    precision: Precision = about("fp32, fp16 or bf16 (autocast).", "fp32")
-    compile: CompileMode = about(
-        "auto (compile when the job is long enough to pay), on or off.", "auto"
-    )
-    backend: Backend = about(
-        "torch (the default until the calibration is measured on a quiet machine), auto (the "
-        "path a calibration found fastest on this machine, cached) or openvino (CPU; torch "
-        "where it cannot run, with a note).",
-        "torch",
-    )
+    device: str = device_field()
+    precision: Precision = precision_field()
+    compile: CompileMode = compile_field()
+    backend: Backend = backend_field()
     overwrite: bool = about("Replace posters that exist already.", False)
     grid: Path | None = about(
         "Also write a contact sheet, captioned by genre (64 per genre at most).", None

@@ -18,11 +18,15 @@ from posterforge.jobs.common import (
     Precision,
     about,
     at_least,
+    backend_field,
     check_device,
     check_format,
     check_shard,
+    compile_field,
+    device_field,
     in_range,
     one_of,
+    precision_field,
 )
 from posterforge.sizing import Size
 
@@ -50,17 +54,10 @@ class TranslateJob:
     metadata: bool = about(
         "Carry each input's ICC profile, EXIF (orientation reset) and DPI to its output.", True
     )
-    device: str = about("auto, cpu, cuda, cuda:N or mps.", "auto")
-    precision: Precision = about("fp32, fp16 or bf16 (autocast).", "fp32")
-    compile: CompileMode = about(
-        "auto (compile when the job is long enough to pay), on or off.", "auto"
-    )
-    backend: Backend = about(
-        "torch (the default until the calibration is measured on a quiet machine), auto (the "
-        "path a calibration found fastest on this machine, cached) or openvino (CPU; torch "
-        "where it cannot run, with a note).",
-        "torch",
-    )
+    device: str = device_field()
+    precision: Precision = precision_field()
+    compile: CompileMode = compile_field()
+    backend: Backend = backend_field()
     overwrite: bool = about("Replace outputs that exist already.", False)
     shard: str | None = about(
         "K/N: process a deterministic 1/N of the inputs (torchrun: automatic).", None
