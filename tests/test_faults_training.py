@@ -1,0 +1,65 @@
+"""Faults, round three (issue 27), the training side: labels files that point outside --data or
+hold a huge line, checkpoints on a full disk or holding a hostile pickle, two trainings into one
+run folder, a read-only store."""
+
+from __future__ import annotations
+
+from .test_training_data import _genres, _labels_env
+
+
+def test_labels_rows_outside_the_data_folder_are_refused_unread(tmp_path):
+    from posterforge.training.labelled import read_labelled
+
+    data = _labels_env(tmp_path / "data", ["a.png", "b.png", "sub/c.png"])
+    outside = _labels_env(tmp_path / "outside", ["secret.png"])
+    (data / "link.png").symlink_to(outside / "secret.png")  # a link that points out
+    (data / "away").symlink_to(outside, target_is_directory=True)
+    (data / "inner.png").symlink_to(data / "a.png")  # a link that stays in: fine
+    (data / "labels.csv").write_text(
+        "path,genres\n"
+        "a.png,horror\n"  # 2
+        "../outside/secret.png,horror\n"  # 3
+        f"{outside / 'secret.png'},horror\n"  # 4: absolute
+        "/etc/passwd,horror\n"  # 5
+        "sub/../../outside/secret.png,war\n"  # 6
+        "link.png,horror\n"  # 7
+        "away/secret.png,horror\n"  # 8
+        "~/secret.png,horror\n"  # 9
+        "sub/c.png,drama\n"  # 10
+        "inner.png,comedy\n"  # 11
+    )
+    got = read_labelled(data, _genres(), data / "labels.csv")
+    assert [it.path.name for it in got.items] == ["a.png", "c.png", "inner.png"]
+    assert all(it.path.resolve().is_relative_to(data.resolve()) for it in got.items)
+    assert got.problems == [
+        f"labels.csv:{n}: path {p!r} is outside the data folder"
+        for n, p in [
+            (3, "../outside/secret.png"), (4, str(outside / "secret.png")), (5, "/etc/passwd"),
+            (6, "sub/../../outside/secret.png"), (7, "link.png"), (8, "away/secret.png"),
+            (9, "~/secret.png"),
+        ]
+    ]  # fmt: skip
+    assert got.summary_line() == (
+        "labels.csv: 10 rows read, 3 used, 7 dropped (7 with a path outside the data folder; "
+        "first at lines 3, 4, 5)"
+    )
+
+
+def test_a_training_run_never_reads_a_file_outside_its_data_folder(tmp_path, inproc):
+    """The CLI summary names the refused rows; the file outside is never opened."""
+    data = _labels_env(tmp_path / "data", [f"p{i}.png" for i in range(4)])
+    rows = [f"p{i}.png,horror" for i in range(4)] + ["../secret.png,horror", "/etc/passwd,war"]
+    (data / "labels.csv").write_text("path,genres\n" + "\n".join(rows) + "\n")
+    (tmp_path / "secret.png").write_bytes(b"not an image: a read would say so")
+    r = inproc(
+        "train", "generator", "--data", str(data), "--labels", str(data / "labels.csv"),
+        "--name", "g", "--out", str(tmp_path / "run"), "--max-steps", "1", "--device", "cpu",
+        "--balance", "none",
+        *[a for s in ("ngf=8", "ndf=8", "batch_size=2") for a in ("--set", s)],
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "labels.csv: 6 rows read, 4 used, 2 dropped (2 with a path outside the data folder" \
+        in r.err  # fmt: skip
+    assert "labels.csv:6: path '../secret.png' is outside the data folder" in r.err
+    assert "labels.csv:7: path '/etc/passwd' is outside the data folder" in r.err
+    assert "not an image" not in r.err and "Warning" not in r.err, r.err
