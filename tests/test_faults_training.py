@@ -4,6 +4,10 @@ run folder, a read-only store."""
 
 from __future__ import annotations
 
+import pytest
+
+from posterforge.errors import PosterforgeError
+
 from .test_training_data import _genres, _labels_env
 
 
@@ -63,3 +67,49 @@ def test_a_training_run_never_reads_a_file_outside_its_data_folder(tmp_path, inp
     assert "labels.csv:6: path '../secret.png' is outside the data folder" in r.err
     assert "labels.csv:7: path '/etc/passwd' is outside the data folder" in r.err
     assert "not an image" not in r.err and "Warning" not in r.err, r.err
+
+
+def test_a_huge_line_in_a_labels_file_is_its_rows_error_in_bounded_memory(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from posterforge.training import labels_file
+    from posterforge.training.labelled import read_labelled
+
+    data = _labels_env(tmp_path, ["a.png", "b.png", "c.png"])
+    huge = "x" * (8 << 20)  # 8 MB on one line: under a 64 KiB bound it stands for 1 GiB
+    for name, rows in {
+        "labels.csv": ["path,genres", "a.png,horror", f"{huge}.png,horror", "b.png,drama",
+                       f'c.png,"{"y" * 200_000}"', "c.png,war"],
+        "labels.jsonl": ['{"path": "a.png", "genres": "horror"}', f'{{"path": "{huge}"}}',
+                         '{"path": "b.png", "genres": "drama"}'],
+    }.items():  # fmt: skip
+        (data / name).write_text("\r\n".join(rows) + "\r\n")
+    monkeypatch.setattr(labels_file, "MAX_LINE", 1 << 16)
+    del huge
+    tracemalloc.start()
+    try:
+        got = read_labelled(data, _genres(), data / "labels.csv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"{peak:,} bytes"
+    assert [it.path.name for it in got.items] == ["a.png", "b.png", "c.png"]
+    assert got.problems == [
+        "labels.csv:3: line longer than 65,536 characters, skipped",
+        "labels.csv:5: line longer than 65,536 characters, skipped",
+    ]
+    assert got.summary_line() == (
+        "labels.csv: 5 rows read, 3 used, 2 dropped (2 with a line too long; first at lines 3, 5)"
+    )
+    got = read_labelled(data, _genres(), data / "labels.jsonl")
+    assert [it.path.name for it in got.items] == ["a.png", "b.png"]
+    assert got.problems == ["labels.jsonl:2: line longer than 65,536 characters, skipped"]
+    # the default bound: a long field is the csv module's "field larger than field limit"
+    monkeypatch.undo()
+    got = read_labelled(data, _genres(), data / "labels.csv")
+    assert got.problems[0] == "labels.csv:3: line longer than 1,048,576 characters, skipped"
+    assert got.problems[1].startswith("labels.csv:5: not a CSV row (field larger than field")
+    big = data / "header.csv"
+    big.write_text("path," + "g" * (2 << 20) + "\na.png,horror\n")
+    with pytest.raises(PosterforgeError, match=r"header.csv:1: header: longer than 1,048,576"):
+        read_labelled(data, _genres(), big)

@@ -25,6 +25,7 @@ REASONS = {
     "quote": "with an unclosed quote",
     "outside": "with a path outside the data folder",
     "malformed": "malformed",
+    "long": "with a line too long",
 }
 
 
