@@ -4,7 +4,10 @@ run folder, a read-only store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from posterforge.errors import PosterforgeError
 
@@ -113,3 +116,53 @@ def test_a_huge_line_in_a_labels_file_is_its_rows_error_in_bounded_memory(tmp_pa
     big.write_text("path," + "g" * (2 << 20) + "\na.png,horror\n")
     with pytest.raises(PosterforgeError, match=r"header.csv:1: header: longer than 1,048,576"):
         read_labelled(data, _genres(), big)
+
+
+def _generator_args(data: Path, run: Path, *extra: str) -> list[str]:
+    return [
+        "train", "generator", "--data", str(data), "--labels", str(data / "labels.csv"),
+        "--preset", "posters-demo", "--name", run.name, "--out", str(run), "--device", "cpu",
+        *[a for s in ("ngf=8", "ndf=8", "batch_size=4", "train.checkpoint_every=2")
+          for a in ("--set", s)], *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def posters(tmp_path_factory) -> Path:
+    from posterforge_genre_cgan.demo_data import make_demo_posters
+
+    out = tmp_path_factory.mktemp("posters")
+    make_demo_posters(out, per_genre=3, seed=0)
+    return out
+
+
+def test_a_checkpoint_on_a_full_tmpfs_is_one_line_and_the_resume_is_exact(
+    tmp_path, posters, inproc
+):
+    """torch's zip writer, failing to close after the disk filled up, raised its own RuntimeError
+    over the OSError: two tracebacks. Now: the OSError's one line; room again, the resume
+    finishes as a run that never stopped."""
+    import subprocess
+
+    from posterforge.weights import load_weights
+
+    from .test_faults import ENOSPC, _tmpfs
+
+    with _tmpfs(tmp_path / "disk", "size=6M") as disk:  # one checkpoint fits (3 MB), not two
+        run = disk / "run"
+        r = inproc(*_generator_args(posters, run, "--max-steps", "4"))
+        assert r.code == 1 and "Traceback" not in r.err and "enforce fail" not in r.err, r.err
+        assert r.err.splitlines()[-1] == (
+            f"posterforge: error: cannot write {run / 'checkpoints' / 'step-00000004.pt'}: {ENOSPC}"
+        )
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000002.pt"]
+        subprocess.run(["mount", "-o", "remount,size=64M", str(disk)], check=True)
+        r = inproc("train", "generator", "--resume", str(run), "--device", "cpu")
+        assert r.code == 0, r.err
+        resumed = load_weights(run / "model.safetensors").tensors
+    straight = tmp_path / "straight"
+    r = inproc(*_generator_args(posters, straight, "--max-steps", "4"))
+    assert r.code == 0, r.err
+    reference = load_weights(straight / "model.safetensors").tensors
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[k], reference[k]) for k in resumed)

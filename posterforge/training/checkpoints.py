@@ -39,8 +39,22 @@ def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
     import torch
 
     with atomic_write(path) as f:
-        torch.save(obj, f)
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch's zip writer fails to close after a failed write:
+            cause = _os_error(e)  # the write's OSError (a full disk) is what to say
+            if cause is None:
+                raise
+            raise cause from None
     _fsync_dir(path.parent)
+
+
+def _os_error(e: BaseException) -> OSError | None:
+    """The OSError that ``e`` was raised in handling, if any."""
+    seen: BaseException | None = e
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
