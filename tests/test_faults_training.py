@@ -4,6 +4,7 @@ run folder, a read-only store."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,35 @@ def test_a_checkpoint_on_a_full_tmpfs_is_one_line_and_the_resume_is_exact(
     reference = load_weights(straight / "model.safetensors").tensors
     assert resumed.keys() == reference.keys()
     assert all(torch.equal(resumed[k], reference[k]) for k in resumed)
+
+
+class _Payload:
+    """What a hostile checkpoint holds: unpickling it would run ``touch PWNED``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_hostile_pickle_among_the_checkpoints_is_refused_in_one_line(tmp_path, posters, inproc):
+    run = tmp_path / "run"
+    r = inproc(*_generator_args(posters, run, "--max-steps", "2"))
+    assert r.code == 0, r.err
+    marker = tmp_path / "PWNED"
+    hostile = run / "checkpoints" / "step-00000004.pt"
+    torch.save({"step": 4, "task": _Payload(marker)}, hostile)
+    r = inproc("train", "export", str(run), "--name", "exported")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    assert r.err.splitlines() == [
+        f"posterforge: error: {hostile}: refused: it holds Python objects other than tensors "
+        "(posix.system), so it was not loaded"
+    ]
+    r = inproc("train", "generator", "--resume", str(run), "--device", "cpu", "--max-steps", "4")
+    assert r.code == 0, r.err
+    assert "weights_only" not in r.err and "will likely succeed" not in r.err, r.err
+    assert f"posterforge: warning: skipping checkpoint {hostile}: refused: it holds" in r.err
+    older = run / "checkpoints" / "step-00000002.pt"
+    assert f"posterforge: resuming from {older}, the newest checkpoint that loads" in r.err
+    assert not marker.exists()
