@@ -199,3 +199,53 @@ def test_a_hostile_pickle_among_the_checkpoints_is_refused_in_one_line(tmp_path,
     older = run / "checkpoints" / "step-00000002.pt"
     assert f"posterforge: resuming from {older}, the newest checkpoint that loads" in r.err
     assert not marker.exists()
+
+
+def test_two_trainings_started_together_into_one_run_folder_one_is_refused(tmp_path, posters):
+    """Real processes, started at once: before the lock both ran, and the log held both."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    run = tmp_path / "runs" / "g2s"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "posterforge",
+                *_generator_args(
+                    posters,
+                    run,
+                    "--max-steps",
+                    "6",
+                    "--seed",
+                    str(seed),
+                    "--set",
+                    "train.log_every=1",
+                ),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (0, 1)
+    ]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], [err[-2000:] for _, _, err in results]
+    won = next(i for i, (code, _, _) in enumerate(results) if code == 0)
+    refused = results[1 - won][2]
+    assert "Traceback" not in refused
+    assert refused.splitlines()[-1].startswith(
+        f"posterforge: error: {run}: another training runs in this folder now (pid "
+    ) or refused.splitlines()[-1].endswith(f"holds a run already: resume it with --resume {run}")
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((run / "request.json").read_text())["seed"] == won
+    assert not list(run.glob(".*.lock"))  # released when the run ended
