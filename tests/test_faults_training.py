@@ -249,3 +249,18 @@ def test_two_trainings_started_together_into_one_run_folder_one_is_refused(tmp_p
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
     assert json.loads((run / "request.json").read_text())["seed"] == won
     assert not list(run.glob(".*.lock"))  # released when the run ended
+
+
+def test_a_read_only_store_is_said_before_any_training(tmp_path, posters, inproc):
+    from .test_faults import _tmpfs
+
+    with _tmpfs(tmp_path / "home", "ro,size=64k") as home:
+        run = tmp_path / "run"
+        r = inproc(*_generator_args(posters, run, "--max-steps", "2"),
+                   env={"POSTERFORGE_HOME": str(home)})  # fmt: skip
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.splitlines() == [
+        f"posterforge: error: cannot write to {home / 'weights'}: Read-only file system "
+        "(the weight store: set POSTERFORGE_HOME)"
+    ]
+    assert not run.exists()  # nothing trained
