@@ -264,3 +264,14 @@ def test_a_read_only_store_is_said_before_any_training(tmp_path, posters, inproc
         "(the weight store: set POSTERFORGE_HOME)"
     ]
     assert not run.exists()  # nothing trained
+
+
+def test_the_run_folder_model_is_the_stored_file(tmp_path, posters, inproc):
+    from posterforge.weights import read_header
+
+    run = tmp_path / "run"
+    r = inproc(*_generator_args(posters, run, "--max-steps", "1"))
+    assert r.code == 0, r.err
+    stored = Path(r.out.strip())
+    assert read_header(run / "model.safetensors")["provenance"]["data"]  # the label counts
+    assert (run / "model.safetensors").read_bytes() == stored.read_bytes()

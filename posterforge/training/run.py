@@ -185,7 +185,7 @@ def _run(
     from posterforge.training import distributed
     from posterforge.training.harness import TrainConfig, Trainer
     from posterforge.training.progress import PlainProgress
-    from posterforge.weights import load_weights
+    from posterforge.weights import load_weights, save_weights
 
     progress = progress if progress is not None else PlainProgress()
     rank, world_size, dist_device = distributed.init_from_env()
@@ -213,6 +213,8 @@ def _run(
         return None
     model = load_weights(run_dir / "model.safetensors")
     header = _header(model.header, request)
+    if header != model.header:  # the run's copy carries the same provenance as the stored one
+        save_weights(run_dir / "model.safetensors", model.tensors, header)
     return ctx.store.put(request["name"], model.tensors, header, overwrite=True)
 
 
