@@ -178,6 +178,7 @@ class TrainJob:
             raise PosterforgeError(f"missing {', '.join(missing)} (or pass --resume RUN_DIR)")
         assert name is not None and run_dir is not None
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
+        check_store(ctx)  # the model goes there at the end: a read-only store is said now
         if init_from is not None:  # a bad --init-from fails now, not after the set-up
             _check_init(init_from, kind, ctx)
         chosen = {k: v for k, v in (options or {}).items() if v is not None and v is not False}
@@ -248,6 +249,16 @@ def _check_max_steps(recipe: Recipe) -> None:
         raise PosterforgeError("the recipe sets no train.max_steps: pass --max-steps")
 
 
+def check_store(ctx: Context) -> None:
+    """One line, before any training, when the weight store cannot be written."""
+    from posterforge.atomic import check_writable
+
+    try:
+        check_writable(ctx.store.weights_dir)
+    except PosterforgeError as e:
+        raise PosterforgeError(f"{e} (the weight store: set POSTERFORGE_HOME)") from None
+
+
 def _check_init(spec: str, kind: str, ctx: Context) -> None:
     """``--init-from`` names weights of the kind trained (read from the header alone)."""
     from posterforge.catalog import resolve_weights
@@ -316,4 +327,5 @@ class ExportJob:
         from posterforge.catalog import check_free_name
 
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
+        check_store(ctx)
         return cls(Path(run_dir), name, step, overwrite)

@@ -179,7 +179,8 @@ class Trainer:
             # temp files of a killed run (checkpoint, exported model, log): dead writers only
             for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
                 remove_stale(folder)
-        found = latest_checkpoint(self.run_dir) if self.resume_requested else None
+        say = self.progress.notify if self.is_main else None  # which checkpoints were skipped
+        found = latest_checkpoint(self.run_dir, say) if self.resume_requested else None
         if not self.resume_requested and list_checkpoints(self.run_dir):
             raise PosterforgeError(
                 f"{self.run_dir} already holds checkpoints: resume it or choose a new run folder"

@@ -14,7 +14,7 @@ import numpy as np
 
 from posterforge.errors import PosterforgeError
 from posterforge.labels import LabelSet, normalise
-from posterforge.training.labels_file import LabelsFormat, Row, read_rows
+from posterforge.training.labels_file import OUTSIDE, LabelsFormat, Row, escapes, read_rows
 
 # why rows were dropped, for the summary (labels_file adds "quote", "malformed", "outside")
 NO_IMAGE, NO_LABELS, UNKNOWN = "no_image", "no_labels", "unknown"
@@ -25,6 +25,7 @@ REASONS = {
     "quote": "with an unclosed quote",
     "outside": "with a path outside the data folder",
     "malformed": "malformed",
+    "long": "with a line too long",
 }
 
 
@@ -155,6 +156,20 @@ def _spelling(name: str, base: LabelSet) -> str:
     return base.names[i] if i is not None else normalise(name)
 
 
+def inside(data: Path, rel: str) -> Path | None:
+    """``data / rel`` when ``rel`` is relative and stays inside ``data`` once every symlink is
+    resolved; None otherwise (absolute, ``~``, ``..``, or a link that points out)."""
+    if escapes(rel) or rel.startswith("~"):
+        return None
+    path = data / rel
+    try:
+        if not path.resolve().is_relative_to(data.resolve()):
+            return None
+    except (OSError, RuntimeError):  # a symlink loop, or a name the OS refuses
+        return None
+    return path
+
+
 def _from_rows(
     rows: Iterable[Row], data: Path, labels: LabelSet, name: str, from_data: bool
 ) -> LabelledData:
@@ -176,8 +191,11 @@ def _from_rows(
             dropped.append((row.line, "malformed"))
             notes.append((row.line, f"{where}: needs a path and {noun}s"))
             continue
-        path = Path(rel.strip()).expanduser()
-        path = path if path.is_absolute() else data / path
+        path = inside(data, rel.strip())
+        if path is None:  # refused unread, as --path-template refuses such paths
+            dropped.append((row.line, OUTSIDE))
+            notes.append((row.line, f"{where}: path {rel.strip()!r} is outside the data folder"))
+            continue
         if not path.is_file():
             dropped.append((row.line, NO_IMAGE))
             notes.append((row.line, f"{where}: no such file {rel.strip()!r}"))

@@ -13,14 +13,16 @@ is read as it is, described by a :class:`LabelsFormat`:
 
 A CSV row is one physical line: a line whose quoted field is not closed on it is reported as
 an unclosed quote at that line and skipped, so one stray ``"`` never swallows the rows after it.
-A file that is not in its encoding is one error naming the file and the line.
+A file that is not in its encoding is one error naming the file and the line. The file is read
+in bounded memory: a line longer than ``MAX_LINE`` characters is that row's error (a header that
+long, the file's), skipped without being held whole; a field over the csv module's limit is the
+row's error too.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import string
 from collections.abc import Iterator, Sequence
@@ -28,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from posterforge.errors import PosterforgeError
+from posterforge.training.text_lines import check_encoding, read_lines
 
 # why a row is dropped (the keys of LabelledData.dropped); the labelled module adds its own
-QUOTE, MALFORMED, OUTSIDE = "quote", "malformed", "outside"
+QUOTE, MALFORMED, OUTSIDE, LONG = "quote", "malformed", "outside", "long"
+MAX_LINE = 1 << 20  # characters in one line (a row is a few hundred; a field, csv's 131,072)
 
 
 @dataclass(frozen=True)
@@ -129,29 +133,16 @@ def read_rows(path: Path, label_columns: Sequence[str], fmt: LabelsFormat) -> It
     ``label_columns``: the default names of the labels column, most specific first. A header
     without the columns it needs, a template naming an unknown column or a file not in its
     encoding raise :class:`PosterforgeError` (one line) before the first row."""
-    text = _decode(path, fmt.encoding)
+    check_encoding(path, fmt.encoding)
+    lines = read_lines(path, fmt.encoding, MAX_LINE)
     template = Template(fmt.path_template) if fmt.path_template else None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return _jsonl_rows(text, label_columns, fmt, template)
-    return _csv_rows(path, text, label_columns, fmt, template)
+        return _jsonl_rows(lines, label_columns, fmt, template)
+    return _csv_rows(path, lines, label_columns, fmt, template)
 
 
-def _decode(path: Path, encoding: str) -> str:
-    raw = path.read_bytes()
-    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-    try:
-        return raw.decode(codec)
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise PosterforgeError(
-            f"{path}:{line}: not {encoding} text (byte 0x{raw[e.start]:02x}): pass the file's "
-            "encoding with --encoding, e.g. --encoding latin-1"
-        ) from None
-
-
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """Physical lines with their numbers (1-based), line ends kept (any of \\n, \\r\\n, \\r)."""
-    return enumerate(io.StringIO(text, newline=""), 1)
+def _too_long(number: int) -> Row:
+    return Row(number, error=(LONG, f"line longer than {MAX_LINE:,} characters, skipped"))
 
 
 def _split(line: str) -> list[str] | str:
@@ -176,15 +167,16 @@ def _pick(columns: dict[str, str], wanted: str, defaults: Sequence[str]) -> str 
 
 def _csv_rows(
     path: Path,
-    text: str,
+    lines: Iterator[tuple[int, str | None]],
     label_columns: Sequence[str],
     fmt: LabelsFormat,
     template: Template | None,
 ) -> Iterator[Row]:
-    lines = _lines(text)
-    header = next(((n, ln) for n, ln in lines if ln.strip()), None)
+    header = next(((n, ln) for n, ln in lines if ln is None or ln.strip()), None)
     if header is None:
         raise PosterforgeError(f"{path}: the labels file is empty (a header line comes first)")
+    if header[1] is None:
+        raise PosterforgeError(f"{path}:{header[0]}: header: longer than {MAX_LINE:,} characters")
     fields = _split(header[1])
     if isinstance(fields, str):
         raise PosterforgeError(f"{path}:{header[0]}: header: {fields}")
@@ -222,6 +214,9 @@ def _csv_rows(
     if template is not None:
         template.check(names, path.name)
     for number, line in lines:
+        if line is None:
+            yield _too_long(number)
+            continue
         if not line.strip():
             continue
         values = _split(line)
@@ -254,12 +249,15 @@ def _row(
 
 
 def _jsonl_rows(
-    text: str,
+    lines: Iterator[tuple[int, str | None]],
     label_columns: Sequence[str],
     fmt: LabelsFormat,
     template: Template | None,
 ) -> Iterator[Row]:
-    for number, line in _lines(text):
+    for number, line in lines:
+        if line is None:
+            yield _too_long(number)
+            continue
         if not line.strip():
             continue
         try:

@@ -86,7 +86,10 @@ def train(
 
 def start(job: TrainJob, ctx: Context, progress: TrainProgress | None = None) -> Path | None:
     """Run a new training job to its end (see :func:`train`)."""
-    return _run(job.family, job.request(), job.run_dir, job.device, ctx, progress)
+    from posterforge.training.runlock import holding
+
+    with holding(job.run_dir, new=True):  # a second training into this folder is refused
+        return _run(job.family, job.request(), job.run_dir, job.device, ctx, progress)
 
 
 def resume(
@@ -112,7 +115,10 @@ def continue_run(
     """Run a resume job (see :func:`resume`)."""
     request = copy.deepcopy(job.request)
     family = family_for(request["kind"], request["arch"], ctx.host)
-    return _run(family, request, job.run_dir, job.device, ctx, progress, resume=True)
+    from posterforge.training.runlock import holding
+
+    with holding(job.run_dir, new=False):
+        return _run(family, request, job.run_dir, job.device, ctx, progress, resume=True)
 
 
 def _load_init(spec: str, kind: str, ctx: Context) -> Weights:
@@ -179,7 +185,7 @@ def _run(
     from posterforge.training import distributed
     from posterforge.training.harness import TrainConfig, Trainer
     from posterforge.training.progress import PlainProgress
-    from posterforge.weights import load_weights
+    from posterforge.weights import load_weights, save_weights
 
     progress = progress if progress is not None else PlainProgress()
     rank, world_size, dist_device = distributed.init_from_env()
@@ -207,6 +213,8 @@ def _run(
         return None
     model = load_weights(run_dir / "model.safetensors")
     header = _header(model.header, request)
+    if header != model.header:  # the run's copy carries the same provenance as the stored one
+        save_weights(run_dir / "model.safetensors", model.tensors, header)
     return ctx.store.put(request["name"], model.tensors, header, overwrite=True)
 
 
