@@ -6,16 +6,11 @@ importing torch until they are called.
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
 from posterforge.hookspecs import hookimpl
 from posterforge.models import BuiltGenerator, Generator, Translator
-
-try:
-    __version__ = metadata.version("posterforge")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from posterforge.version import __version__
 
 _API = (
     "translate",

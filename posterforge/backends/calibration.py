@@ -56,8 +56,8 @@ def machine_key(cpuinfo: str | None = None) -> str:
     """16 hex digits naming this machine for the calibration: CPU and library versions."""
     import torch
 
-    from posterforge import __version__
     from posterforge.backends.openvino import version
+    from posterforge.version import __version__
 
     about = {
         **cpu_identity(cpuinfo),

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from posterforge import __version__
 from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK, EXIT_USAGE
 from posterforge.errors import PosterforgeError
+from posterforge.version import __version__
 
 app = typer.Typer(
     name="posterforge",
