@@ -327,7 +327,7 @@ def test_the_harness_reports_only_through_the_progress_it_is_given(tmp_path, ima
     logged = ["loss", "lr"]
     assert rec.calls == [
         ("start", 0, 4),
-        ("step", 1, 4, None),
+        ("step", 1, 4, logged),  # the first step is shown at once
         ("step", 2, 4, logged),
         ("step", 3, 4, None),
         ("step", 4, 4, logged),

@@ -137,7 +137,7 @@ class Trainer:
         self.rank = distributed.rank()
         self.world_size = distributed.world_size()
         self.device = torch.device(config.device)
-        self.step = 0
+        self.step = self._session_start = 0
         self.sample_batch: Any = None
         self._sample_data_state: dict[str, Any] | None = None
 
@@ -231,6 +231,7 @@ class Trainer:
         :class:`TrainingInterrupted`."""
         cfg = self.config
         self._prepare()
+        self._session_start = self.step
         if self.is_main:
             self.progress.start(self.step, cfg.max_steps)
         stop = StopAfterStep(enabled=self.world_size == 1)
@@ -257,9 +258,12 @@ class Trainer:
         self.step = done = self.step + 1
         final = done == cfg.max_steps
         logged = None
-        if done % cfg.log_every == 0 or final:
+        periodic = done % cfg.log_every == 0 or final
+        # the progress shows this session's first step at once (a person sees the run work);
+        # log.jsonl keeps every log_every, the same whether the run was resumed or not
+        if periodic or done == self._session_start + 1:
             logged = scalars(losses)  # the only host sync of the loop
-            if self.is_main:
+            if self.is_main and periodic:
                 self._log(done, logged)
         if self.is_main:
             self.progress.on_step(done, cfg.max_steps, logged)

@@ -1,0 +1,64 @@
+"""What a person watching a training run sees: the first step at once with its time, a line at
+every logged step off a terminal, and a bar on one that counts steps with an ETA that leaves the
+start-up out."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from posterforge.cli import output
+from posterforge.cli.output import TrainBar
+from posterforge.training.harness import TrainConfig, Trainer
+from posterforge.training.progress import PlainProgress
+from tests.test_training_harness import ToyTask, stream, write_images
+
+LINE = re.compile(r"train: step (\d+)/(\d+) \((.*?)\) loss=")
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    return [(int(m[1]), m[3]) for m in LINE.finditer(text)]
+
+
+def test_off_a_terminal_the_first_step_then_every_logged_step_prints(tmp_path):
+    images = write_images(tmp_path / "images")
+    err = io.StringIO()
+    cfg = TrainConfig(tmp_path / "run", 20, log_every=5, checkpoint_every=12, sample_every=100)
+    Trainer(ToyTask(), stream(images), cfg, progress=PlainProgress(stream=err)).run()
+    lines = _lines(err.getvalue())
+    assert [s for s, _ in lines] == [1, 5, 10, 15, 20]
+    assert re.fullmatch(r"first step \d+\.\d\d s, with start-up", lines[0][1])
+    for _, timing in lines[1:]:
+        assert re.fullmatch(r"\d+\.\d\d steps/s, ETA \d+\.\d min", timing)
+    # log.jsonl keeps every log_every: the first step is shown, not logged
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 4
+
+    err = io.StringIO()  # a resumed session shows its own first step at once too
+    cfg = TrainConfig(tmp_path / "run", 30, log_every=5, checkpoint_every=12, sample_every=100)
+    Trainer(ToyTask(), stream(images), cfg, resume=True, progress=PlainProgress(stream=err)).run()
+    assert [s for s, _ in _lines(err.getvalue())] == [21, 25, 30]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_bar_counts_steps_and_its_eta_leaves_the_first_step_out(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(output.time, "monotonic", clock)
+    err = io.StringIO()
+    bar = TrainBar(stream=err)
+    bar.start(0, 100)
+    clock.now += 60.0  # a first step of a minute: the start-up
+    bar.on_step(1, 100, {"loss": 0.5})
+    text = bar.bar.text(120)
+    assert "step 1/100" in text and "steps/s" in text and "img" not in text
+    assert "ETA --:--" in text  # no rate yet: the first minute says nothing of the rest
+    clock.now += 2.0  # then 2 s a step
+    bar.on_step(2, 100, None)
+    text = bar.bar.text(120)
+    assert "step 2/100 0.50 steps/s ETA 3:16" in text  # 98 steps at 2 s, not at 31 s
