@@ -179,7 +179,7 @@ class TrainJob:
         assert name is not None and run_dir is not None
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
         if init_from is not None:  # a bad --init-from fails now, not after the set-up
-            _check_init(init_from, kind, ctx)
+            _check_init_against_set(init_from, _check_init(init_from, kind, ctx), overrides)
         chosen = {k: v for k, v in (options or {}).items() if v is not None and v is not False}
         return cls(
             family, given, name, Path(run_dir), preset, tuple(overrides), chosen,
@@ -248,14 +248,32 @@ def _check_max_steps(recipe: Recipe) -> None:
         raise PosterforgeError("the recipe sets no train.max_steps: pass --max-steps")
 
 
-def _check_init(spec: str, kind: str, ctx: Context) -> None:
-    """``--init-from`` names weights of the kind trained (read from the header alone)."""
+def _check_init(spec: str, kind: str, ctx: Context) -> dict[str, Any]:
+    """``--init-from`` names weights of the kind trained (read from the header alone); returns
+    the header."""
     from posterforge.catalog import resolve_weights
     from posterforge.weights import read_header
 
-    held = read_header(resolve_weights(spec, ctx.host, ctx.store)).get("kind")
+    header = read_header(resolve_weights(spec, ctx.host, ctx.store))
+    held = header.get("kind")
     if held != kind:
         raise PosterforgeError(f"--init-from {spec}: holds a {held}, not a {kind}")
+    return header
+
+
+def _check_init_against_set(spec: str, header: Mapping[str, Any], overrides: Sequence[str]) -> None:
+    """The init weights fix the architecture (their config wins over the recipe's): a ``--set``
+    of one of its keys to another value would be silently ignored, so it is refused."""
+    config = header.get("config")
+    if not isinstance(config, Mapping):
+        return
+    for key, value in parse_overrides(overrides)["model"].items():
+        if key in config and json.dumps(value) != json.dumps(config[key]):
+            held = json.dumps(config[key])
+            raise PosterforgeError(
+                f"--set {key}={json.dumps(value)} conflicts with --init-from {spec}, whose "
+                f"weights fix {key}={held}: leave out --set {key} or train without --init-from"
+            )
 
 
 @dataclass(frozen=True)
