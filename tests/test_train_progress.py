@@ -5,6 +5,7 @@ start-up out."""
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from posterforge.cli import output
@@ -62,3 +63,56 @@ def test_the_bar_counts_steps_and_its_eta_leaves_the_first_step_out(monkeypatch)
     bar.on_step(2, 100, None)
     text = bar.bar.text(120)
     assert "step 2/100 0.50 steps/s ETA 3:16" in text  # 98 steps at 2 s, not at 31 s
+
+
+class _Notes:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def start(self, step: int, total: int) -> None: ...
+
+    def on_step(self, step: int, total: int, logs: object) -> None: ...
+
+    def notify(self, line: str) -> None:
+        self.lines.append(line)
+
+    def close(self) -> None: ...
+
+
+def test_resume_says_where_it_picks_up_or_why_it_starts_over(tmp_path):
+    images = write_images(tmp_path / "images")
+    run = tmp_path / "run"
+    cfg = TrainConfig(run, 6, log_every=5, checkpoint_every=4, sample_every=100)
+    Trainer(ToyTask(), stream(images), cfg, progress=_Notes()).run()
+    notes = _Notes()
+    Trainer.resume(run, ToyTask(), stream(images), progress=notes, max_steps=8).run()
+    assert notes.lines == [f"posterforge: resuming {run} at step 6 of 8"]
+
+    for ckpt in (run / "checkpoints").iterdir():  # killed before its first checkpoint
+        ckpt.unlink()
+    notes = _Notes()
+    Trainer.resume(run, ToyTask(), stream(images), progress=notes, max_steps=2).run()
+    assert notes.lines == [
+        f"posterforge: {run} has no checkpoint yet (it stopped before its first, due at step "
+        "4): starting from step 0"
+    ]
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_do(tmp_path, pf_home):
+    """No task is built and nothing is stored again: the run folder alone says it is done."""
+    from posterforge.training import run
+
+    folder = tmp_path / "run"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "step-00000006.pt").write_bytes(b"")
+    (folder / "model.safetensors").write_bytes(b"")
+    recipe = {"model": {}, "train": {"max_steps": 6}}
+    request = {"kind": "translator", "arch": "cyclegan", "name": "done", "recipe": recipe}
+    (folder / "request.json").write_text(json.dumps(request))
+    notes = _Notes()
+    assert run.resume(folder, progress=notes) is None
+    assert notes.lines == [
+        f"posterforge: {folder} finished at step 6 of 6: nothing to do (pass --max-steps above 6 "
+        "to train it further)"
+    ]
+    assert not (pf_home / "weights").exists() or not list((pf_home / "weights").iterdir())

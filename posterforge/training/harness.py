@@ -192,12 +192,20 @@ class Trainer:
             self._sample_data_state = self.data.state_dict()
             if self.is_main:
                 (self.run_dir / "log.jsonl").write_text("")
+                if self.resume_requested:  # say why a resume starts over
+                    self.progress.notify(
+                        f"posterforge: {self.run_dir} has no checkpoint yet (it stopped before "
+                        f"its first, due at step {cfg.checkpoint_every}): starting from step 0"
+                    )
         else:
             path, ckpt = found
             log.info("resuming from %s", path)
             self._restore(ckpt)
             if self.is_main:
                 _truncate_log(self.run_dir / "log.jsonl", self.step)
+                self.progress.notify(
+                    f"posterforge: resuming {self.run_dir} at step {self.step} of {cfg.max_steps}"
+                )
         if self.is_main:
             # the fixed sample batch: the run's first batch, drawn without disturbing the stream
             now = self.data.state_dict()

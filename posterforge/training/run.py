@@ -99,7 +99,8 @@ def resume(
     progress: TrainProgress | None = None,
 ) -> Path | None:
     """Continue the run in ``run_dir`` exactly where its last checkpoint left it (a run killed
-    before its first checkpoint starts again as it first did, ``--init-from`` included)."""
+    before its first checkpoint starts again as it first did, ``--init-from`` included). A
+    finished run has nothing to do unless ``max_steps`` grows: it says so and returns None."""
     from posterforge.context import default_context
 
     ctx = ctx or default_context(store)
@@ -109,7 +110,18 @@ def resume(
 def continue_run(
     job: ResumeJob, ctx: Context, progress: TrainProgress | None = None
 ) -> Path | None:
-    """Run a resume job (see :func:`resume`)."""
+    """Run a resume job (see :func:`resume`); a run that already reached its ``max_steps`` and
+    exported its model has nothing to do: it says so and returns None."""
+    from posterforge.training.checkpoints import last_step
+    from posterforge.training.progress import PlainProgress
+
+    done, total = last_step(job.run_dir), int(job.request["recipe"]["train"]["max_steps"])
+    if done is not None and done >= total and (job.run_dir / "model.safetensors").is_file():
+        (progress or PlainProgress()).notify(
+            f"posterforge: {job.run_dir} finished at step {done} of {total}: nothing to do "
+            f"(pass --max-steps above {done} to train it further)"
+        )
+        return None
     request = copy.deepcopy(job.request)
     family = family_for(request["kind"], request["arch"], ctx.host)
     return _run(family, request, job.run_dir, job.device, ctx, progress, resume=True)
