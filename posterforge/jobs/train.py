@@ -300,12 +300,14 @@ class ResumeJob:
 @dataclass(frozen=True)
 class ExportJob:
     """Store the model of a run's checkpoint (the newest, or ``step``) under ``name``; needs only
-    the run folder. ``request`` and ``checkpoint`` are found here, once."""
+    the run folder. ``direction``: which of the nets the family exports (its ``exports``, e.g.
+    ``b2a``; None: its default model). ``request`` and ``checkpoint`` are found here, once."""
 
     run_dir: Path
     name: str
     step: int | None = None
     overwrite: bool = False
+    direction: str | None = None
     request: dict[str, Any] = field(init=False, repr=False, compare=False)
     checkpoint: Path = field(init=False, repr=False, compare=False)
 
@@ -329,9 +331,13 @@ class ExportJob:
         *,
         step: int | None = None,
         overwrite: bool = False,
+        direction: str | None = None,
     ) -> ExportJob:
-        """The job, with ``name`` checked against the plugins' and the store's names first."""
+        """The job, with ``name`` checked against the plugins' and the store's names and
+        ``direction`` against what the run's family exports, first."""
         from posterforge.catalog import check_free_name
 
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
-        return cls(Path(run_dir), name, step, overwrite)
+        job = cls(Path(run_dir), name, step, overwrite, direction)
+        family_for(job.request["kind"], job.request["arch"], ctx.host).export_method(direction)
+        return job

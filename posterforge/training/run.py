@@ -252,15 +252,18 @@ def export(
     *,
     step: int | None = None,
     overwrite: bool = False,
+    direction: str | None = None,
     store: Store | None = None,
     ctx: Context | None = None,
 ) -> Path:
-    """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``.
-    Needs only the run folder: the training data may be gone."""
+    """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``;
+    ``direction``: another net the family exports (``"b2a"``: a CycleGAN run's G_BA). Needs
+    only the run folder: the training data may be gone."""
     from posterforge.context import default_context
 
     ctx = ctx or default_context(store)
-    return export_run(ExportJob.create(ctx, run_dir, name, step=step, overwrite=overwrite), ctx)
+    job = ExportJob.create(ctx, run_dir, name, step=step, overwrite=overwrite, direction=direction)
+    return export_run(job, ctx)
 
 
 def export_run(job: ExportJob, ctx: Context) -> Path:
@@ -269,6 +272,7 @@ def export_run(job: ExportJob, ctx: Context) -> Path:
 
     family = family_for(job.request["kind"], job.request["arch"], ctx.host)
     task = _task(family, job.request, "cpu", ctx)
+    method = family.export_method(job.direction)
     task.load_state_dict(load_checkpoint(job.checkpoint)["task"])
-    tensors, header = task.export()
+    tensors, header = getattr(task, method)()
     return ctx.store.put(job.name, tensors, _header(header, job.request), overwrite=job.overwrite)
