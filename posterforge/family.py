@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -143,6 +143,9 @@ class Family:
     dict``: ``[model]`` keys that the data decided (e.g. label names taken from the data); the
     run merges them into its recipe before it calls ``make_task`` and stores them, so resume and
     ``train export`` build the same task without the data. ``make_data`` is called first.
+    ``exports`` names the nets a run can store besides (or as) its model, each with the task's
+    method that exports it, the default first: ``train export RUN --direction NAME`` (e.g.
+    CycleGAN's ``{"a2b": "export", "b2a": "export_reverse"}``); empty: ``export`` alone.
     """
 
     name: str
@@ -156,6 +159,7 @@ class Family:
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()
     example: str = ""  # the train command's arguments for the help, e.g. "--a A/ --b B/ ..."
+    exports: Mapping[str, str] = field(default_factory=dict)  # name -> the task's method
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -173,6 +177,19 @@ class Family:
         for i in self.inputs:
             if i.kind not in INPUT_KINDS:
                 raise PosterforgeError(f"family {self.name!r}: input kind must be {INPUT_KINDS}")
+        object.__setattr__(self, "exports", dict(self.exports))
+
+    def export_method(self, name: str | None) -> str:
+        """The task's method that exports ``name`` (None: the default, ``export``); an unknown
+        name is refused with the ones this family offers."""
+        if name is None:
+            return next(iter(self.exports.values()), "export")
+        if name not in self.exports:
+            offered = ", ".join(self.exports) or "none: it exports one model"
+            raise PosterforgeError(
+                f"{self.name} has no export direction {name!r} (it offers: {offered})"
+            )
+        return self.exports[name]
 
     # -- recipes ---------------------------------------------------------------------------------
     def recipe_names(self) -> list[str]:

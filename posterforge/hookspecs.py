@@ -107,7 +107,10 @@ def register_families(register: Callable[[Family], None]) -> None:
       family cannot start from them);
     - ``make_data(inputs, recipe, *, seed, rank, world_size)``: the batch stream (``__next__``,
       ``state_dict``, ``load_state_dict``; optional ``close``, ``summary`` and
-      ``recipe_updates``: recipe keys the data decided, stored before ``make_task`` is called).
+      ``recipe_updates``: recipe keys the data decided, stored before ``make_task`` is called);
+    - ``exports``: the nets ``train export RUN --direction NAME`` can store, each with the task's
+      method that exports it, the default first (CycleGAN: ``{"a2b": "export", "b2a":
+      "export_reverse"}``); empty: the task's ``export`` alone.
 
     The factories may be ``"module:function"`` strings, imported only when a run starts, so the
     plugin module stays free of torch. ``train export`` and resume build the task without the data.

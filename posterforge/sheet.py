@@ -79,6 +79,15 @@ def labelled_grid(
 ) -> Path:
     """Groups of equal-size (H, W, 3) uint8 images, each as rows under its caption line (e.g. one
     group per genre), written atomically to ``dest``."""
+    encode_atomic(labelled_sheet(groups, columns=columns, gap=gap), Path(dest))
+    return Path(dest)
+
+
+def labelled_sheet(
+    groups: Sequence[tuple[str, Sequence[np.ndarray]]], *, columns: int = 8, gap: int = 4
+) -> np.ndarray:
+    """The sheet of :func:`labelled_grid` as an (H, W, 3) uint8 array (training's sample grids
+    caption their label rows with it, as ``generate --grid`` does)."""
     groups = [(c, list(imgs)) for c, imgs in groups if len(imgs)]
     if not groups:
         raise ValueError("no images for the grid")
@@ -96,5 +105,4 @@ def labelled_grid(
             r, c = divmod(i, columns)
             sheet.paste(Image.fromarray(img), (gap + c * (w + gap), top + gap + r * (h + gap)))
         y += height
-    encode_atomic(np.asarray(sheet), Path(dest))
-    return Path(dest)
+    return np.asarray(sheet)

@@ -244,7 +244,25 @@ def test_sample_grid_has_a_real_row_and_one_row_per_genre():
     task = GenreCGANTask(TINY, list(GENRES.names), seed=0)
     task.step(_batch(), 0)
     grid = task.sample_grid(_batch())
-    assert grid.shape == (3, 21 * 130 + 2, 6 * 66 + 2)
+    # 21 rows of 6 posters (128x64, 2 px apart), each under its 20 px caption line
+    assert grid.shape == (3, 21 * (20 + 130) + 2, 6 * 66 + 2)
+
+
+def test_each_row_of_the_sample_grid_is_captioned_with_its_label():
+    """The caption strips hold text (light pixels on the dark sheet), as ``generate --grid``
+    draws them; the label names come from the task, in its order."""
+    from posterforge.sheet import labelled_sheet
+
+    task = GenreCGANTask(TINY, list(GENRES.names), seed=0)
+    grid = task.sample_grid(_batch()).mul(255).round().byte().permute(1, 2, 0).numpy()
+    row = 20 + 130
+    for i in range(21):
+        strip = grid[i * row + 2 : i * row + 18, 2:120]
+        assert (strip > 200).any(), f"row {i} has no caption"
+    # the same caption for the same name as generate --grid's sheet
+    tile = np.zeros((128, 64, 3), np.uint8)
+    sheet = labelled_sheet([(GENRES.names[0], [tile] * 6)], columns=6, gap=2)
+    assert np.array_equal(sheet[:20, :120], grid[row : row + 20, :120])
 
 
 def test_export_recalibrates_batch_norm_deterministically():

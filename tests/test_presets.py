@@ -99,4 +99,4 @@ def test_presets_readable_after_non_editable_install(wheel, tmp_path):
     assert out[0].startswith(str(target))
     assert out[1].startswith(str(target / "posterforge_cyclegan" / "presets"))
     assert out[2] == "vintage"
-    assert out[3] == "['default', 'posters-demo']"
+    assert out[3] == "['default', 'posters-demo', 'tiny']"

@@ -106,3 +106,23 @@ def test_resume_export_and_eval_jobs_say_what_is_wrong(tmp_path):
             EvalJob(**{"model": "posters-demo", "data": tmp_path, **change})
         assert str(e.value).startswith(message)
     assert EvalJob("m", str(tmp_path), labels=str(tmp_path / "l.csv")).labels == tmp_path / "l.csv"
+
+
+def test_a_set_that_the_init_weights_overrule_is_refused_naming_both_values(tmp_path):
+    ctx = default_context()
+    inputs = _folders(tmp_path)
+
+    def job(*overrides: str) -> TrainJob:
+        return TrainJob.create(ctx, "translator", inputs, "mine", tmp_path / "run",
+                               init_from="vintage", overrides=overrides)  # fmt: skip
+
+    with pytest.raises(PosterforgeError) as e:
+        job("ngf=8")
+    assert str(e.value) == (
+        "--set ngf=8 conflicts with --init-from vintage, whose weights fix ngf=64: leave out "
+        "--set ngf or train without --init-from"
+    )
+    with pytest.raises(PosterforgeError, match=r"n_blocks=2 conflicts .* fix n_blocks=9"):
+        job("lr=1e-3", "n_blocks=2")
+    # the same value, and keys the weights do not fix, are taken
+    assert job("ngf=64", "lr=1e-3").recipe["model"]["ngf"] == 64

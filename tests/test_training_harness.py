@@ -327,7 +327,7 @@ def test_the_harness_reports_only_through_the_progress_it_is_given(tmp_path, ima
     logged = ["loss", "lr"]
     assert rec.calls == [
         ("start", 0, 4),
-        ("step", 1, 4, None),
+        ("step", 1, 4, logged),  # the first step is shown at once
         ("step", 2, 4, logged),
         ("step", 3, 4, None),
         ("step", 4, 4, logged),
@@ -335,5 +335,6 @@ def test_the_harness_reports_only_through_the_progress_it_is_given(tmp_path, ima
     ]
     rec = Recorder()
     Trainer.resume(tmp_path / "run", ToyTask(), stream(images), progress=rec, max_steps=5).run()
-    assert rec.calls == [("start", 4, 5), ("step", 5, 5, logged), ("close",)]
+    note = ("note", f"posterforge: resuming {tmp_path / 'run'} at step 4 of 5")
+    assert rec.calls == [note, ("start", 4, 5), ("step", 5, 5, logged), ("close",)]
     assert "train:" not in capsys.readouterr().err  # no line of its own besides the progress's

@@ -147,5 +147,7 @@ def register_families(register):
             "--init-from vintage --out runs/yourname",
             make_task="posterforge_cyclegan.training:make_task",
             make_data="posterforge_cyclegan.training:make_data",
+            # both generators are trained: G_AB (the style, the default) and G_BA
+            exports={"a2b": "export", "b2a": "export_reverse"},
         )
     )

@@ -255,7 +255,9 @@ class GenreCGANTask:
         """A first row of real posters, then one row per genre with the same fixed noise."""
         net = self.sampler()
         n = len(self.label_names)
-        return label_grid(net, batch["image"], n, net.z_dim, self.device, columns)
+        return label_grid(
+            net, batch["image"], n, net.z_dim, self.device, columns, names=self.label_names
+        )
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         net = self.sampler()

@@ -298,7 +298,8 @@ class StyleGANTask:
             return self.G_ema(z, y, noise_mode="const")
 
         n = len(self.label_names)
-        return label_grid(sample, batch["image"], n, self.G.z_dim, self.device, columns)
+        z_dim, names = self.G.z_dim, self.label_names
+        return label_grid(sample, batch["image"], n, z_dim, self.device, columns, names=names)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         dtype = torch.float16 if self.recipe.export_dtype == "fp16" else torch.float32

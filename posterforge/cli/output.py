@@ -33,7 +33,9 @@ class ProgressLine:
 
     It never writes to stdout and never captures it: lines go out through :class:`Lines`, which
     clears the bar first when the line lands on the same terminal and draws it again after, so
-    stdout carries exactly its lines whether it is a terminal, a file or a pipe.
+    stdout carries exactly its lines whether it is a terminal, a file or a pipe. ``noun`` names
+    the count (``step 9/200``); ``base``: the count and time the rate is measured from (training
+    moves it past its first step, whose start-up would skew the ETA).
     """
 
     def __init__(
@@ -43,10 +45,13 @@ class ProgressLine:
         stream: TextIO | None = None,
         every: float = 0.1,
         unit: str = "img",
+        noun: str = "",
     ):
         self.label, self.total, self.every, self.unit = label, total, every, unit
+        self.noun = noun
         self.stream = stream if stream is not None else sys.stderr
         self.done, self.start, self.drawn_at = 0, time.monotonic(), 0.0
+        self.base = (0, self.start)
         self.shown = False
 
     def advance(self, n: int = 1) -> None:
@@ -67,13 +72,15 @@ class ProgressLine:
             self.shown = False
 
     def text(self, width: int = 79) -> str:
-        secs = time.monotonic() - self.start
-        rate = self.done / secs if secs > 0 else 0.0
+        base_done, base_time = self.base
+        secs = time.monotonic() - max(base_time, self.start)
+        rate = (self.done - base_done) / secs if secs > 0 and self.done > base_done else 0.0
         eta = "--:--"
         if rate > 0 and self.total >= self.done:
             m, s = divmod(round((self.total - self.done) / rate), 60)
             eta = f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
-        tail = f" {self.done}/{self.total} {rate:.2f} {self.unit}/s ETA {eta}"
+        count = f"{self.noun} {self.done}" if self.noun else str(self.done)
+        tail = f" {count}/{self.total} {rate:.2f} {self.unit}/s ETA {eta}"
         room = min(40, width - len(self.label) - len(tail) - 3)
         if room < 5:
             return (self.label + tail)[:width]
@@ -136,20 +143,25 @@ class Lines:
 
 
 class TrainBar:
-    """Training progress on a terminal (stderr): the one-line bar with the latest losses, and
-    notes printed around it; at the end, one line with the step reached. A
+    """Training progress on a terminal (stderr): the one-line bar with the latest losses, the
+    steps done and steps/s (the ETA from the second step on: the first carries the start-up),
+    and notes printed around it; at the end, one line with the step reached. A
     :class:`~posterforge.training.progress.TrainProgress`."""
 
     def __init__(self, stream: TextIO | None = None):
-        self.bar = ProgressLine("train", 0, stream)
+        self.bar = ProgressLine("train", 0, stream, unit="steps", noun="step")
         self.losses = ""
+        self.first = True
 
     def start(self, step: int, total: int) -> None:
         self.bar.total, self.bar.done, self.bar.start = total, step, time.monotonic()
+        self.bar.base, self.first = (step, self.bar.start), True
 
     def on_step(self, step: int, total: int, logs: Any) -> None:
         from posterforge.training.progress import loss_text
 
+        if self.first:  # the rate and ETA count from here
+            self.bar.base, self.first = (step, time.monotonic()), False
         if logs is not None:
             self.losses = loss_text(logs)
         self.bar.label = f"train {self.losses}".rstrip()

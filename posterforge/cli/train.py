@@ -212,9 +212,17 @@ def export(
     name: Annotated[str, typer.Option("--name", help="Name to store the model under.")],
     step: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace stored weights of that name.")] = False,
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            help="Another net the run trained, where its family exports several (b2a: a "
+            "translator trained both ways, back from B to A; default: its model)."
+        ),
+    ] = None,
 ) -> None:
     """Store the model of a run's checkpoint (e.g. an earlier, better-looking step) under a name.
     Needs only the run folder (not the training data)."""
     from posterforge.training import run
 
-    typer.echo(str(run.export(run_dir, name, step=step, overwrite=overwrite)))
+    path = run.export(run_dir, name, step=step, overwrite=overwrite, direction=direction)
+    typer.echo(str(path))

@@ -180,7 +180,7 @@ class TrainJob:
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
         check_store(ctx)  # the model goes there at the end: a read-only store is said now
         if init_from is not None:  # a bad --init-from fails now, not after the set-up
-            _check_init(init_from, kind, ctx)
+            _check_init_against_set(init_from, _check_init(init_from, kind, ctx), overrides)
         chosen = {k: v for k, v in (options or {}).items() if v is not None and v is not False}
         return cls(
             family, given, name, Path(run_dir), preset, tuple(overrides), chosen,
@@ -259,14 +259,32 @@ def check_store(ctx: Context) -> None:
         raise PosterforgeError(f"{e} (the weight store: set POSTERFORGE_HOME)") from None
 
 
-def _check_init(spec: str, kind: str, ctx: Context) -> None:
-    """``--init-from`` names weights of the kind trained (read from the header alone)."""
+def _check_init(spec: str, kind: str, ctx: Context) -> dict[str, Any]:
+    """``--init-from`` names weights of the kind trained (read from the header alone); returns
+    the header."""
     from posterforge.catalog import resolve_weights
     from posterforge.weights import read_header
 
-    held = read_header(resolve_weights(spec, ctx.host, ctx.store)).get("kind")
+    header = read_header(resolve_weights(spec, ctx.host, ctx.store))
+    held = header.get("kind")
     if held != kind:
         raise PosterforgeError(f"--init-from {spec}: holds a {held}, not a {kind}")
+    return header
+
+
+def _check_init_against_set(spec: str, header: Mapping[str, Any], overrides: Sequence[str]) -> None:
+    """The init weights fix the architecture (their config wins over the recipe's): a ``--set``
+    of one of its keys to another value would be silently ignored, so it is refused."""
+    config = header.get("config")
+    if not isinstance(config, Mapping):
+        return
+    for key, value in parse_overrides(overrides)["model"].items():
+        if key in config and json.dumps(value) != json.dumps(config[key]):
+            held = json.dumps(config[key])
+            raise PosterforgeError(
+                f"--set {key}={json.dumps(value)} conflicts with --init-from {spec}, whose "
+                f"weights fix {key}={held}: leave out --set {key} or train without --init-from"
+            )
 
 
 @dataclass(frozen=True)
@@ -293,12 +311,14 @@ class ResumeJob:
 @dataclass(frozen=True)
 class ExportJob:
     """Store the model of a run's checkpoint (the newest, or ``step``) under ``name``; needs only
-    the run folder. ``request`` and ``checkpoint`` are found here, once."""
+    the run folder. ``direction``: which of the nets the family exports (its ``exports``, e.g.
+    ``b2a``; None: its default model). ``request`` and ``checkpoint`` are found here, once."""
 
     run_dir: Path
     name: str
     step: int | None = None
     overwrite: bool = False
+    direction: str | None = None
     request: dict[str, Any] = field(init=False, repr=False, compare=False)
     checkpoint: Path = field(init=False, repr=False, compare=False)
 
@@ -322,10 +342,14 @@ class ExportJob:
         *,
         step: int | None = None,
         overwrite: bool = False,
+        direction: str | None = None,
     ) -> ExportJob:
-        """The job, with ``name`` checked against the plugins' and the store's names first."""
+        """The job, with ``name`` checked against the plugins' and the store's names and
+        ``direction`` against what the run's family exports, first."""
         from posterforge.catalog import check_free_name
 
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
         check_store(ctx)
-        return cls(Path(run_dir), name, step, overwrite)
+        job = cls(Path(run_dir), name, step, overwrite, direction)
+        family_for(job.request["kind"], job.request["arch"], ctx.host).export_method(direction)
+        return job

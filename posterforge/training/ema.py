@@ -7,6 +7,8 @@ averaged: they follow the trained network.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -37,11 +39,12 @@ def label_grid(
     z_dim: int,
     device: torch.device,
     columns: int = 6,
+    names: Sequence[str] = (),
 ) -> torch.Tensor:
     """A sample grid for a conditional generator: a row of ``real`` images (``[0, 1]``), then one
-    row per label, every row with the same fixed noise. ``sample(z, y)`` returns ``[-1, 1]``."""
-    from torchvision.utils import make_grid
-
+    row per label, every row with the same fixed noise. ``sample(z, y)`` returns ``[-1, 1]``.
+    With ``names`` (the labels' names) each row has its caption line, as ``generate --grid``
+    draws them (``real`` above the real row)."""
     z = torch.randn(columns, z_dim, generator=torch.Generator().manual_seed(1))
     z = z.repeat(n_labels, 1).to(device)
     y = torch.eye(n_labels).repeat_interleave(columns, dim=0).to(device)
@@ -51,4 +54,14 @@ def label_grid(
         pad = torch.ones(columns - len(real), *real.shape[1:], device=device)
         real = torch.cat([real, pad])
     tiles = torch.cat([real, fakes.to(real.dtype)]).clamp(0, 1).float().cpu()
-    return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+    if not names:
+        from torchvision.utils import make_grid
+
+        return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+    from posterforge.sheet import labelled_sheet
+
+    images = tiles.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    rows = [images[i * columns : (i + 1) * columns] for i in range(n_labels + 1)]
+    captions = ["real", *names]
+    sheet = labelled_sheet(list(zip(captions, rows, strict=True)), columns=columns, gap=2)
+    return torch.from_numpy(sheet.copy()).permute(2, 0, 1).float().div(255)

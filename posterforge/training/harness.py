@@ -137,7 +137,7 @@ class Trainer:
         self.rank = distributed.rank()
         self.world_size = distributed.world_size()
         self.device = torch.device(config.device)
-        self.step = 0
+        self.step = self._session_start = 0
         self.sample_batch: Any = None
         self._sample_data_state: dict[str, Any] | None = None
 
@@ -193,12 +193,20 @@ class Trainer:
             self._sample_data_state = self.data.state_dict()
             if self.is_main:
                 (self.run_dir / "log.jsonl").write_text("")
+                if self.resume_requested:  # say why a resume starts over
+                    self.progress.notify(
+                        f"posterforge: {self.run_dir} has no checkpoint yet (it stopped before "
+                        f"its first, due at step {cfg.checkpoint_every}): starting from step 0"
+                    )
         else:
             path, ckpt = found
             log.info("resuming from %s", path)
             self._restore(ckpt)
             if self.is_main:
                 _truncate_log(self.run_dir / "log.jsonl", self.step)
+                self.progress.notify(
+                    f"posterforge: resuming {self.run_dir} at step {self.step} of {cfg.max_steps}"
+                )
         if self.is_main:
             # the fixed sample batch: the run's first batch, drawn without disturbing the stream
             now = self.data.state_dict()
@@ -232,6 +240,7 @@ class Trainer:
         :class:`TrainingInterrupted`."""
         cfg = self.config
         self._prepare()
+        self._session_start = self.step
         if self.is_main:
             self.progress.start(self.step, cfg.max_steps)
         stop = StopAfterStep(enabled=self.world_size == 1)
@@ -258,9 +267,12 @@ class Trainer:
         self.step = done = self.step + 1
         final = done == cfg.max_steps
         logged = None
-        if done % cfg.log_every == 0 or final:
+        periodic = done % cfg.log_every == 0 or final
+        # the progress shows this session's first step at once (a person sees the run work);
+        # log.jsonl keeps every log_every, the same whether the run was resumed or not
+        if periodic or done == self._session_start + 1:
             logged = scalars(losses)  # the only host sync of the loop
-            if self.is_main:
+            if self.is_main and periodic:
                 self._log(done, logged)
         if self.is_main:
             self.progress.on_step(done, cfg.max_steps, logged)

@@ -35,23 +35,63 @@ def loss_text(logs: Mapping[str, float]) -> str:
     return " ".join(f"{k}={float(v):.4g}" for k, v in logs.items())
 
 
-class PlainProgress:
-    """A plain line per logged step, at most one every ``every_s`` seconds (and the last one),
-    with the step, rate, ETA and losses; notes as they come. No carriage returns."""
+class StepClock:
+    """Steps per second and the ETA of a run, from its second step on: the first step of a
+    session carries the start-up (the first batch, lazy kernels, caches), so it is timed on its
+    own (``first_s``) and left out of the rate."""
 
-    def __init__(self, every_s: float = 30.0, stream: TextIO | None = None):
+    def __init__(self) -> None:
+        self.start(0)
+
+    def start(self, step: int) -> None:
+        self.started = self.base_time = time.monotonic()
+        self.base_step = self.step = step
+        self.first_s: float | None = None
+
+    def tick(self, step: int) -> None:
+        """``step`` is done (called after every step)."""
+        self.step = step
+        if self.first_s is None:  # the session's first step: its time, then count from here
+            self.base_time = time.monotonic()
+            self.first_s, self.base_step = self.base_time - self.started, step
+
+    @property
+    def is_first(self) -> bool:
+        return self.first_s is not None and self.step == self.base_step
+
+    def rate(self) -> float:
+        """Steps per second after the first step (0 until a second one is done)."""
+        steps = self.step - self.base_step
+        return steps / max(time.monotonic() - self.base_time, 1e-9) if steps > 0 else 0.0
+
+    def eta_s(self, total: int) -> float | None:
+        rate = self.rate()
+        return (total - self.step) / rate if rate > 0 else None
+
+
+class PlainProgress:
+    """A plain line per logged step (the first step of the run at once, with its time, then
+    every ``log_every``), with the step, rate and ETA (both from the second step on) and the
+    losses; notes as they come. No carriage returns. ``every_s``: at most one line in so many
+    seconds (0, the default: every logged step; the last one always)."""
+
+    def __init__(self, every_s: float = 0.0, stream: TextIO | None = None):
         self.every_s = every_s
         self.stream = stream
-        self.start_step, self.started, self.last = 0, time.monotonic(), -float("inf")
+        self.clock = StepClock()
+        self.last = -float("inf")
         self.losses = ""
 
     def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stderr
 
     def start(self, step: int, total: int) -> None:
-        self.start_step, self.started, self.last = step, time.monotonic(), -float("inf")
+        self.clock.start(step)
+        self.last = -float("inf")
 
     def on_step(self, step: int, total: int, logs: Mapping[str, float] | None) -> None:
+        clock = self.clock
+        clock.tick(step)
         if logs is None:
             return
         self.losses = loss_text(logs)
@@ -59,9 +99,12 @@ class PlainProgress:
         if now - self.last < self.every_s and step < total:
             return
         self.last = now
-        rate = (step - self.start_step) / max(now - self.started, 1e-9)
-        eta = f"{(total - step) / rate / 60:.1f} min" if rate > 0 else "?"
-        line = f"train: step {step}/{total} ({rate:.2f} steps/s, ETA {eta}) {self.losses}"
+        if clock.is_first:
+            timing = f"first step {clock.first_s:.2f} s, with start-up"
+        else:
+            eta = clock.eta_s(total)
+            timing = f"{clock.rate():.2f} steps/s, ETA {'?' if eta is None else _minutes(eta)}"
+        line = f"train: step {step}/{total} ({timing}) {self.losses}".rstrip()
         print(line, file=self._out(), flush=True)
 
     def notify(self, line: str) -> None:
@@ -69,3 +112,7 @@ class PlainProgress:
 
     def close(self) -> None:
         pass
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"

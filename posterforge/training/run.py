@@ -102,17 +102,41 @@ def resume(
     progress: TrainProgress | None = None,
 ) -> Path | None:
     """Continue the run in ``run_dir`` exactly where its last checkpoint left it (a run killed
-    before its first checkpoint starts again as it first did, ``--init-from`` included)."""
+    before its first checkpoint starts again as it first did, ``--init-from`` included). A
+    finished run has nothing to do unless ``max_steps`` grows: it says so and returns None."""
     from posterforge.context import default_context
 
     ctx = ctx or default_context(store)
     return continue_run(ResumeJob(Path(run_dir), max_steps, device), ctx, progress)
 
 
+def _exported_step(run_dir: Path) -> int | None:
+    """The step the run's exported model was trained to (its header says), or None: a
+    checkpoint's file name is no proof that the run got there (a file may be planted, or broken)."""
+    from posterforge.errors import WeightsError
+    from posterforge.weights import read_header
+
+    try:
+        steps = read_header(run_dir / "model.safetensors").get("provenance", {}).get("steps")
+    except WeightsError:
+        return None
+    return steps if isinstance(steps, int) else None
+
+
 def continue_run(
     job: ResumeJob, ctx: Context, progress: TrainProgress | None = None
 ) -> Path | None:
-    """Run a resume job (see :func:`resume`)."""
+    """Run a resume job (see :func:`resume`); a run that already reached its ``max_steps`` and
+    exported its model has nothing to do: it says so and returns None."""
+    from posterforge.training.progress import PlainProgress
+
+    done, total = _exported_step(job.run_dir), int(job.request["recipe"]["train"]["max_steps"])
+    if done is not None and done >= total:
+        (progress or PlainProgress()).notify(
+            f"posterforge: {job.run_dir} finished at step {done} of {total}: nothing to do "
+            f"(pass --max-steps above {done} to train it further)"
+        )
+        return None
     request = copy.deepcopy(job.request)
     family = family_for(request["kind"], request["arch"], ctx.host)
     from posterforge.training.runlock import holding
@@ -248,15 +272,18 @@ def export(
     *,
     step: int | None = None,
     overwrite: bool = False,
+    direction: str | None = None,
     store: Store | None = None,
     ctx: Context | None = None,
 ) -> Path:
-    """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``.
-    Needs only the run folder: the training data may be gone."""
+    """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``;
+    ``direction``: another net the family exports (``"b2a"``: a CycleGAN run's G_BA). Needs
+    only the run folder: the training data may be gone."""
     from posterforge.context import default_context
 
     ctx = ctx or default_context(store)
-    return export_run(ExportJob.create(ctx, run_dir, name, step=step, overwrite=overwrite), ctx)
+    job = ExportJob.create(ctx, run_dir, name, step=step, overwrite=overwrite, direction=direction)
+    return export_run(job, ctx)
 
 
 def export_run(job: ExportJob, ctx: Context) -> Path:
@@ -265,6 +292,7 @@ def export_run(job: ExportJob, ctx: Context) -> Path:
 
     family = family_for(job.request["kind"], job.request["arch"], ctx.host)
     task = _task(family, job.request, "cpu", ctx)
+    method = family.export_method(job.direction)
     task.load_state_dict(load_checkpoint(job.checkpoint)["task"])
-    tensors, header = task.export()
+    tensors, header = getattr(task, method)()
     return ctx.store.put(job.name, tensors, _header(header, job.request), overwrite=job.overwrite)
