@@ -166,7 +166,8 @@ def test_cli_writes_one_file_keeping_frames_times_size_and_audio(inproc, tiny_st
     # the same settings again: skipped; other settings: refused before work, naming --overwrite
     [again] = run(tiny_style, [src], dest)
     assert again.status == "skipped" and again.output == str(dest)
-    with pytest.raises(posterforge.errors.PosterforgeError, match=r"crf 18, now 30.*--overwrite"):
+    refused = r"--crf: 18, now 30.*--overwrite"  # the option as the user typed it (issue 22)
+    with pytest.raises(posterforge.errors.PosterforgeError, match=refused):
         run(tiny_style, [src], dest, crf=30)
 
 

@@ -73,6 +73,10 @@ class Choice:
         paths = sorted({d.path for d in self.decisions.values()})
         return None if paths in ([], [TORCH]) else "+".join(paths)
 
+    def plain_torch(self) -> bool:
+        """Torch asked and torch run: nothing to say beyond what the device line always said."""
+        return self.engine.backend == TORCH and self.record() is None
+
     def line(self) -> str:
         """``backend openvino (calibrated 2026-12-02)``, ``backend torch (asked)``, ..."""
         seen = {(d.path, d.how): None for d in self.decisions.values()}

@@ -53,7 +53,8 @@ def engine_line(engine: Engine, device: str, batch: int) -> str:
     if device == "auto":
         about.append("picked by --device auto")
     where = f"{engine.device} ({', '.join(about)})" if about else str(engine.device)
+    # the backend is named when it is not the default torch path, or when something was chosen
+    path = "" if engine.choice.plain_torch() else f", {engine.choice.line()}"
     return (
-        f"posterforge: device {where}, precision {engine.precision}, {engine.choice.line()}, "
-        f"batch size {batch}"
+        f"posterforge: device {where}, precision {engine.precision}{path}, batch size {batch}"
     )
