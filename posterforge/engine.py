@@ -173,6 +173,7 @@ class Engine:
     )
     _compiled: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict, init=False)
     _compile_failed: bool = field(default=False, init=False)
+    compile_error: str | None = field(default=None, init=False)  # why compiling failed, in words
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
@@ -395,6 +396,7 @@ class Engine:
         except Exception as e:  # compilation is an optimisation: never fail the job for it
             log.warning("compilation failed, staying eager: %s", str(e).splitlines()[0][:200])
             self._compile_failed = True
+            self.compile_error = _compile_cause(e)
             return eager
         secs = time.perf_counter() - start
         shape = next(a for a in args if a is not None).shape
@@ -409,6 +411,24 @@ class Engine:
                 pass
         state.compiled = True
         return self._compiled[entry]
+
+
+def _compile_cause(e: BaseException) -> str:
+    """What made compiling fail, as a user can act on it: a full disk (the compile cache is in
+    the posterforge home) or a missing C compiler, else the error's first line."""
+    import errno as errnos
+
+    seen: BaseException | None = e
+    while seen is not None:  # the OSError is often wrapped by inductor
+        if isinstance(seen, OSError) and seen.errno == errnos.ENOSPC:
+            return f"no space left on the disk of the compile cache ({compile_cache_dir()})"
+        seen = seen.__cause__ or seen.__context__
+    text = str(e)
+    if "No space left on device" in text:
+        return f"no space left on the disk of the compile cache ({compile_cache_dir()})"
+    if "compiler" in text.lower() or "cc1" in text or "gcc" in text:
+        return "no working C compiler on this machine"
+    return text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
 
 
 @contextmanager

@@ -110,6 +110,7 @@ def _result(engine: Engine) -> Warmed:
         for key, decision in engine.choice.decisions.items():
             if decision.path == OPENVINO:  # OpenVINO compiled it, into its own cache
                 return Warmed(tuple(key[1]), 0.0, False, line)
-        raise PosterforgeError("compiling failed on this machine (no C compiler?): runs stay eager")
+        why = engine.compile_error or "no working C compiler on this machine?"
+        raise PosterforgeError(f"compiling failed: {why}; runs stay eager")
     shape, secs, cached = engine.compiled_shapes[0]
     return Warmed(shape, secs, cached, line)

@@ -166,3 +166,29 @@ def test_generate_on_a_read_only_out_fails_in_one_line_before_the_model_loads(
         r = inproc("generate", "-g", "horror", "-n", "2", "-o", str(out), "--device", "cpu")
     assert r.code == 2 and r.out == "", r.err
     assert r.err == f"posterforge: error: cannot write to {out}: Read-only file system\n"
+
+
+def test_warmup_on_a_full_disk_says_the_disk_is_full(inproc, tiny_style, monkeypatch):
+    """Compiling writes its cache into the posterforge home: when that disk is full the line
+    says so, not "no C compiler?"."""
+    import errno
+
+    import torch
+
+    def compile(fn, **kw):
+        def compiled(*args):
+            try:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/home/.cache/x.so")
+            except OSError as e:
+                raise RuntimeError("inductor: C++ compile error") from e
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", compile)
+    r = inproc("warmup", "--style", str(tiny_style), "--size", "16x16", "--device", "cpu")
+    assert r.code == 2, r.err
+    line = [x for x in r.err.splitlines() if x.startswith("posterforge: error:")]
+    assert line == [
+        "posterforge: error: compiling failed: no space left on the disk of the compile cache "
+        f"({os.environ['POSTERFORGE_HOME']}/compile-cache); runs stay eager"
+    ], r.err
