@@ -192,3 +192,26 @@ def test_warmup_on_a_full_disk_says_the_disk_is_full(inproc, tiny_style, monkeyp
         "posterforge: error: compiling failed: no space left on the disk of the compile cache "
         f"({os.environ['POSTERFORGE_HOME']}/compile-cache); runs stay eager"
     ], r.err
+
+
+def test_a_header_image_size_the_net_cannot_make_is_refused(tmp_path, inproc):
+    """A genre cGAN always makes 64x128 posters: a header that claims 65536x65536 is one line."""
+    import torch
+
+    from posterforge import presets
+    from posterforge.plugins import get_host
+    from posterforge.weights import make_header, save_weights
+    from posterforge_genre_cgan.config import GenreConfig
+    from posterforge_genre_cgan.network import GenreGenerator
+
+    names = list(presets.labels("genres", get_host()).names)
+    torch.manual_seed(0)
+    net = GenreGenerator(GenreConfig(z_dim=100, ngf=4, image_size=(64, 128)), len(names))
+    config = {"z_dim": 100, "ngf": 4, "image_size": [65536, 65536]}
+    path = tmp_path / "huge.safetensors"
+    save_weights(path, net.state_dict(), make_header("generator", "genre-cgan", config,
+                                                     labels=names))  # fmt: skip
+    r = inproc("generate", "-m", str(path), "-g", "horror", "-n", "1", "-o", str(tmp_path / "o"),
+               "--device", "cpu")  # fmt: skip
+    assert r.code == 2 and r.err.count("\n") == 1 and "image_size" in r.err, r.err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").glob("*.png"))
