@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from posterforge.backends import BACKENDS, OPENVINO, TORCH, BackendFailed
+from posterforge.compiling import compile_cache_dir, compile_cause, compiling
 from posterforge.errors import PosterforgeError
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,6 @@ def pad_to_multiple(
         return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
-
-
-def compile_cache_dir() -> str:
-    from posterforge.store import home
-
-    return str(home() / "compile-cache")
 
 
 @dataclass
@@ -391,12 +385,12 @@ class Engine:
             # The probes match the arguments down to being inference tensors or not: any
             # difference fails dynamo's guards, and the real call would compile all over again.
             probes = [None if a is None else _zeros_like(a) for a in args]
-            with _compiling(), torch.inference_mode(), self._autocast(), self._cudnn_benchmark():
+            with compiling(), torch.inference_mode(), self._autocast(), self._cudnn_benchmark():
                 self._compiled[entry](*probes)
         except Exception as e:  # compilation is an optimisation: never fail the job for it
             log.warning("compilation failed, staying eager: %s", str(e).splitlines()[0][:200])
             self._compile_failed = True
-            self.compile_error = _compile_cause(e)
+            self.compile_error = compile_cause(e)
             return eager
         secs = time.perf_counter() - start
         shape = next(a for a in args if a is not None).shape
@@ -411,42 +405,6 @@ class Engine:
                 pass
         state.compiled = True
         return self._compiled[entry]
-
-
-def _compile_cause(e: BaseException) -> str:
-    """What made compiling fail, as a user can act on it: a full disk (the compile cache is in
-    the posterforge home) or a missing C compiler, else the error's first line."""
-    import errno as errnos
-
-    seen: BaseException | None = e
-    while seen is not None:  # the OSError is often wrapped by inductor
-        if isinstance(seen, OSError) and seen.errno == errnos.ENOSPC:
-            return f"no space left on the disk of the compile cache ({compile_cache_dir()})"
-        seen = seen.__cause__ or seen.__context__
-    text = str(e)
-    if "No space left on device" in text:
-        return f"no space left on the disk of the compile cache ({compile_cache_dir()})"
-    if "compiler" in text.lower() or "cc1" in text or "gcc" in text:
-        return "no working C compiler on this machine"
-    return text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
-
-
-@contextmanager
-def _compiling() -> Iterator[None]:
-    """While compiling: inductor's cache in the posterforge home (unless the user set one), and
-    the C++ builder's "No CUDA runtime is found" (noise on a CPU-only machine) silenced. Both
-    are put back afterwards: the process keeps its own settings."""
-    env, logger = "TORCHINDUCTOR_CACHE_DIR", logging.getLogger("torch.utils.cpp_extension")
-    had, level = os.environ.get(env), logger.level
-    if had is None:
-        os.environ[env] = compile_cache_dir()
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-        if had is None:
-            os.environ.pop(env, None)
 
 
 def _zeros_like(a: torch.Tensor) -> torch.Tensor:
