@@ -255,6 +255,11 @@ class _ConditionJob:
         held = _claim(self._lock_of(start)) if todo else None
         if todo and held is None:
             todo = []  # another live run makes this block now: come back to it
+        elif held is not None and not overwrite:  # ours now: another run may have just made it
+            todo = [i for i in todo if not dests[i].exists()]  # type: ignore[union-attr]
+            if not todo:
+                held.release()
+                held = None
         try:
             images = dict(zip(idx, self._compute(list(idx)), strict=True)) if todo or shown else {}
         except BaseException:

@@ -127,10 +127,8 @@ def default_output(inputs: tuple[str, ...], style: str) -> Path:
         if out.is_dir():
             raise PosterforgeError(f"the default output {out} is a folder; name one with --out")
         return out
-    base = src.resolve().name if src.is_dir() else src.stem
-    out = src.resolve().parent / f"{base}-{name}" if src.name in ("", ".", "..") else (
-        src.parent / f"{base}-{name}"
-    )
+    place = src if src.name not in ("", ".", "..") else src.resolve()  # "." names no folder
+    out = place.parent / f"{place.name if src.is_dir() else src.stem}-{name}"
     if out.exists() and not out.is_dir():
         raise PosterforgeError(f"the default output {out} is a file; name another with --out")
     return out
