@@ -78,3 +78,55 @@ def test_generate_stops_on_sigterm_like_ctrl_c(tmp_path):
     stdout, stderr = _signal_after(proc, out, 16, signal.SIGTERM)
     _check_stopped(proc, stdout, stderr, out, signal.SIGTERM, r"interrupted: generated \d+")
     assert 16 <= len(list(out.glob("*.png"))) < 4000
+
+
+@pytest.mark.slow
+def test_video_translation_stops_on_sigterm_and_resumes(tiny_style, tmp_path, inproc):
+    """A video: the segments finished so far are kept, one line says how to resume, 143; the
+    re-run goes on after them to a whole file."""
+    import os
+
+    from .test_video import finished_segments, frames_of, make_clip
+
+    src = make_clip(tmp_path / "film.mp4", frames=72)
+    dest = tmp_path / "out" / "film.mp4"
+    args = [sys.executable, "-m", "posterforge", "translate", str(src), "--out", str(dest),
+            "--style", str(tiny_style), "--device", "cpu", "--compile", "off"]  # fmt: skip
+    env = {**os.environ, "POSTERFORGE_SEGMENT_SECONDS": "0.5"}
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=pipe, stderr=pipe, text=True)
+    deadline = time.time() + 180
+    while not finished_segments(dest.with_name(".film.mp4.parts")):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr.splitlines()[-1], stderr
+    r = inproc(*args[3:], env=env)
+    assert r.code == 0 and "resuming after" in r.err, r.err
+    assert frames_of(dest)[1] == frames_of(src)[1]  # every frame, once, at its time
+
+
+@pytest.mark.slow
+def test_frames_stops_on_sigterm_and_resumes(tmp_path):
+    from .test_frames import make_film, moving
+
+    film = make_film(tmp_path / "film.mkv", moving(600, w=640, h=480))  # long enough to stop
+    out = tmp_path / "frames"
+    args = ("frames", str(film), "--out", str(out), "--every", "0.05")
+    proc = subprocess.Popen([sys.executable, "-m", "posterforge", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 180
+    while len(list(out.rglob("*.png"))) < 5:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "resume" in stderr.splitlines()[-1], stderr
+    kept = len(list(out.rglob("*.png")))
+    again = subprocess.run([sys.executable, "-m", "posterforge", *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert len(list(out.rglob("*.png"))) > kept

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from posterforge.context import Context
     from posterforge.family import Family
     from posterforge.plugins import PluginHost
+
+log = logging.getLogger(__name__)
 
 HARNESS_KEYS = ("max_steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints")
 Recipe = dict[str, dict[str, Any]]  # {"model": {...}, "train": {...}}
@@ -274,17 +277,18 @@ def _check_init(spec: str, kind: str, ctx: Context) -> dict[str, Any]:
 
 def _check_init_against_set(spec: str, header: Mapping[str, Any], overrides: Sequence[str]) -> None:
     """The init weights fix the architecture (their config wins over the recipe's): a ``--set``
-    of one of its keys to another value would be silently ignored, so it is refused."""
+    of one of its keys to another value is not used, and one line says so, naming both values
+    (a run that asked for a narrow net must not train a wide one without a word)."""
     config = header.get("config")
     if not isinstance(config, Mapping):
         return
     for key, value in parse_overrides(overrides)["model"].items():
         if key in config and json.dumps(value) != json.dumps(config[key]):
-            held = json.dumps(config[key])
-            raise PosterforgeError(
-                f"--set {key}={json.dumps(value)} conflicts with --init-from {spec}, whose "
-                f"weights fix {key}={held}: leave out --set {key} or train without --init-from"
-            )
+            log.warning(
+                "posterforge: note: --set %s=%s is not used: --init-from %s fixes %s=%s "
+                "(its weights' shape); leave out --init-from to train that shape",
+                key, json.dumps(value), spec, key, json.dumps(config[key]),
+            )  # fmt: skip
 
 
 @dataclass(frozen=True)
