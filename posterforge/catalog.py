@@ -319,15 +319,17 @@ class GeneratorInfo:
     description: str
     origin: str
     label_counts: dict[str, int] | None = None  # training images per label, when the run kept them
+    labels: int | None = None  # how many labels it takes (None: unconditional, or not known)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
     def labels_note(self) -> str:
-        """``"22"``, or ``"22, 2 untrained: war, western"``; empty when the counts are unknown."""
+        """``"22"``, or ``"22, 2 untrained: war, western"``; the number of labels alone when the
+        training counts are unknown; empty for an unconditional model."""
         if not self.label_counts:
-            return ""
+            return str(self.labels) if self.labels else ""
         untrained = [n for n, c in self.label_counts.items() if c == 0]
         extra = f", {len(untrained)} untrained: {', '.join(untrained)}" if untrained else ""
         return f"{len(self.label_counts)}{extra}"
@@ -357,12 +359,29 @@ def list_generators(host: PluginHost, store: Store) -> list[GeneratorInfo]:
                 item.header.get("description", ""),
                 "store",
                 _label_counts(item.header),
+                len(item.header.get("labels", [])) or None,
             )
     for name, source in host.weight_sources.items():
         if name not in out and source.kind == Kind.GENERATOR:
-            status = IMPORTABLE if source.locate() is not None else MISSING
-            out[name] = GeneratorInfo(name, "", status, source.description, "plugin")
+            found = source.locate()
+            header = _shipped_header(source, found)
+            out[name] = GeneratorInfo(
+                name, header.get("arch", ""), IMPORTABLE if found is not None else MISSING,
+                source.description, "plugin", _label_counts(header),
+                len(header.get("labels", [])) or None,
+            )  # fmt: skip
     return sorted(out.values(), key=lambda g: g.name)
+
+
+def _shipped_header(source: WeightSource, found: Path | None) -> dict[str, Any]:
+    """The header of a plugin's weights in our own format, read without installing them (a
+    foreign checkpoint has none to read: empty)."""
+    if found is None or source.importer != NATIVE:
+        return {}
+    try:
+        return read_header(Path(found))
+    except WeightsError:
+        return {}
 
 
 def resolve_generator(spec: str, host: PluginHost, store: Store) -> tuple[type[Generator], Path]:

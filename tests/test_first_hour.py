@@ -141,3 +141,13 @@ def test_generate_seeds_makes_one_poster_per_seed_each_reproduced_alone(inproc, 
     assert (alone / name).read_bytes() == (out / name).read_bytes()
     r = inproc("generate", "-g", "horror", "--seeds", "2-1", "-o", str(alone), "--device", "cpu")
     assert r.code == 2 and "--seeds '2-1': use numbers and ranges" in r.err, r.err
+
+
+def test_generators_lists_the_shipped_models_arch_and_labels_before_their_first_use(inproc):
+    import json
+
+    models = {m["name"]: m for m in json.loads(inproc("generators", "--json").out)["models"]}
+    assert (models["posters-demo"]["arch"], models["posters-demo"]["labels"]) == ("genre-cgan", 20)
+    assert models["posters-stylegan"]["arch"] == "stylegan"
+    table = inproc("generators").out
+    assert "genre-cgan" in table.split("Architectures")[0]  # in the models table, not only below
