@@ -106,7 +106,9 @@ OPTIONS: list[tuple[str, Any, Any, Any]] = [
     (
         "overwrite",
         bool,
-        typer.Option(help="Cut films again whose frames exist (their old frames are removed)."),
+        typer.Option(
+            "--overwrite", help="Cut films again whose frames exist (their old frames are removed)."
+        ),
         False,
     ),
     ("as_json", bool, typer.Option("--json", help="One JSON object per frame on stdout."), False),

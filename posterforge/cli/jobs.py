@@ -82,9 +82,17 @@ def job_command(
     return command
 
 
+def _declared_names(info: Any) -> list[str]:
+    """The names an Option declares. In ``Annotated``, typer reads a first positional argument
+    (stored as ``default``) as the first name."""
+    first = getattr(info, "default", None)
+    names = [first] if isinstance(first, str) and first.startswith("-") else []
+    return names + list(getattr(info, "param_decls", None) or ())
+
+
 def _flag(field: str, opt: Opt) -> str:
     """The option's long name (``--batch-size``), as the user typed it."""
-    decls = [d for d in getattr(opt.info, "param_decls", None) or () if d.startswith("--")]
+    decls = [d for d in _declared_names(opt.info) if d.startswith("--")]
     return decls[0] if decls else "--" + field.replace("_", "-")
 
 
@@ -94,14 +102,16 @@ def _field_default(field: dataclasses.Field) -> Any:
     return _EMPTY
 
 
-def _parameter(
-    name: str, opt: Opt, field_default: Any, help: str = ""
-) -> inspect.Parameter:
+def _parameter(name: str, opt: Opt, field_default: Any, help: str = "") -> inspect.Parameter:
     default = opt.default if opt.default is not _EMPTY else field_default
     info = opt.info
     if help and not getattr(info, "help", None):  # the job field's own description
         info = copy(info)
         info.help = help
+    if opt.type is bool and default is False and not _declared_names(info):
+        # off by default: a plain flag, with no --no- twin to widen the help's columns
+        info = copy(info)
+        info.param_decls = ("--" + name.replace("_", "-"),)
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[opt.type, info]
     )

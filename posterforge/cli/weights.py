@@ -93,7 +93,9 @@ def rm(name: Annotated[str, typer.Argument(help="A name in the store.")]) -> Non
 def rename(
     old: Annotated[str, typer.Argument(help="A name in the store.")],
     new: Annotated[str, typer.Argument(help="The new name.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace weights of the new name.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace weights of the new name.")
+    ] = False,
 ) -> None:
     """Rename weights in the store (a style trained as --name x becomes --style NEW)."""
     from posterforge.catalog import check_free_name
