@@ -84,7 +84,10 @@ def job_command(
 
 def _flag(field: str, opt: Opt) -> str:
     """The option's long name (``--batch-size``), as the user typed it."""
-    decls = [d for d in getattr(opt.info, "param_decls", None) or () if d.startswith("--")]
+    # typer keeps the first name of typer.Option("--format", "-f") as its ``default``
+    first = getattr(opt.info, "default", None)
+    names = (first, *(getattr(opt.info, "param_decls", None) or ()))
+    decls = [d for d in names if isinstance(d, str) and d.startswith("--")]
     return decls[0] if decls else "--" + field.replace("_", "-")
 
 

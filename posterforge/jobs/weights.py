@@ -40,7 +40,7 @@ class WeightsExportJob:
         if self.out is None:
             raise PosterforgeError("name the file to write with --out FILE.onnx")
         object.__setattr__(self, "out", Path(self.out))
-        one_of(self.fmt, EXPORT_FORMATS, "format")
+        one_of(self.fmt, EXPORT_FORMATS, "fmt")
         if self.size is not None and self.dynamic:
             raise PosterforgeError("--size and --dynamic exclude each other: pick one")
         self.frame  # noqa: B018  (parses --size: a bad one is one line here)
