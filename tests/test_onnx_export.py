@@ -69,8 +69,8 @@ def test_a_translator_at_a_fixed_size_matches_torch(inproc, tiny_style, tmp_path
     assert meta["posterforge.size_multiple"] == "4"
     assert json.loads(meta["posterforge.inputs"])[0]["range"] == [0, 1]
     assert json.loads(meta["posterforge.dynamic_axes"])["image"] == {"0": "batch"}
-    from posterforge.weights import sha256_file
     from posterforge.version import __version__
+    from posterforge.weights import sha256_file
 
     assert meta["posterforge.sha256"] == sha256_file(tiny_style)
     assert meta["posterforge.version"] == __version__
@@ -177,6 +177,6 @@ def test_a_missing_onnx_package_is_one_line(inproc, tiny_style, tmp_path, monkey
 def test_a_mismatch_beyond_the_tolerance_writes_nothing(tiny_style, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "TOLERANCE", -1.0)  # any difference, even none, is too much
     out = tmp_path / "t.onnx"
-    with pytest.raises(PosterforgeError, match="not written: onnxruntime .* differs from torch"):
+    with pytest.raises(PosterforgeError, match=r"not written: onnxruntime .* differs from torch"):
         export_weights(str(tiny_style), out)
     assert not list(tmp_path.iterdir())  # no file, no temp file
