@@ -154,6 +154,8 @@ def main() -> None:
                     print(f"{size} {precision} {name}: median {med[name]:.3f} s/frame "
                           f"[{min(t):.3f}-{max(t):.3f}]" + (f" ({line})" if name == "posterforge"
                                                             else ""), flush=True)  # fmt: skip
+                if precision != "fp32":
+                    print(f"{size} {precision} onnxruntime: {ORT_NO_BF16}", flush=True)
                 rows.append((size, precision, med, line))
     finally:
         for p in busy:
