@@ -180,3 +180,15 @@ def test_a_mismatch_beyond_the_tolerance_writes_nothing(tiny_style, tmp_path, mo
     with pytest.raises(PosterforgeError, match=r"not written: onnxruntime .* differs from torch"):
         export_weights(str(tiny_style), out)
     assert not list(tmp_path.iterdir())  # no file, no temp file
+
+
+def test_a_style_or_a_generator_name_resolves_to_its_kind():
+    from posterforge.catalog import resolve_any
+    from posterforge.context import default_context
+    from posterforge.records import Kind
+
+    ctx = default_context()
+    style = resolve_any("vintage", ctx.host, ctx.store)  # a style preset naming its weights
+    assert (style.kind, style.cls.name) == (Kind.TRANSLATOR, "cyclegan-resnet")
+    gen = resolve_any("posters-demo", ctx.host, ctx.store)  # a plugin's shipped generator
+    assert (gen.kind, gen.cls.name) == (Kind.GENERATOR, "genre-cgan") and gen.sha256
