@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from posterforge.generation import Poster
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
+    from posterforge.onnx_export import Exported
     from posterforge.records import Record
     from posterforge.sizing import Size
     from posterforge.store import Store
@@ -236,6 +237,31 @@ def import_weights(
     )
 
 
+def export_weights(
+    model: str,
+    out: str | Path,
+    *,
+    fmt: str = "onnx",
+    size: str | None = None,
+    dynamic: bool = False,
+    overwrite: bool = False,
+    ctx: Context | None = None,
+) -> Exported:
+    """Write the translator or generator ``model`` as a standard ONNX file ``out``, with our
+    metadata, checked against torch first; the keywords are
+    :class:`~posterforge.jobs.weights.WeightsExportJob`'s fields.
+
+    >>> posterforge.export_weights("vintage", "vintage.onnx", size="256x256")  # doctest: +SKIP
+    """
+    from posterforge.jobs.weights import WeightsExportJob
+    from posterforge.onnx_export import export_onnx
+
+    job = WeightsExportJob(
+        model, Path(out), fmt=fmt, size=size, dynamic=dynamic, overwrite=overwrite
+    )  # type: ignore[arg-type]
+    return export_onnx(job, ctx)
+
+
 def weights_path(spec: str, store: Store | None = None) -> Path:
     """Resolve a weight name or path (explicit path > store > plugin source) to a file."""
     ctx = default_context(store)
@@ -247,9 +273,11 @@ def _document() -> None:
     from posterforge.jobs.generate import GenerateJob
     from posterforge.jobs.reference import document
     from posterforge.jobs.translate import TranslateJob
+    from posterforge.jobs.weights import WeightsExportJob
 
     document(translate, TranslateJob)
     document(generate, GenerateJob)
+    document(export_weights, WeightsExportJob)
 
 
 _document()

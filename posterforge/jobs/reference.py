@@ -17,6 +17,8 @@ from posterforge.jobs.common import field_help
 _PAGES: tuple[tuple[str, str, str], ...] = (
     ("translate", "posterforge.jobs.translate:TranslateJob", "one Record per input"),
     ("generate", "posterforge.jobs.generate:GenerateJob", "one Poster per image"),
+    ("export_weights", "posterforge.jobs.weights:WeightsExportJob",
+     "an Exported (the file, and how it matched torch)"),
 )
 
 
