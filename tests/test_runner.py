@@ -41,7 +41,7 @@ def test_every_sink_is_reserved_before_any_work(tiny_style, tmp_path):
     src, out = _mixed(tmp_path), tmp_path / "out"
     run(tiny_style, [src], out, crf=30)
     (out / "a.png").unlink()
-    with pytest.raises(PosterforgeError, match="shot.mkv"):
+    with pytest.raises(PosterforgeError, match=r"shot\.mkv"):
         run(tiny_style, [src], out, crf=20)
     assert not (out / "a.png").exists()
 
