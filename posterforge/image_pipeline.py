@@ -13,7 +13,6 @@ output folder split the work.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import time
@@ -26,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posterforge.atomic import Claim, claim, held_by_other
+from posterforge.atomic import Claim, held_by_other
 from posterforge.images import Decoded, ImageError, decode, encode_atomic
 from posterforge.inputs import Job
-from posterforge.records import FAILED, OK, SKIPPED, Record
-from posterforge.runner import Identity, Outputs, Todo, identity
+from posterforge.records import FAILED, OK, Record
+from posterforge.runner import Identity, Outputs, Todo, claim_output
 from posterforge.sizing import resize
 
 if TYPE_CHECKING:
@@ -112,23 +111,12 @@ class ImageRunner:
     def _claim(self, job: Job, dest: Path) -> Record | bool | None:
         """None: ``dest`` is ours to write. False: another live run holds it. A Record: nothing
         to do (another run has written it meanwhile) or it cannot be written."""
-        try:
-            held = claim(dest)
-        except OSError as e:
-            why = e.strerror or str(e)
-            if e.errno == errno.EEXIST and e.filename:
-                why = f"{e.filename} is {why}"
-            return Record(str(job.src), None, FAILED, f"cannot write {dest}: {why}")
-        if held is None:
+        got = claim_output(Todo(job, dest, self.planned.get(dest)))
+        if got is None:
             return False
-        # re-check now that it is ours: another run may have written it since we planned
-        if (now := identity(dest)) is not None and now != self.planned.get(dest):
-            held.release()
-            if dest.is_dir():
-                why = f"cannot write {dest}: a folder of that name is in the way"
-                return Record(str(job.src), None, FAILED, why)
-            return Record(str(job.src), str(dest), SKIPPED, "finished by another process")
-        self.claims[dest] = held
+        if isinstance(got, Record):
+            return got
+        self.claims[dest] = got
         return None
 
     def _release(self, dest: Path) -> None:

@@ -13,6 +13,7 @@ finished segments). This module imports neither kind, so neither imports the oth
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from posterforge.atomic import remove_stale
+from posterforge.atomic import Claim, claim, remove_stale
 from posterforge.outputs import reserve
 from posterforge.records import FAILED, SKIPPED, Record
 
@@ -107,6 +108,28 @@ def screen(
             yield Todo(src, dest, seen)
 
 
+def claim_output(todo: Todo) -> Claim | Record | None:
+    """Lock ``todo``'s output before its input is read, so runs that share an output folder
+    split the work. The lock: ours to write. None: another live run holds it. A Record: it
+    cannot be written, or there is nothing to do (another run wrote it since it was screened)."""
+    src, dest = str(todo.src.src), todo.dest
+    try:
+        held = claim(dest)
+    except OSError as e:
+        why = e.strerror or str(e)
+        if e.errno == errno.EEXIST and e.filename:
+            why = f"{e.filename} is {why}"
+        return Record(src, None, FAILED, f"cannot write {dest}: {why}")
+    if held is None:
+        return None
+    if (now := identity(dest)) is not None and now != todo.seen:
+        held.release()
+        if dest.is_dir():
+            return Record(src, None, FAILED, _in_the_way(dest))
+        return Record(src, str(dest), SKIPPED, "finished by another process")
+    return held
+
+
 def identity(path: Path) -> Identity | None:
     """What tells one version of a file from the next (a rename brings a new inode), or None
     when there is no file."""
@@ -121,7 +144,7 @@ def _unwritable(dest: Path, root: Path, inside: dict[Path, str | None]) -> str |
     """Why ``dest`` must not be written, or None: a folder in its place, or a symlinked folder
     that would put it outside the output folder ``root`` (``inside`` caches folders' verdicts)."""
     if dest.is_dir():
-        return f"cannot write {dest}: a folder of that name is in the way"
+        return _in_the_way(dest)
     folder = dest.parent
     if folder not in inside:
         try:
@@ -133,3 +156,7 @@ def _unwritable(dest: Path, root: Path, inside: dict[Path, str | None]) -> str |
     if (bad := inside[folder]) is not None:
         return f"cannot write {dest}: {bad}, outside the output folder {root} (a symlink)"
     return None
+
+
+def _in_the_way(dest: Path) -> str:
+    return f"cannot write {dest}: a folder of that name is in the way"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from posterforge.atomic import claim
 from posterforge.errors import PosterforgeError
 from posterforge.records import FAILED, OK, SKIPPED, Record, Status
-from posterforge.runner import Outputs, Todo
+from posterforge.runner import Outputs, Todo, claim_output
 from posterforge.sizing import Size
 from posterforge.video.containers import default_vcodec, muxer_for, names_video_file
 from posterforge.video.io import VideoError, declared_duration, probe
@@ -132,14 +132,12 @@ class VideoRun:
                     _drop_leftover_parts(Path(item.output))
                 yield VideoRecord(item.input, item.output, item.status, item.error)
             else:
-                yield self.one(item.src, item.dest, *self.planned[item.dest])
+                yield self.one(item, *self.planned[item.dest])
 
     # -- one video --------------------------------------------------------------------------------
-    def one(
-        self, job: Job, dest: Path, vcodec: str, crf: int | None, settings: dict
-    ) -> VideoRecord:
+    def one(self, todo: Todo, vcodec: str, crf: int | None, settings: dict) -> VideoRecord:
         start = time.perf_counter()
-        src = str(job.src)
+        job, dest, src = todo.src, todo.dest, str(todo.src.src)
 
         def record(status: Status, error: str | None = None, **kw: Any) -> VideoRecord:
             secs = time.perf_counter() - start
@@ -148,15 +146,12 @@ class VideoRun:
                 src, output, status, error, round(secs * 1000, 1), seconds=round(secs, 2), **kw
             )
 
-        try:  # the runner screened it (in the way, exists): now claim it
-            held = claim(dest)
-        except OSError as e:
-            return record(FAILED, f"cannot write {dest}: {e.strerror or e}")
+        held = claim_output(todo)  # the runner has screened it (in the way, exists)
+        if isinstance(held, Record):  # cannot be written, or another run has finished it since
+            return record(held.status, held.error)
         if held is None:
             return record(FAILED, "another run is translating it now; run again once it is done")
         try:
-            if dest.exists() and not self.overwrite:  # another run finished it meanwhile
-                return record(SKIPPED, "finished by another process")
             frames, note = self._translate(job.src, dest, vcodec, crf, settings)
         except VideoError as e:
             return record(FAILED, e.reason)
