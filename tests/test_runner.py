@@ -59,3 +59,20 @@ def test_a_symlinked_folder_cannot_send_a_video_outside_out(tiny_style, tmp_path
     assert rec.error.startswith(f"cannot write {out / 'sub' / 'shot.mkv'}: its folder leads to")
     assert "outside the output folder" in rec.error and "\n" not in rec.error
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_video_another_run_holds_is_one_failed_line_and_left_alone(tiny_style, tmp_path):
+    from posterforge.atomic import claim
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_clip(src / "shot.mkv", frames=4)
+    out.mkdir()
+    held = claim(out / "shot.mkv")  # as another live run would
+    assert held is not None
+    try:
+        (rec,) = run(tiny_style, [src], out)
+    finally:
+        held.release()
+    assert isinstance(rec, VideoRecord) and rec.status == "failed"
+    assert rec.error == "another run is translating it now; run again once it is done"
+    assert not (out / "shot.mkv").exists()
