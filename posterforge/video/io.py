@@ -205,7 +205,7 @@ def _described(path: Path, container: Any, stream: Any, first: Any | None) -> Pr
     rotation, start = 0, 0.0
     matrix: tuple[int, ...] | None = None
     if first is not None:
-        rotation = round(first.rotation / 90.0) % 4 * 90 if first.rotation else 0
+        rotation = upright_turns(first) * 90
         matrix, start = display_matrix(first), float((first.pts or 0) * tb)
     own = None if stream.duration is None or stream.time_base is None else stream.duration
     return Probe(
@@ -259,6 +259,13 @@ def declared_duration(container: Any, stream: Any) -> tuple[float | None, bool]:
     if container.duration:
         return container.duration / 1_000_000, False
     return None, False
+
+
+def upright_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns (0-3) that show ``frame`` upright, read from its display
+    matrix: ``np.rot90(rgb, k)`` or ``torch.rot90(x, k, (-2, -1))`` with it. The one reading of
+    rotation, for translation (through :class:`Probe`) and ``frames`` alike."""
+    return round(frame.rotation / 90.0) % 4 if frame.rotation else 0
 
 
 def display_matrix(frame: Any) -> tuple[int, ...] | None:
