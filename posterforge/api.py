@@ -272,13 +272,16 @@ def weights_path(spec: str, store: Store | None = None) -> Path:
 
 
 def _document() -> None:
-    """The keywords of translate and generate, described in their jobs (one place for each)."""
+    """The keywords of translate, generate and warmup, described in their jobs (one place for
+    each)."""
     from posterforge.jobs.generate import GenerateJob
     from posterforge.jobs.reference import document
     from posterforge.jobs.translate import TranslateJob
+    from posterforge.jobs.warmup import WarmupJob
 
     document(translate, TranslateJob)
     document(generate, GenerateJob)
+    document(warmup, WarmupJob)
 
 
 _document()
