@@ -26,7 +26,9 @@ def warmup(
         typer.Option("--batch-size", "-b", min=1, help="As the runs will use (their default)."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 where native and close to fp32), fp32, fp16 or bf16.")
+    ] = "auto",
     backend: Annotated[
         str, typer.Option(help="torch, auto (calibrate first) or openvino, as the runs will use.")
     ] = "torch",
@@ -59,6 +61,8 @@ def warmup(
                                 precision=precision, backend=backend)  # fmt: skip
         what = str(model)
     shape = "x".join(map(str, done.shape))
+    if done.precision:
+        print(f"posterforge: precision {done.precision}", file=sys.stderr)
     if done.backend.startswith("backend openvino"):
         print(f"{what} (batch shape {shape}): {done.backend}; compiled by OpenVINO, in its cache",
               file=sys.stderr)  # fmt: skip
