@@ -61,6 +61,6 @@ def engine_line(engine: Engine, device: str, batch: int) -> str:
 
 
 def _precision(engine: Engine) -> str:
-    """``fp32`` as asked, or what ``auto`` took and why: ``bf16 (auto: native avx512_bf16, ...)``."""
+    """``fp32`` as asked, or what ``auto`` took and why (``bf16 (auto: native ...)``)."""
     how = getattr(engine, "precision_how", "asked")
     return engine.precision if how == "asked" else f"{engine.precision} ({how})"
