@@ -94,9 +94,8 @@ def probe_input(engine: Engine) -> tuple[torch.Tensor, torch.Tensor | None]:
     module = engine.module
     gen = torch.Generator().manual_seed(21)
     if not hasattr(module, "sample"):
-        from posterforge.engine import padded_size
-
-        h, w = padded_size(PROBE_SIDE, PROBE_SIDE, engine.multiple, engine.min_size)
+        m, low = engine.multiple, engine.min_size  # the side padded as the engine would
+        h = w = max(PROBE_SIDE + (-PROBE_SIDE % m), low + (-low % m))
         yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
         rgb = torch.stack([xx, yy, 0.5 + 0.5 * torch.sin(12 * (xx + yy))])
         noise = 0.08 * torch.rand(3, h, w, generator=gen)
