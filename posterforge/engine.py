@@ -112,8 +112,8 @@ class _ShapeState:
 
 
 def check_precision(precision: str) -> None:
-    if precision not in PRECISIONS:
-        raise PosterforgeError(f"invalid precision {precision!r}: use fp32, fp16 or bf16")
+    if precision != "auto" and precision not in PRECISIONS:
+        raise PosterforgeError(f"invalid precision {precision!r}: use auto, fp32, fp16 or bf16")
 
 
 def slow_bf16_note(device: torch.device, precision: str) -> str | None:
@@ -148,7 +148,7 @@ class Engine:
     device: torch.device
     multiple: int = 1
     min_size: int = 1
-    precision: str = "fp32"
+    precision: str = "fp32"  # "auto" is resolved on construction (posterforge.backends.precision)
     compile: str = "auto"
     # Large frames compile slowly (minutes on a CPU) and gain little: "auto" leaves them eager.
     compile_max_pixels: int = 512 * 512
@@ -168,11 +168,10 @@ class Engine:
     _compiled: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict, init=False)
     _compile_failed: bool = field(default=False, init=False)
     compile_error: str | None = field(default=None, init=False)  # why compiling failed, in words
+    precision_how: str = field(default="asked", init=False)  # for the device line
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
-        if (note := slow_bf16_note(self.device, self.precision)) is not None:
-            log.warning("posterforge: note: %s", note)
         if self.compile not in COMPILE_MODES:
             raise PosterforgeError(f"invalid compile mode {self.compile!r}: use auto, on or off")
         if self.channels_last is None:
@@ -181,6 +180,12 @@ class Engine:
         if self.backend not in BACKENDS:
             raise PosterforgeError(f"invalid backend {self.backend!r}: use auto, torch or openvino")
         self.module = self.module.to(self.device).eval().requires_grad_(False)
+        if self.precision == "auto":  # before optimize_for: its variant depends on the dtype
+            from posterforge.backends.precision import resolve
+
+            self.precision, self.precision_how = resolve(self)
+        elif (note := slow_bf16_note(self.device, self.precision)) is not None:
+            log.warning("posterforge: note: %s", note)
         self.plain = self.module  # as built: what OpenVINO converts
         if hasattr(self.module, "optimize_for"):  # a model's own device-specific variant
             self.module = self.module.optimize_for(self.device, self.autocast_dtype)

@@ -27,6 +27,7 @@ class Warmed:
     seconds: float
     cached: bool
     backend: str = ""  # the engine's backend line: the path the runs of this size take
+    precision: str = ""  # the precision taken and why: ``bf16 (auto: native avx512_bf16, ...)``
 
 
 def run_warmup(job: WarmupJob, ctx: Context | None = None) -> Warmed:
@@ -66,7 +67,7 @@ def warmup_style(
     *,
     batch_size: int | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     backend: str = "torch",
     ctx: Context | None = None,
 ) -> Warmed:
@@ -95,7 +96,7 @@ def warmup_generator(
     *,
     batch_size: int = 64,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     backend: str = "torch",
     ctx: Context | None = None,
 ) -> Warmed:
@@ -123,8 +124,14 @@ def _result(engine: Engine) -> Warmed:
     if not engine.compiled_shapes:
         for key, decision in engine.choice.decisions.items():
             if decision.path == OPENVINO:  # OpenVINO compiled it, into its own cache
-                return Warmed(tuple(key[1]), 0.0, False, line)
+                return Warmed(tuple(key[1]), 0.0, False, line, _precision(engine))
         why = engine.compile_error or "no working C compiler on this machine?"
         raise PosterforgeError(f"compiling failed: {why}; runs stay eager")
     shape, secs, cached = engine.compiled_shapes[0]
-    return Warmed(shape, secs, cached, line)
+    return Warmed(shape, secs, cached, line, _precision(engine))
+
+
+def _precision(engine: Engine) -> str:
+    """What ``auto`` took and why; empty for a precision asked for."""
+    how = engine.precision_how
+    return "" if how == "asked" else f"{engine.precision} ({how})"

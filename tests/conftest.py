@@ -24,6 +24,9 @@ def pf_home(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("POSTERFORGE_HOME", str(home))
     monkeypatch.delenv("POSTERFORGE_LOAD_PLUGINS", raising=False)
     plugins.reset()
+    # --precision auto as on a CPU without native bf16 (fp32), whatever this machine has: the
+    # suite's bytes and lines are the same everywhere; tests of auto give the flags they need
+    monkeypatch.setattr("posterforge.backends.precision.NATIVE_FLAGS", ())
     yield home
     plugins.reset()
 

@@ -213,7 +213,10 @@ def test_the_device_line_names_the_path(inproc, tiny_style, tmp_path, monkeypatc
     src = _frames(tmp_path / "in", n=1)
     base = ["translate", str(src), "-s", str(tiny_style), "--device", "cpu"]
     r = inproc(*base, "-o", str(tmp_path / "a"), "--backend", "torch")
-    assert "precision fp32, batch size 1" in r.err  # the default path: the line as it always was
+    # the default torch path: the line as it always was, but for what --precision auto took
+    assert "precision fp32 (auto: no native bf16 here), batch size 1" in r.err
+    r = inproc(*base, "-o", str(tmp_path / "a2"), "--backend", "torch", "--precision", "fp32")
+    assert "precision fp32, batch size 1" in r.err
     r = inproc(*base, "-o", str(tmp_path / "b"), "--backend", "auto")
     assert "backend torch (a small model: not calibrated)" in r.err
     monkeypatch.setattr(choice, "CALIBRATE_MIN_PARAMS", 0)

@@ -58,6 +58,7 @@ def _assert_close(got: np.ndarray, expected: np.ndarray) -> None:
 def run(tiny_style, inputs, out, **kw):
     kw.setdefault("device", "cpu")
     kw.setdefault("compile", "off")
+    kw.setdefault("precision", "fp32")  # compared with torch's fp32 output: not auto's choice
     return translate(inputs, out, style=str(tiny_style), **kw)
 
 

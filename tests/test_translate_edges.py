@@ -320,7 +320,8 @@ def test_one_line_says_which_device_and_precision_auto_picked(inproc, tiny_style
     picked = [line for line in r.err.splitlines() if line.startswith("posterforge: device")]
     assert len(picked) == 1
     assert re.fullmatch(
-        r"posterforge: device \S+ \((.+, )?picked by --device auto\), precision fp32, "
+        r"posterforge: device \S+ \((.+, )?picked by --device auto\), precision "
+        r"(fp32|bf16) \(auto: [^)]+\), "
         r"batch size \d+",
         picked[0],
     ), picked[0]

@@ -140,6 +140,7 @@ def leftovers(folder: Path) -> list[str]:
 def run(tiny_style: Path, inputs: list, out: Path, **kw):
     kw.setdefault("device", "cpu")
     kw.setdefault("compile", "off")
+    kw.setdefault("precision", "fp32")  # compared with torch's fp32 output: not auto's choice
     return posterforge.translate(inputs, out, style=str(tiny_style), **kw)
 
 

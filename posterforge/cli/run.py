@@ -56,5 +56,11 @@ def engine_line(engine: Engine, device: str, batch: int) -> str:
     # the backend is named when it is not the default torch path, or when something was chosen
     path = "" if engine.choice.plain_torch() else f", {engine.choice.line()}"
     return (
-        f"posterforge: device {where}, precision {engine.precision}{path}, batch size {batch}"
+        f"posterforge: device {where}, precision {_precision(engine)}{path}, batch size {batch}"
     )
+
+
+def _precision(engine: Engine) -> str:
+    """``fp32`` as asked, or what ``auto`` took and why (``bf16 (auto: native ...)``)."""
+    how = getattr(engine, "precision_how", "asked")
+    return engine.precision if how == "asked" else f"{engine.precision} ({how})"

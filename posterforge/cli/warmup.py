@@ -35,6 +35,8 @@ def run(job: WarmupJob) -> None:
     done = warm.run_warmup(job)
     what = f"{job.style} at {job.size}" if job.style is not None else str(job.model)
     shape = "x".join(map(str, done.shape))
+    if done.precision:
+        print(f"posterforge: precision {done.precision}", file=sys.stderr)
     if done.backend.startswith("backend openvino"):
         print(f"{what} (batch shape {shape}): {done.backend}; compiled by OpenVINO, in its cache",
               file=sys.stderr)  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from posterforge.errors import PosterforgeError
 
-Precision = Literal["fp32", "fp16", "bf16"]
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
 CompileMode = Literal["auto", "on", "off"]
 AlphaMode = Literal["keep", "drop"]
 
@@ -38,7 +38,12 @@ def device_field() -> Any:
 
 
 def precision_field() -> Any:
-    return about("fp32, fp16 or bf16 (autocast).", "fp32")
+    return about(
+        "auto (bf16 where this device computes it natively and a probe finds it within 2 grey "
+        "levels of fp32, decided once per machine and model; fp32 elsewhere), fp32, fp16 or "
+        "bf16 (autocast).",
+        "auto",
+    )
 
 
 def compile_field() -> Any:
