@@ -19,20 +19,16 @@ the output, which is renamed onto it; then the work folder is removed.
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import itertools
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from posterforge.atomic import create_temp, write_text_atomic
-from posterforge.errors import PosterforgeError
+from posterforge.atomic import create_temp, fsync_file, write_text_atomic
 from posterforge.outputs import fingerprint
 
 MANIFEST = "manifest.json"
@@ -156,7 +152,7 @@ class Parts:
 
     def commit(self, tmp: Path, final: Path, frames: int, first_pts: int, last_pts: int) -> None:
         """A finished segment: make it durable, give it its name, then list it."""
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, final)
         self.segments.append(Segment(final.name, frames, first_pts, last_pts))
         self._save()
@@ -183,173 +179,6 @@ def _remove(path: Path) -> None:
             path.unlink()
     except FileNotFoundError:
         pass
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --- the join -------------------------------------------------------------------------------------
-
-
-def join(
-    segments: list[tuple[Path, int]], source: Path, copied: list[int], dest: Path, muxer: str
-) -> list[str]:
-    """Remux the video packets of ``segments`` (each with the time stamp its first frame must
-    have) and the packets of the ``copied`` streams of ``source`` (audio, subtitles), interleaved
-    by time, into ``dest``, atomically. Nothing is re-encoded. Returns notes about streams the
-    output container cannot hold (left out)."""
-    import av
-
-    from posterforge.video.encode import exact_times
-
-    with av.open(str(segments[0][0])) as first:
-        tb = first.streams.video[0].time_base
-    fd, tmp = create_temp(dest)
-    os.close(fd)
-    notes: list[str] = []
-    try:
-        with (
-            av.open(str(source), metadata_errors="ignore") as src,
-            av.open(str(tmp), "w", format=muxer, options=exact_times(muxer, tb)) as out,
-        ):
-            with av.open(str(segments[0][0])) as first:
-                video = out.add_stream_from_template(first.streams.video[0], opaque=True)
-            if src.streams.video:
-                source_video = src.streams.best("video")
-                video.metadata.update(_stream_tags(source_video))
-                _copy_disposition(source_video, video)
-            streams: dict[int, Any] = {}
-            for index in copied:
-                s = src.streams[index]
-                try:
-                    o = out.add_stream_from_template(s, opaque=True)
-                except (ValueError, av.FFmpegError) as e:
-                    notes.append(f"{s.type} stream #{index} ({_name(s)}) left out: {e}")
-                    continue
-                o.metadata.update(_stream_tags(s))
-                _copy_disposition(s, o)
-                streams[index] = o
-            out.metadata.update(
-                {k: v for k, v in src.metadata.items() if k.lower() not in _OWN_TAGS}
-            )
-            try:
-                if chapters := src.chapters():
-                    out.set_chapters(chapters)
-            except (AttributeError, ValueError, av.FFmpegError):
-                pass
-            try:
-                out.start_encoding()
-            except (ValueError, av.FFmpegError) as e:
-                raise PosterforgeError(f"cannot write {dest}: {e}") from None
-            packets = heapq.merge(
-                _video_packets(segments, video),
-                _copied_packets(src, streams),
-                key=lambda kp: kp[0],
-            )
-            for _, packet in packets:
-                out.mux(packet)
-        _fsync(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return notes
-
-
-def copyable(source: Path, copied: list[int], muxer: str) -> tuple[list[int], list[str]]:
-    """The streams of ``copied`` that the ``muxer`` can hold, and a note for each it cannot;
-    found before any work (a header written to nowhere)."""
-    import av
-
-    from posterforge.video.codecs import Sink
-
-    kept, notes = [], []
-    with av.open(str(source), metadata_errors="ignore") as src:
-        for index in copied:
-            s = src.streams[index]
-            try:
-                with av.open(Sink(), "w", format=muxer) as trial:
-                    trial.add_stream_from_template(s, opaque=True)
-                    trial.start_encoding()
-            except (ValueError, av.FFmpegError) as e:
-                notes.append(f"{s.type} stream #{index} ({_name(s)}) left out: {e}")
-                continue
-            kept.append(index)
-    return kept, notes
-
-
-def _video_packets(
-    segments: list[tuple[Path, int]], stream: Any
-) -> Iterator[tuple[tuple[Fraction, int], Any]]:
-    """The packets of every segment in order, with time stamps that only go forward. A segment
-    whose container moved its time stamps (a start rounded to its timescale) is moved back so
-    that its first frame has the time stamp it was encoded with."""
-    import av
-
-    last_dts: Fraction | None = None
-    order = itertools.count()
-    for path, first_pts in segments:
-        with av.open(str(path)) as seg:
-            vs = seg.streams.video[0]
-            packets = [p for p in seg.demux(vs) if p.size and p.dts is not None]
-            shift = first_pts - min(
-                (p.pts for p in packets if p.pts is not None), default=first_pts
-            )
-            for packet in packets:
-                if shift:
-                    packet.dts += shift
-                    if packet.pts is not None:
-                        packet.pts += shift
-                tb = packet.time_base
-                dts = packet.dts * tb
-                if last_dts is not None and dts <= last_dts:
-                    # independent encoders may start a segment's decode times one tick early
-                    bumped = int(last_dts / tb) + 1
-                    if packet.pts is not None and bumped > packet.pts:
-                        raise PosterforgeError(
-                            f"{path.name}: cannot order its packets after the last segment's"
-                        )
-                    packet.dts = bumped
-                    dts = bumped * tb
-                last_dts = dts
-                packet.stream = stream
-                yield (dts, next(order)), packet
-
-
-def _copied_packets(src: Any, streams: dict[int, Any]) -> Iterator[tuple[Any, Any]]:
-    if not streams:
-        return
-    order = itertools.count()
-    sources = [src.streams[i] for i in streams]
-    last: Fraction | None = None
-    for packet in src.demux(sources):
-        if packet.size == 0 or packet.dts is None:
-            continue
-        index = packet.stream.index
-        # the merge needs a key that never goes back; the muxer interleaves the rest exactly
-        when = packet.dts * packet.time_base
-        last = when if last is None else max(when, last)
-        packet.stream = streams[index]
-        yield (last, next(order)), packet
-
-
-def _stream_tags(stream: Any) -> dict[str, str]:
-    return {k: v for k, v in stream.metadata.items() if k.lower() not in _OWN_TAGS}
-
-
-def _copy_disposition(src: Any, dst: Any) -> None:
-    with contextlib.suppress(AttributeError, TypeError, ValueError):
-        dst.disposition = src.disposition
-
-
-def _name(stream: Any) -> str:
-    ctx = stream.codec_context
-    return ctx.name if ctx is not None else "unknown codec"
 
 
 # --- writing segments -----------------------------------------------------------------------------
