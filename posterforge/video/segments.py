@@ -184,30 +184,49 @@ def _remove(path: Path) -> None:
 # --- writing segments -----------------------------------------------------------------------------
 
 
-class SegmentWriter:
-    """Frames in, finished segments out: a new segment (a fresh encoder, so a keyframe) starts
-    once the current one spans ``seconds`` of time stamps or holds :data:`MAX_SEGMENT_FRAMES`."""
+class Cuts:
+    """Where segments start: once the current one spans ``seconds`` of time stamps or holds
+    :data:`MAX_SEGMENT_FRAMES`. Decided from the time stamps alone, on the decode thread, so
+    that the model's batches can end at each cut too: a batch never spans two segments, and a
+    resumed run (which starts at a cut) batches every frame after it as the first run did. A
+    batch of other frames may round the model's output otherwise, and a resumed job must write
+    the same bytes."""
 
-    def __init__(self, parts: Parts, spec: Any, seconds: float):
-        self.parts, self.spec, self.seconds = parts, spec, seconds
+    def __init__(self, time_base: Fraction, seconds: float):
+        self.time_base, self.seconds = time_base, seconds
+        self.t0: Fraction | None = None
+        self.frames = 0
+
+    def starts(self, pts: int) -> bool:
+        """Whether the frame at ``pts`` (the next in order) starts a segment."""
+        t = pts * self.time_base
+        if self.t0 is None or t - self.t0 >= self.seconds or self.frames >= MAX_SEGMENT_FRAMES:
+            self.t0, self.frames = t, 1
+            return True
+        self.frames += 1
+        return False
+
+
+class SegmentWriter:
+    """Frames in, finished segments out: a new segment (a fresh encoder, so a keyframe of ours,
+    whatever the input's keyframes) starts at each frame :class:`Cuts` marks."""
+
+    def __init__(self, parts: Parts, spec: Any):
+        self.parts, self.spec = parts, spec
         self.encoder: Any = None
         self.tmp = self.final = Path()
-        self.t0 = Fraction(0)
         self.first_pts = self.last_pts = 0
 
-    def write(self, rgb: Any, pts: int, duration: int | None) -> None:
+    def write(self, rgb: Any, pts: int, duration: int | None, cut: bool) -> None:
         from posterforge.video.encode import SegmentEncoder
 
-        t = pts * self.spec.time_base
-        if self.encoder is not None and (
-            t - self.t0 >= self.seconds or self.encoder.frames >= MAX_SEGMENT_FRAMES
-        ):
+        if self.encoder is not None and cut:
             self._finish()
         if self.encoder is None:
             self.final = self.parts.next_name()
             self.tmp = self.parts.temp_for(self.final)
             self.encoder = SegmentEncoder(self.tmp, self.spec)
-            self.t0, self.first_pts = t, pts
+            self.first_pts = pts
         self.encoder.encode(rgb, pts, duration)
         self.last_pts = pts
 
