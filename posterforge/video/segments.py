@@ -6,15 +6,17 @@ Beside the output ``OUT/clip.mp4`` a hidden work folder ``OUT/.clip.mp4.parts/``
   modification time) and the finished segments, each with its frame count and the time stamps of
   its first and last frames. It is rewritten atomically after each segment.
 - ``seg-000000.mp4``, ``seg-000001.mp4``, ...: a few seconds of encoded video each, written to a
-  temp file and renamed when whole. Each starts with a keyframe (a fresh encoder per segment), so
-  they join without re-encoding. MP4 keeps every packet's time stamps exactly.
+  temp file and renamed when whole. Each starts with a keyframe (a fresh encoder per segment,
+  cut by time stamps whatever the input's GOP), so they join without re-encoding. MP4 keeps
+  every packet's time stamps exactly.
 
 A re-run reads the manifest: with the same settings and input it skips the frames of the finished
 segments and goes on from there (a segment file the manifest does not list, or a temp file, was cut
 short and is deleted); with another input it starts over; with other settings it is refused unless
 ``--overwrite`` (as an output made with other settings is). At the end the segments' packets and
 the input's audio and subtitle packets are remuxed, interleaved by time, into a temp file beside
-the output, which is renamed onto it; then the work folder is removed.
+the output, which is renamed onto it; then the work folder is removed
+(:mod:`posterforge.video.join`).
 """
 
 from __future__ import annotations
