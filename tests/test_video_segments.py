@@ -184,3 +184,18 @@ def test_kill_9_at_varied_points_resumes_to_the_same_bytes(tiny_style, tmp_path)
     assert "resuming after" in done.stderr
     assert dest.read_bytes() == whole.read_bytes()
     assert leftovers(tmp_path / "killed") == []
+
+
+def test_a_timecode_the_output_cannot_hold_is_left_out_with_a_note(tiny_style, tmp_path, caplog):
+    """FFmpeg's MOV muxer refuses a timecode track at 300 fps ("fps 300 is too large"): a 300 fps
+    MKV's timecode (tagged ``TIMECODE`` there) written as .mov is left out, said in one note, and
+    the video is whole."""
+    tags = {"timecode": "01:00:00:00"}
+    src = clip(tmp_path / "fast.mkv", frames=10, fps=300, time_base=Fraction(1, 600), tags=tags)
+    with caplog.at_level("WARNING"):
+        [rec] = run(tiny_style, [src], tmp_path / "fast.mov")
+    assert rec.status == "ok", rec.error
+    assert "timecode 01:00:00:00 left out: mov cannot write it" in caplog.text
+    with av.open(rec.output) as c:
+        assert not [s for s in c.streams if s.type == "data"]
+    assert frames_of(Path(rec.output))[1] == frames_of(src)[1]

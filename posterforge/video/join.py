@@ -73,8 +73,8 @@ def _join(
             with av.open(str(segments[0][0])) as first:
                 video = out.add_stream_from_template(first.streams.video[0], opaque=True)
             tags = _stream_tags(source_video)
-            if not keep_timecode:
-                tags.pop("timecode", None)
+            if not keep_timecode:  # FFmpeg reads tags whatever their case (MKV's: TIMECODE)
+                tags = {k: v for k, v in tags.items() if k.lower() != "timecode"}
             video.metadata.update(tags)
             _copy_disposition(source_video, video)
             # the template's stream carries no frame rate: a timecode track is counted in it
@@ -209,7 +209,8 @@ def _timecode(source: Path) -> str | None:
     from posterforge.video.io import video_stream
 
     with av.open(str(source), metadata_errors="ignore") as src:
-        return video_stream(src, source).metadata.get("timecode")
+        tags = video_stream(src, source).metadata
+    return next((v for k, v in tags.items() if k.lower() == "timecode"), None)
 
 
 def _ff_line(e: BaseException) -> str:
