@@ -137,6 +137,15 @@ def create_temp(target: Path, mode: int = 0o666) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "could not create a temporary file beside it", str(target))
 
 
+def fsync_file(path: Path) -> None:
+    """Make a file written by another library (FFmpeg) durable before it is renamed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def temp_path(target: Path) -> Path:
     """``.{name}.{pid}-{host}-{8 hex}.tmp`` beside ``target``."""
     stem = target.name[:50]  # stay under NAME_MAX (255 bytes) even for multi-byte names

@@ -110,10 +110,12 @@ class SegmentEncoder:
 
 
 def exact_times(muxer: str, time_base: Fraction) -> dict[str, str]:
-    """Muxer options that keep a track's start time exact: MP4 and MOV write it in an edit list
-    counted in the movie's timescale (1/1000 s by default, which rounds 1/24 s steps)."""
+    """Muxer options that keep a track's times exact: MP4 and MOV write the start in an edit list
+    counted in the movie's timescale (1/1000 s by default, which rounds 1/24 s steps), and would
+    pick a track timescale of their own (at least 1/10000 s) for a coarser time base."""
     if muxer in ("mp4", "mov") and time_base.numerator == 1 and time_base.denominator < 2**31:
-        return {"movie_timescale": str(time_base.denominator)}
+        scale = str(time_base.denominator)
+        return {"movie_timescale": scale, "video_track_timescale": scale}
     return {}
 
 

@@ -241,10 +241,14 @@ def _described(path: Path, container: Any, stream: Any, first: Any | None) -> Pr
 
 
 def _other_streams(container: Any, stream: Any) -> tuple[list[int], list[str]]:
-    """The audio and subtitle streams to copy, and the others described (left out)."""
+    """The audio and subtitle streams to copy, and the others described (left out). A timecode
+    track of the video's own timecode is not left out: the join rebuilds it from the tag."""
     copied, others = [], []
+    timecode = stream.metadata.get("timecode")
     for s in container.streams:
         if s.index == stream.index:
+            continue
+        if s.type == "data" and timecode and s.metadata.get("timecode") == timecode:
             continue
         if s.type in ("audio", "subtitle"):
             copied.append(s.index)

@@ -14,7 +14,7 @@ from posterforge.sizing import Size, resize
 from posterforge.video.colour import to_rgb, written_tags
 from posterforge.video.encode import EncodeSpec, even, frame_step
 from posterforge.video.io import Damage, Probe, VideoError, decode, open_input, video_stream
-from posterforge.video.segments import Parts, SegmentWriter, segment_seconds
+from posterforge.video.segments import Cuts, Parts, SegmentWriter, segment_seconds
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +73,7 @@ class _Frame:
     pts: int
     duration: int | None
     rgb: np.ndarray
+    cut: bool = False  # starts a segment
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Pipeline:
 
     def _decode(self) -> None:
         skip, last_done = self.parts.frames_done, self.parts.last_pts
+        cuts = Cuts(self.info.time_base, segment_seconds())
         try:
             index = 0
             for pts, duration, frame in self._timed_frames():
@@ -152,7 +154,8 @@ class Pipeline:
                 # a stream whose frame size changes midway is scaled to its first size
                 size = (self.info.width, self.info.height)
                 rgb = to_rgb(frame, size if (frame.width, frame.height) != size else None)
-                if not self._put(self.decoded, _Frame(pts, duration, rgb)):
+                frame_out = _Frame(pts, duration, rgb, cuts.starts(pts))
+                if not self._put(self.decoded, frame_out):
                     return
             if index < skip:
                 self._put(self.decoded, _Failure(Mismatch()))
@@ -197,7 +200,7 @@ class Pipeline:
                 yield pts, duration, frame
 
     def _encode(self) -> None:
-        writer = SegmentWriter(self.parts, self.plan.spec, segment_seconds())
+        writer = SegmentWriter(self.parts, self.plan.spec)
         try:
             while True:
                 item = self.encoded.get()
@@ -207,7 +210,7 @@ class Pipeline:
                 if isinstance(item, _Failure):
                     writer.abort()
                     return
-                writer.write(item.rgb, item.pts, item.duration)
+                writer.write(item.rgb, item.pts, item.duration, item.cut)
         except BaseException as e:
             writer.abort()
             self.encode_error = e
@@ -231,6 +234,9 @@ class Pipeline:
                 raise item.error
             if item is _END:
                 break
+            if item.cut and batch:  # a batch ends at a segment's start (see Cuts)
+                self._run_batch(batch)
+                batch = []
             batch.append(item)
             if len(batch) >= self.model.batch_size:
                 self._run_batch(batch)
@@ -241,7 +247,7 @@ class Pipeline:
     def _run_batch(self, batch: list[_Frame]) -> None:
         out = self._translate([f.rgb for f in batch])
         for f, rgb in zip(batch, out, strict=True):
-            if not self._put(self.encoded, _Frame(f.pts, f.duration, rgb)):
+            if not self._put(self.encoded, _Frame(f.pts, f.duration, rgb, f.cut)):
                 return
         self.frames += len(batch)
         self.model.on_frames(len(batch))

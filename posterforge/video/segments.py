@@ -6,33 +6,31 @@ Beside the output ``OUT/clip.mp4`` a hidden work folder ``OUT/.clip.mp4.parts/``
   modification time) and the finished segments, each with its frame count and the time stamps of
   its first and last frames. It is rewritten atomically after each segment.
 - ``seg-000000.mp4``, ``seg-000001.mp4``, ...: a few seconds of encoded video each, written to a
-  temp file and renamed when whole. Each starts with a keyframe (a fresh encoder per segment), so
-  they join without re-encoding. MP4 keeps every packet's time stamps exactly.
+  temp file and renamed when whole. Each starts with a keyframe (a fresh encoder per segment,
+  cut by time stamps whatever the input's GOP), so they join without re-encoding. MP4 keeps
+  every packet's time stamps exactly.
 
 A re-run reads the manifest: with the same settings and input it skips the frames of the finished
 segments and goes on from there (a segment file the manifest does not list, or a temp file, was cut
 short and is deleted); with another input it starts over; with other settings it is refused unless
 ``--overwrite`` (as an output made with other settings is). At the end the segments' packets and
 the input's audio and subtitle packets are remuxed, interleaved by time, into a temp file beside
-the output, which is renamed onto it; then the work folder is removed.
+the output, which is renamed onto it; then the work folder is removed
+(:mod:`posterforge.video.join`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import itertools
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from posterforge.atomic import create_temp, write_text_atomic
-from posterforge.errors import PosterforgeError
+from posterforge.atomic import create_temp, fsync_file, write_text_atomic
 from posterforge.outputs import fingerprint
 
 MANIFEST = "manifest.json"
@@ -156,7 +154,7 @@ class Parts:
 
     def commit(self, tmp: Path, final: Path, frames: int, first_pts: int, last_pts: int) -> None:
         """A finished segment: make it durable, give it its name, then list it."""
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, final)
         self.segments.append(Segment(final.name, frames, first_pts, last_pts))
         self._save()
@@ -185,200 +183,52 @@ def _remove(path: Path) -> None:
         pass
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --- the join -------------------------------------------------------------------------------------
-
-
-def join(
-    segments: list[tuple[Path, int]], source: Path, copied: list[int], dest: Path, muxer: str
-) -> list[str]:
-    """Remux the video packets of ``segments`` (each with the time stamp its first frame must
-    have) and the packets of the ``copied`` streams of ``source`` (audio, subtitles), interleaved
-    by time, into ``dest``, atomically. Nothing is re-encoded. Returns notes about streams the
-    output container cannot hold (left out)."""
-    import av
-
-    from posterforge.video.encode import exact_times
-
-    with av.open(str(segments[0][0])) as first:
-        tb = first.streams.video[0].time_base
-    fd, tmp = create_temp(dest)
-    os.close(fd)
-    notes: list[str] = []
-    try:
-        with (
-            av.open(str(source), metadata_errors="ignore") as src,
-            av.open(str(tmp), "w", format=muxer, options=exact_times(muxer, tb)) as out,
-        ):
-            with av.open(str(segments[0][0])) as first:
-                video = out.add_stream_from_template(first.streams.video[0], opaque=True)
-            if src.streams.video:
-                source_video = src.streams.best("video")
-                video.metadata.update(_stream_tags(source_video))
-                _copy_disposition(source_video, video)
-            streams: dict[int, Any] = {}
-            for index in copied:
-                s = src.streams[index]
-                try:
-                    o = out.add_stream_from_template(s, opaque=True)
-                except (ValueError, av.FFmpegError) as e:
-                    notes.append(f"{s.type} stream #{index} ({_name(s)}) left out: {e}")
-                    continue
-                o.metadata.update(_stream_tags(s))
-                _copy_disposition(s, o)
-                streams[index] = o
-            out.metadata.update(
-                {k: v for k, v in src.metadata.items() if k.lower() not in _OWN_TAGS}
-            )
-            try:
-                if chapters := src.chapters():
-                    out.set_chapters(chapters)
-            except (AttributeError, ValueError, av.FFmpegError):
-                pass
-            try:
-                out.start_encoding()
-            except (ValueError, av.FFmpegError) as e:
-                raise PosterforgeError(f"cannot write {dest}: {e}") from None
-            packets = heapq.merge(
-                _video_packets(segments, video),
-                _copied_packets(src, streams),
-                key=lambda kp: kp[0],
-            )
-            for _, packet in packets:
-                out.mux(packet)
-        _fsync(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return notes
-
-
-def copyable(source: Path, copied: list[int], muxer: str) -> tuple[list[int], list[str]]:
-    """The streams of ``copied`` that the ``muxer`` can hold, and a note for each it cannot;
-    found before any work (a header written to nowhere)."""
-    import av
-
-    from posterforge.video.codecs import Sink
-
-    kept, notes = [], []
-    with av.open(str(source), metadata_errors="ignore") as src:
-        for index in copied:
-            s = src.streams[index]
-            try:
-                with av.open(Sink(), "w", format=muxer) as trial:
-                    trial.add_stream_from_template(s, opaque=True)
-                    trial.start_encoding()
-            except (ValueError, av.FFmpegError) as e:
-                notes.append(f"{s.type} stream #{index} ({_name(s)}) left out: {e}")
-                continue
-            kept.append(index)
-    return kept, notes
-
-
-def _video_packets(
-    segments: list[tuple[Path, int]], stream: Any
-) -> Iterator[tuple[tuple[Fraction, int], Any]]:
-    """The packets of every segment in order, with time stamps that only go forward. A segment
-    whose container moved its time stamps (a start rounded to its timescale) is moved back so
-    that its first frame has the time stamp it was encoded with."""
-    import av
-
-    last_dts: Fraction | None = None
-    order = itertools.count()
-    for path, first_pts in segments:
-        with av.open(str(path)) as seg:
-            vs = seg.streams.video[0]
-            packets = [p for p in seg.demux(vs) if p.size and p.dts is not None]
-            shift = first_pts - min(
-                (p.pts for p in packets if p.pts is not None), default=first_pts
-            )
-            for packet in packets:
-                if shift:
-                    packet.dts += shift
-                    if packet.pts is not None:
-                        packet.pts += shift
-                tb = packet.time_base
-                dts = packet.dts * tb
-                if last_dts is not None and dts <= last_dts:
-                    # independent encoders may start a segment's decode times one tick early
-                    bumped = int(last_dts / tb) + 1
-                    if packet.pts is not None and bumped > packet.pts:
-                        raise PosterforgeError(
-                            f"{path.name}: cannot order its packets after the last segment's"
-                        )
-                    packet.dts = bumped
-                    dts = bumped * tb
-                last_dts = dts
-                packet.stream = stream
-                yield (dts, next(order)), packet
-
-
-def _copied_packets(src: Any, streams: dict[int, Any]) -> Iterator[tuple[Any, Any]]:
-    if not streams:
-        return
-    order = itertools.count()
-    sources = [src.streams[i] for i in streams]
-    last: Fraction | None = None
-    for packet in src.demux(sources):
-        if packet.size == 0 or packet.dts is None:
-            continue
-        index = packet.stream.index
-        # the merge needs a key that never goes back; the muxer interleaves the rest exactly
-        when = packet.dts * packet.time_base
-        last = when if last is None else max(when, last)
-        packet.stream = streams[index]
-        yield (last, next(order)), packet
-
-
-def _stream_tags(stream: Any) -> dict[str, str]:
-    return {k: v for k, v in stream.metadata.items() if k.lower() not in _OWN_TAGS}
-
-
-def _copy_disposition(src: Any, dst: Any) -> None:
-    with contextlib.suppress(AttributeError, TypeError, ValueError):
-        dst.disposition = src.disposition
-
-
-def _name(stream: Any) -> str:
-    ctx = stream.codec_context
-    return ctx.name if ctx is not None else "unknown codec"
-
-
 # --- writing segments -----------------------------------------------------------------------------
 
 
-class SegmentWriter:
-    """Frames in, finished segments out: a new segment (a fresh encoder, so a keyframe) starts
-    once the current one spans ``seconds`` of time stamps or holds :data:`MAX_SEGMENT_FRAMES`."""
+class Cuts:
+    """Where segments start: once the current one spans ``seconds`` of time stamps or holds
+    :data:`MAX_SEGMENT_FRAMES`. Decided from the time stamps alone, on the decode thread, so
+    that the model's batches can end at each cut too: a batch never spans two segments, and a
+    resumed run (which starts at a cut) batches every frame after it as the first run did. A
+    batch of other frames may round the model's output otherwise, and a resumed job must write
+    the same bytes."""
 
-    def __init__(self, parts: Parts, spec: Any, seconds: float):
-        self.parts, self.spec, self.seconds = parts, spec, seconds
+    def __init__(self, time_base: Fraction, seconds: float):
+        self.time_base, self.seconds = time_base, seconds
+        self.t0: Fraction | None = None
+        self.frames = 0
+
+    def starts(self, pts: int) -> bool:
+        """Whether the frame at ``pts`` (the next in order) starts a segment."""
+        t = pts * self.time_base
+        if self.t0 is None or t - self.t0 >= self.seconds or self.frames >= MAX_SEGMENT_FRAMES:
+            self.t0, self.frames = t, 1
+            return True
+        self.frames += 1
+        return False
+
+
+class SegmentWriter:
+    """Frames in, finished segments out: a new segment (a fresh encoder, so a keyframe of ours,
+    whatever the input's keyframes) starts at each frame :class:`Cuts` marks."""
+
+    def __init__(self, parts: Parts, spec: Any):
+        self.parts, self.spec = parts, spec
         self.encoder: Any = None
         self.tmp = self.final = Path()
-        self.t0 = Fraction(0)
         self.first_pts = self.last_pts = 0
 
-    def write(self, rgb: Any, pts: int, duration: int | None) -> None:
+    def write(self, rgb: Any, pts: int, duration: int | None, cut: bool) -> None:
         from posterforge.video.encode import SegmentEncoder
 
-        t = pts * self.spec.time_base
-        if self.encoder is not None and (
-            t - self.t0 >= self.seconds or self.encoder.frames >= MAX_SEGMENT_FRAMES
-        ):
+        if self.encoder is not None and cut:
             self._finish()
         if self.encoder is None:
             self.final = self.parts.next_name()
             self.tmp = self.parts.temp_for(self.final)
             self.encoder = SegmentEncoder(self.tmp, self.spec)
-            self.t0, self.first_pts = t, pts
+            self.first_pts = pts
         self.encoder.encode(rgb, pts, duration)
         self.last_pts = pts
 

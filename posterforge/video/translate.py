@@ -31,9 +31,10 @@ from posterforge.runner import Outputs, Todo, claim_output
 from posterforge.sizing import Size
 from posterforge.video.containers import default_vcodec, muxer_for, names_video_file
 from posterforge.video.io import VideoError, declared_duration, probe
+from posterforge.video.join import copyable, join
 from posterforge.video.pipeline import Mismatch, Model, Pipeline, VideoPlan
 from posterforge.video.records import VideoRecord
-from posterforge.video.segments import Parts, copyable, input_identity, join, parts_dir
+from posterforge.video.segments import Parts, input_identity, parts_dir
 
 if TYPE_CHECKING:
     from posterforge.engine import Engine
