@@ -167,9 +167,15 @@ def _interrupt_line(kind: str) -> Iterator[None]:
     try:
         yield
     except TrainingInterrupted as e:
+        from posterforge.training.monitor import read_metrics
+        from posterforge.training.progress import metric_text
+
+        last = (read_metrics(e.run_dir) or [None])[-1]
+        metric = f" (latest {metric_text(last['step'], last['values'], last['seconds'])})"
         print(
-            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint; "
-            f"continue with: posterforge train {kind} --resume {e.run_dir}",
+            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint"
+            f"{metric if last else ''}; continue with: posterforge train {kind} --resume "
+            f"{e.run_dir}",
             file=sys.stderr,
         )
         raise typer.Exit(128 + e.signum) from None
@@ -219,10 +225,16 @@ def export(
             "translator trained both ways, back from B to A; default: its model)."
         ),
     ] = None,
+    best: Annotated[
+        bool,
+        typer.Option(
+            "--best", help="The run's best checkpoint by its train.best_by metric (not --step)."
+        ),
+    ] = False,
 ) -> None:
     """Store the model of a run's checkpoint (e.g. an earlier, better-looking step) under a name.
     Needs only the run folder (not the training data)."""
     from posterforge.training import run
 
-    path = run.export(run_dir, name, step=step, overwrite=overwrite, direction=direction)
+    path = run.export(run_dir, name, step=step, overwrite=overwrite, direction=direction, best=best)
     typer.echo(str(path))

@@ -30,7 +30,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HARNESS_KEYS = ("max_steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints")
+HARNESS_KEYS = (
+    "max_steps",
+    "checkpoint_every",
+    "sample_every",
+    "log_every",
+    "keep_checkpoints",
+    "eval_every",
+    "best_by",
+)
 Recipe = dict[str, dict[str, Any]]  # {"model": {...}, "train": {...}}
 
 
@@ -323,12 +331,16 @@ class ExportJob:
     step: int | None = None
     overwrite: bool = False
     direction: str | None = None
+    best: bool = False  # the best checkpoint by the run's best_by metric, not a step's
     request: dict[str, Any] = field(init=False, repr=False, compare=False)
     checkpoint: Path = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run_dir", Path(self.run_dir))
         object.__setattr__(self, "request", read_request(self.run_dir))
+        if self.best:
+            object.__setattr__(self, "checkpoint", _best_checkpoint(self.run_dir, self.step))
+            return
         found = dict(list_checkpoints(self.run_dir))
         if not found or (self.step is not None and self.step not in found):
             have = ", ".join(map(str, sorted(found))) or "none"
@@ -347,6 +359,7 @@ class ExportJob:
         step: int | None = None,
         overwrite: bool = False,
         direction: str | None = None,
+        best: bool = False,
     ) -> ExportJob:
         """The job, with ``name`` checked against the plugins' and the store's names and
         ``direction`` against what the run's family exports, first."""
@@ -354,6 +367,21 @@ class ExportJob:
 
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
         check_store(ctx)
-        job = cls(Path(run_dir), name, step, overwrite, direction)
+        job = cls(Path(run_dir), name, step, overwrite, direction, best)
         family_for(job.request["kind"], job.request["arch"], ctx.host).export_method(direction)
         return job
+
+
+def _best_checkpoint(run_dir: Path, step: int | None) -> Path:
+    """``RUN/checkpoints/best.pt``, or one line saying why there is none."""
+    from posterforge.training.monitor import best_path
+
+    if step is not None:
+        raise PosterforgeError("--best and --step each choose a checkpoint: give one of them")
+    path = best_path(run_dir)
+    if not path.is_file():
+        raise PosterforgeError(
+            f"{run_dir}: no best checkpoint (the run tracks one with train.best_by and "
+            "train.eval_every, from its first metric pass on)"
+        )
+    return path
