@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from posterforge.plugin import ImageFolderStream
+from posterforge.plugin import ImageFolderStream, list_images, load_held_out, split_held_out
 
 
 class UnpairedStream:
@@ -24,10 +24,38 @@ class UnpairedStream:
         rank: int = 0,
         world_size: int = 1,
         workers: int = 2,
+        eval_images: int = 0,
+        eval_size: int | None = None,
     ):
         kw = dict(rank=rank, world_size=world_size, workers=workers)
-        self.a = ImageFolderStream(a, batch_size, load_size, seed=seed, **kw)
-        self.b = ImageFolderStream(b, batch_size, load_size, seed=seed + 1, **kw)
+        # eval_images of each folder held out (seeded), for the metrics; never trained on
+        train_a, self.held_a = split_held_out(list_images(a), eval_images, seed, f"--a {a}")
+        train_b, self.held_b = split_held_out(list_images(b), eval_images, seed + 1, f"--b {b}")
+        self.eval_size = eval_size or load_size
+        self.a = ImageFolderStream(
+            train_a if eval_images else a, batch_size, load_size, seed=seed, **kw
+        )
+        self.b = ImageFolderStream(
+            train_b if eval_images else b, batch_size, load_size, seed=seed + 1, **kw
+        )
+
+    def held_out(self) -> dict[str, torch.Tensor] | None:
+        """The held-out images of both domains at the metric size (None: none held out)."""
+        if not self.held_a:
+            return None
+        size = self.eval_size
+        return {
+            "A": load_held_out(self.held_a, size, "crop"),
+            "B": load_held_out(self.held_b, size, "crop"),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What the run stores in request.json: the held-out file names (none: empty)."""
+        if not self.held_a:
+            return {}
+        return {
+            "held_out": {"a": [p.name for p in self.held_a], "b": [p.name for p in self.held_b]}
+        }
 
     def __next__(self) -> dict[str, torch.Tensor]:
         return {"A": next(self.a), "B": next(self.b)}

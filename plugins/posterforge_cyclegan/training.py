@@ -29,6 +29,7 @@ from posterforge.plugin import (
     make_header,
     note_if_slow,
     recipe_from_dict,
+    translator_metrics,
 )
 from posterforge_cyclegan import losses
 from posterforge_cyclegan.config import ResnetConfig
@@ -83,6 +84,8 @@ class CycleGANRecipe:
     # "bf16": autocast the forward passes to bfloat16 (CPUs with AVX512-BF16/AMX, recent GPUs);
     # weights, optimiser state, gradient penalty and image pools stay fp32
     precision: str = "fp32"
+    # images of each folder held out (seeded) for the metrics every train.eval_every steps
+    eval_images: int = 0
 
     def __post_init__(self) -> None:
         for name in _SCHEDULES:
@@ -99,6 +102,8 @@ class CycleGANRecipe:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.wgan_from_step is not None:
             self.wgan_from_step = int(self.wgan_from_step)
+        if int(self.eval_images) < 0:
+            raise ValueError(f"eval_images must not be negative, not {self.eval_images}")
         for name in ("size", "load_size", "batch_size", "ngf", "n_blocks", "ndf"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive")
@@ -368,6 +373,23 @@ class CycleGANTask:
         tiles = torch.stack(cols, dim=1).flatten(0, 1).add(1).mul(0.5).clamp(0, 1)
         return make_grid(tiles.float().cpu(), nrow=len(cols), padding=2, pad_value=1.0)
 
+    def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
+        """FID both ways and the cycle error on the held-out images (eval mode, as sampled)."""
+        nets = (self.G_AB, self.G_BA)
+        was = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        try:
+            return translator_metrics(
+                lambda x: self.G_AB(x * 2 - 1).add(1).mul(0.5),
+                lambda x: self.G_BA(x * 2 - 1).add(1).mul(0.5),
+                held["A"].to(self.device),
+                held["B"].to(self.device),
+            )
+        finally:
+            for net, w in zip(nets, was, strict=True):
+                net.train(w)
+
     def _export(self, net: ResnetGenerator, direction: str) -> tuple[dict, dict[str, Any]]:
         provenance = {
             "trainer": "cyclegan",
@@ -422,6 +444,8 @@ def make_data(
         seed=seed,
         rank=rank,
         world_size=world_size,
+        eval_images=int(r.eval_images),
+        eval_size=r.size,
     )
 
 

@@ -75,7 +75,13 @@ def check_metrics(task: Any, data: Any, eval_every: int, best_by: str) -> Any:
             f"train.eval_every = {eval_every}: this family's data keeps no held-out images "
             "for its metrics (set it to 0)"
         )
-    return held_out()
+    found = held_out()
+    if found is None:
+        raise PosterforgeError(
+            f"train.eval_every = {eval_every}: no images are held out for the metrics: set "
+            "eval_images (e.g. --set eval_images=10)"
+        )
+    return found
 
 
 def append_metrics(run_dir: Path, step: int, seconds: float, values: Mapping[str, float]) -> None:
