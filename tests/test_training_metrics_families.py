@@ -60,16 +60,17 @@ def test_a_translator_run_scores_its_held_out_images_and_exports_its_best(
 
 
 def test_the_held_out_images_are_never_trained_on(domains):
-    from posterforge_cyclegan.data import UnpairedStream
+    from posterforge_cyclegan.training import make_data
 
-    s = UnpairedStream(domains / "a", domains / "b", 1, 32, seed=3, workers=1, eval_images=10)
+    recipe = {"size": 32, "load_size": 32, "eval_images": 10}
+    s = make_data({"a": domains / "a", "b": domains / "b"}, recipe, seed=3)
     try:
         assert len(s.held_a) == 10 and not set(s.held_a) & set(s.a.paths)
         assert len(s.a.paths) == 3 and set(s.held_b).isdisjoint(s.b.paths)
         assert s.held_out()["A"].shape == (10, 3, 32, 32)
     finally:
         s.close()
-    again = UnpairedStream(domains / "a", domains / "b", 1, 32, seed=3, workers=1, eval_images=10)
+    again = make_data({"a": domains / "a", "b": domains / "b"}, recipe, seed=3)
     assert again.held_a == s.held_a  # seeded: a resume holds out the same images
     again.close()
 
@@ -92,6 +93,7 @@ def test_a_split_too_small_is_refused_before_training(domains, tmp_path, pf_home
     )
 
 
+@pytest.mark.slow
 def test_export_best_without_one_says_why(domains, tmp_path, pf_home, inproc):
     out = tmp_path / "run"
     _train(domains, out, [], steps=1)

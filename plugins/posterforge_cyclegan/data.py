@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,20 +25,25 @@ class UnpairedStream:
         rank: int = 0,
         world_size: int = 1,
         workers: int = 2,
-        eval_images: int = 0,
-        eval_size: int | None = None,
     ):
         kw = dict(rank=rank, world_size=world_size, workers=workers)
-        # eval_images of each folder held out (seeded), for the metrics; never trained on
-        train_a, self.held_a = split_held_out(list_images(a), eval_images, seed, f"--a {a}")
-        train_b, self.held_b = split_held_out(list_images(b), eval_images, seed + 1, f"--b {b}")
-        self.eval_size = eval_size or load_size
-        self.a = ImageFolderStream(
-            train_a if eval_images else a, batch_size, load_size, seed=seed, **kw
-        )
-        self.b = ImageFolderStream(
-            train_b if eval_images else b, batch_size, load_size, seed=seed + 1, **kw
-        )
+        self.a = ImageFolderStream(a, batch_size, load_size, seed=seed, **kw)
+        self.b = ImageFolderStream(b, batch_size, load_size, seed=seed + 1, **kw)
+        self.held_a: list[Path] = []  # set by held_out_split's caller: scored, never trained on
+        self.held_b: list[Path] = []
+        self.eval_size = load_size
+
+    @staticmethod
+    def held_out_split(
+        a: str | os.PathLike[str], b: str | os.PathLike[str], n: int, seed: int
+    ) -> tuple[Any, Any, list[Path], list[Path]]:
+        """``(train_a, train_b, held_a, held_b)``: ``n`` images of each folder set aside, seeded
+        (the same on every rank and on resume); ``n`` 0: the folders themselves, nothing held."""
+        if n == 0:
+            return a, b, [], []
+        train_a, held_a = split_held_out(list_images(a), n, seed, f"--a {a}")
+        train_b, held_b = split_held_out(list_images(b), n, seed + 1, f"--b {b}")
+        return train_a, train_b, held_a, held_b
 
     def held_out(self) -> dict[str, torch.Tensor] | None:
         """The held-out images of both domains at the metric size (None: none held out)."""

@@ -29,7 +29,6 @@ from posterforge.plugin import (
     make_header,
     note_if_slow,
     recipe_from_dict,
-    translator_metrics,
 )
 from posterforge_cyclegan import losses
 from posterforge_cyclegan.config import ResnetConfig
@@ -38,6 +37,7 @@ from posterforge_cyclegan.discriminator import PatchDiscriminator
 from posterforge_cyclegan.importers import ARCH
 from posterforge_cyclegan.network import ResnetGenerator
 from posterforge_cyclegan.pool import ImagePool
+from posterforge_cyclegan.scoring import eval_mode, scores
 from posterforge_cyclegan.winograd import kernel_cache
 
 if TYPE_CHECKING:
@@ -357,38 +357,18 @@ class CycleGANTask:
         """One row per sample: A, G_AB(A), G_BA(G_AB(A)) | B, G_BA(B), G_AB(G_BA(B))."""
         from torchvision.utils import make_grid
 
-        nets = (self.G_AB, self.G_BA)
-        was = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
+        with eval_mode(self.G_AB, self.G_BA):
             a = _center_crop(batch["A"][:n], self.recipe.size).to(self.device) * 2 - 1
             b = _center_crop(batch["B"][:n], self.recipe.size).to(self.device) * 2 - 1
             fake_b, fake_a = self.G_AB(a), self.G_BA(b)
             rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
-        finally:
-            for net, w in zip(nets, was, strict=True):
-                net.train(w)
         cols = [a, fake_b, rec_a, b, fake_a, rec_b]
         tiles = torch.stack(cols, dim=1).flatten(0, 1).add(1).mul(0.5).clamp(0, 1)
         return make_grid(tiles.float().cpu(), nrow=len(cols), padding=2, pad_value=1.0)
 
     def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
         """FID both ways and the cycle error on the held-out images (eval mode, as sampled)."""
-        nets = (self.G_AB, self.G_BA)
-        was = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
-            return translator_metrics(
-                lambda x: self.G_AB(x * 2 - 1).add(1).mul(0.5),
-                lambda x: self.G_BA(x * 2 - 1).add(1).mul(0.5),
-                held["A"].to(self.device),
-                held["B"].to(self.device),
-            )
-        finally:
-            for net, w in zip(nets, was, strict=True):
-                net.train(w)
+        return scores(self.G_AB, self.G_BA, held, self.device)
 
     def _export(self, net: ResnetGenerator, direction: str) -> tuple[dict, dict[str, Any]]:
         provenance = {
@@ -436,17 +416,14 @@ def make_data(
     if missing:
         raise ValueError(f"cyclegan training needs image folders {missing} (domains a and b)")
     r = CycleGANRecipe.from_dict(recipe)
-    return UnpairedStream(
-        inputs["a"],
-        inputs["b"],
-        r.batch_size,
-        r.load_size,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
-        eval_images=int(r.eval_images),
-        eval_size=r.size,
+    a, b, held_a, held_b = UnpairedStream.held_out_split(
+        inputs["a"], inputs["b"], int(r.eval_images), seed
     )
+    stream = UnpairedStream(
+        a, b, r.batch_size, r.load_size, seed=seed, rank=rank, world_size=world_size
+    )
+    stream.held_a, stream.held_b, stream.eval_size = held_a, held_b, r.size
+    return stream
 
 
 __all__ = [
