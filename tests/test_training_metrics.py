@@ -136,3 +136,19 @@ def test_which_way_is_better():
     assert is_better("fid", 3.0, 4.0) and not is_better("fid", 5.0, 4.0)
     assert is_better("recall", 0.5, 0.4) and not is_better("precision", 0.3, 0.4)
     assert is_better("fid", 9.0, None) and not is_better("fid", float("nan"), None)
+
+
+def test_the_interrupt_line_names_the_latest_metrics(tmp_path, images):
+    from posterforge.cli.train import interrupt_line
+
+    run = tmp_path / "run"
+    plain = interrupt_line("translator", run, 3, 10)
+    assert plain == (
+        f"posterforge: interrupted at step 3 of 10, saved as a checkpoint; continue with: "
+        f"posterforge train translator --resume {run}"
+    )
+    Trainer(MetricTask(), held_stream(images), config(run, 4, eval_every=2)).run()
+    last = read_metrics(run)[-1]
+    line = interrupt_line("translator", run, 4, 10)
+    assert f" (latest metrics: mse={last['values']['mse']:.4g} " in line
+    assert "(step 4, metrics " in line and line.endswith(f"--resume {run}")

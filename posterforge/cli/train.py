@@ -158,6 +158,21 @@ def add_family_commands(host: PluginHost, *, builtin_only: bool = False) -> None
             app.command(kind)(family_command(kind, families))
 
 
+def interrupt_line(kind: str, run_dir: Path, step: int, max_steps: int) -> str:
+    """Where a stopped run is, its latest metrics (from metrics.jsonl) and how to go on."""
+    from posterforge.training.monitor import read_metrics
+    from posterforge.training.progress import metric_text
+
+    found = read_metrics(run_dir)
+    last = found[-1] if found else None
+    metric = metric_text(last["step"], last["values"], last["seconds"]) if last else ""
+    return (
+        f"posterforge: interrupted at step {step} of {max_steps}, saved as a checkpoint"
+        + (f" (latest metrics: {metric})" if metric else "")
+        + f"; continue with: posterforge train {kind} --resume {run_dir}"
+    )
+
+
 @contextmanager
 def _interrupt_line(kind: str) -> Iterator[None]:
     """Ctrl-C, SIGTERM or SIGHUP during training: one line that says where it stopped and how
@@ -167,17 +182,7 @@ def _interrupt_line(kind: str) -> Iterator[None]:
     try:
         yield
     except TrainingInterrupted as e:
-        from posterforge.training.monitor import read_metrics
-        from posterforge.training.progress import metric_text
-
-        last = (read_metrics(e.run_dir) or [None])[-1]
-        metric = f" (latest {metric_text(last['step'], last['values'], last['seconds'])})"
-        print(
-            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint"
-            f"{metric if last else ''}; continue with: posterforge train {kind} --resume "
-            f"{e.run_dir}",
-            file=sys.stderr,
-        )
+        print(interrupt_line(kind, e.run_dir, e.step, e.max_steps), file=sys.stderr)
         raise typer.Exit(128 + e.signum) from None
 
 
