@@ -3,7 +3,8 @@ eager, ONNX Runtime and OpenVINO, fp32 and bf16, at 256x256 and 1280x720 (issue 
 
 Each side is set up once (converted, compiled, warmed by one pass), then the sides run in turn,
 one pass each per round, which goes first rotating every round, so a burst of load elsewhere
-hits them alike. Prints the load average before and after, one line per side with its median and
+hits them alike. Prints the load average before and after and at the end of each round (with that
+round's seconds per side), one line per side with its median and
 min-max seconds per frame, then a markdown table with ratios to plain torch and to OpenVINO at the
 same precision (the target: posterforge at least 1.0x OpenVINO). ``--busy N`` keeps N spinning
 processes running meanwhile. Ratios from one run compare; absolute times across runs do not.
@@ -11,6 +12,9 @@ processes running meanwhile. Ratios from one run compare; absolute times across 
     python bench/backends.py                       # both sizes, fp32 and bf16, 3 rounds
     python bench/backends.py --sizes 256x256 --precisions fp32 --rounds 5
     python bench/backends.py --busy 2              # under load
+
+ONNX Runtime runs the file ``posterforge weights export vintage --size WxH`` writes, fp32 only
+(its x86 CPU provider has no bf16 convolutions; the bf16 rows say so).
 """
 
 from __future__ import annotations
@@ -79,21 +83,27 @@ def openvino_side(precision: str, hw: tuple[int, int]) -> Side | None:
     return lambda x: compiled(x.numpy())[0]
 
 
+ORT_NO_BF16 = "n/a: ONNX Runtime's CPU provider has no bf16 convolutions on x86"
+
+
 def onnxruntime_side(precision: str, hw: tuple[int, int]) -> Side | None:
-    """ONNX Runtime's CPU provider, fp32 only (``torch.onnx`` needs the ``onnx`` package)."""
+    """ONNX Runtime's CPU provider on the file ``posterforge weights export`` writes (static
+    size, checked against torch there), as many threads as torch. fp32 only: see
+    :data:`ORT_NO_BF16`."""
     if precision != "fp32":
         return None
     try:
         import onnxruntime as ort
     except ImportError:
         return None
-    from posterforge.translation import _resolve
+    from posterforge.api import export_weights
 
-    module = _resolve("vintage", None).build().eval()
     path = os.path.join(tempfile.mkdtemp(), "vintage.onnx")
-    torch.onnx.export(module, (torch.zeros(1, 3, *hw),), path, input_names=["x"], dynamo=False)
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"x": x.numpy()})
+    export_weights("vintage", path, size=f"{hw[1]}x{hw[0]}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"image": x.numpy()})
 
 
 def spin() -> None:
@@ -111,6 +121,8 @@ def measure(sides: dict[str, Side], hw: tuple[int, int], rounds: int) -> dict[st
             start = time.perf_counter()
             sides[name](x)
             times[name].append(time.perf_counter() - start)
+        took = ", ".join(f"{name} {times[name][-1]:.3f}" for name in names)
+        print(f"  round {r + 1}/{rounds}: load {load()}; {took}", flush=True)
     return times
 
 
@@ -142,6 +154,8 @@ def main() -> None:
                     print(f"{size} {precision} {name}: median {med[name]:.3f} s/frame "
                           f"[{min(t):.3f}-{max(t):.3f}]" + (f" ({line})" if name == "posterforge"
                                                             else ""), flush=True)  # fmt: skip
+                if precision != "fp32":
+                    print(f"{size} {precision} onnxruntime: {ORT_NO_BF16}", flush=True)
                 rows.append((size, precision, med, line))
     finally:
         for p in busy:
@@ -153,6 +167,8 @@ def main() -> None:
     for size, precision, med, line in rows:
         ours = med["posterforge"]
         cell = {name: f"{med[name]:.3f}" if name in med else "-" for name in NAMES}
+        if precision != "fp32":
+            cell["onnxruntime"] = ORT_NO_BF16
         ov = f"{med['openvino'] / ours:.2f}" if "openvino" in med else "-"
         print(f"| {size} | {precision} | {ours:.3f} | {line} | {cell['plain torch']} | "
               f"{cell['openvino']} | {cell['onnxruntime']} | {med['plain torch'] / ours:.2f} | "

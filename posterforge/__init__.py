@@ -21,6 +21,7 @@ _API = (
     "list_styles",
     "list_generators",
     "import_weights",
+    "export_weights",
     "weights_path",
 )
 

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from posterforge.generation import Poster
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
+    from posterforge.onnx_export import Exported
     from posterforge.records import Record
     from posterforge.sizing import Size
     from posterforge.store import Store
     from posterforge.training.progress import TrainProgress
     from posterforge.video.records import FilmReport, FrameRecord
+    from posterforge.warmup import Warmed
 
 
 def list_styles(store: Store | None = None) -> list[catalog.StyleInfo]:
@@ -216,6 +218,34 @@ def evaluate(
     return evaluate_model(job, ctx or default_context(), progress)
 
 
+def warmup(
+    *,
+    style: str | None = None,
+    model: str | None = None,
+    size: str | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: Precision = "fp32",
+    backend: Backend = "torch",
+    ctx: Context | None = None,
+) -> Warmed:
+    """Compile a style for frames of ``size`` (``WxH``) or a generator ``model`` ahead of time,
+    so that later runs of that size compile from the cache. The keywords are
+    :class:`~posterforge.jobs.warmup.WarmupJob`'s fields; ``ctx`` the plugins and store to use
+    (default: this process's).
+
+    >>> warmup(style="vintage", size="256x256", device="cpu")  # doctest: +SKIP
+    """
+    from posterforge.jobs.warmup import WarmupJob
+    from posterforge.warmup import run_warmup
+
+    job = WarmupJob(
+        style=style, model=model, size=size, batch_size=batch_size, device=device,
+        precision=precision, backend=backend,
+    )  # fmt: skip
+    return run_warmup(job, ctx or default_context())
+
+
 def import_weights(
     path: str | Path,
     name: str,
@@ -236,6 +266,31 @@ def import_weights(
     )
 
 
+def export_weights(
+    model: str,
+    out: str | Path,
+    *,
+    fmt: str = "onnx",
+    size: str | None = None,
+    dynamic: bool = False,
+    overwrite: bool = False,
+    ctx: Context | None = None,
+) -> Exported:
+    """Write the translator or generator ``model`` as a standard ONNX file ``out``, with our
+    metadata, checked against torch first; the keywords are
+    :class:`~posterforge.jobs.weights.WeightsExportJob`'s fields.
+
+    >>> posterforge.export_weights("vintage", "vintage.onnx", size="256x256")  # doctest: +SKIP
+    """
+    from posterforge.jobs.weights import WeightsExportJob
+    from posterforge.onnx_export import export_onnx
+
+    job = WeightsExportJob(
+        model, Path(out), fmt=fmt, size=size, dynamic=dynamic, overwrite=overwrite
+    )  # type: ignore[arg-type]
+    return export_onnx(job, ctx)
+
+
 def weights_path(spec: str, store: Store | None = None) -> Path:
     """Resolve a weight name or path (explicit path > store > plugin source) to a file."""
     ctx = default_context(store)
@@ -243,13 +298,18 @@ def weights_path(spec: str, store: Store | None = None) -> Path:
 
 
 def _document() -> None:
-    """The keywords of translate and generate, described in their jobs (one place for each)."""
+    """The keywords of translate, generate and warmup, described in their jobs (one place for
+    each)."""
     from posterforge.jobs.generate import GenerateJob
     from posterforge.jobs.reference import document
     from posterforge.jobs.translate import TranslateJob
+    from posterforge.jobs.warmup import WarmupJob
+    from posterforge.jobs.weights import WeightsExportJob
 
     document(translate, TranslateJob)
     document(generate, GenerateJob)
+    document(warmup, WarmupJob)
+    document(export_weights, WeightsExportJob)
 
 
 _document()

@@ -200,13 +200,15 @@ class ResolvedModel:
 
 
 def _resolved_file(
-    name: str, kind: Kind, spec: str, host: PluginHost, store: Store
+    name: str, kind: Kind | None, spec: str, host: PluginHost, store: Store
 ) -> ResolvedModel:
     """The :class:`ResolvedModel` of the weight file ``spec`` names, refused unless its header
-    holds a model of ``kind``."""
+    holds a model of ``kind`` (None: of the kind the header says)."""
     path, digest = _find_weights(spec, host, store)
     header = read_header(path)
-    if header.get("kind") != kind:
+    if kind is None:
+        kind = Kind(header["kind"])
+    elif header.get("kind") != kind:
         raise WeightsError(f"{path}: holds a {header.get('kind')}, not a {kind}")
     registry = host.translators if kind == Kind.TRANSLATOR else host.generators
     cls = registry.get(header["arch"])
@@ -218,6 +220,16 @@ def resolve_model(spec: str, kind: Kind, host: PluginHost, store: Store) -> Reso
     if kind == Kind.TRANSLATOR:
         return resolve_style(spec, host, store)
     return _resolved_file(spec, Kind.GENERATOR, spec, host, store)
+
+
+def resolve_any(spec: str, host: PluginHost, store: Store) -> ResolvedModel:
+    """A style, a weight name or a weight file, as whichever kind it holds (``weights
+    export``): a style or translator name as :func:`resolve_style` finds it, anything else
+    by its file's header."""
+    if not looks_like_path(spec) and (spec in host.presets["styles"] or spec in host.translators):
+        return resolve_style(spec, host, store)
+    name = Path(spec).stem if looks_like_path(spec) else spec
+    return _resolved_file(name, None, spec, host, store)
 
 
 # --- styles --------------------------------------------------------------------------------------

@@ -23,10 +23,12 @@ from posterforge.records import Kind
 from posterforge.registry import resolve
 
 if TYPE_CHECKING:
+    from posterforge.context import Context
     from posterforge.training.harness import BatchStream
     from posterforge.training.task import TrainingTask
     from posterforge.weights import Weights
 
+R = TypeVar("R")
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
 INPUT_KINDS = ("folder", "file")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -121,10 +123,28 @@ def labelled_options(noun: str = "label") -> tuple[Option, ...]:
     )
 
 
-# make_task(recipe, *, device, seed, init_from) -> TrainingTask
+# make_task(recipe, *, device, seed, init_from, ctx) -> TrainingTask
 TaskFactory = Callable[..., "TrainingTask"]
-# make_data(inputs, recipe, *, seed, rank, world_size) -> BatchStream
+# make_data(inputs, recipe, *, seed, rank, world_size, ctx) -> BatchStream
 DataFactory = Callable[..., "BatchStream"]
+
+
+def _takes_ctx(factory: Callable[..., Any]) -> bool:
+    """Whether a factory takes the ``ctx`` keyword (or any keyword): families written before
+    it was offered leave it out and are called without it."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: call it as it was called before
+        return False
+    return any(p.name == "ctx" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _call(factory: Callable[..., R], *args: Any, ctx: Context, **kwargs: Any) -> R:
+    if _takes_ctx(factory):
+        kwargs["ctx"] = ctx
+    return factory(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -137,7 +157,10 @@ class Family:
     (a string), ``seed`` and ``init_from`` (loaded :class:`~posterforge.weights.Weights`, or
     None); a family that cannot start from weights raises ``ValueError`` saying so.
     ``make_data`` receives the inputs by name (``Path`` values), the same table, ``seed``,
-    ``rank`` and ``world_size``. Either may raise ``ValueError`` with a message for the user.
+    ``rank`` and ``world_size``. Both receive ``ctx``, the run's
+    :class:`~posterforge.context.Context` (its plugins and store: e.g. for a labels preset),
+    when they take that keyword (a factory without it is called without it). Either may raise
+    ``ValueError`` with a message for the user.
     A stream may offer ``summary() -> dict`` (counts of what it uses): it is stored in the run
     and in the exported weights' provenance as ``data``. It may offer ``recipe_updates() ->
     dict``: ``[model]`` keys that the data decided (e.g. label names taken from the data); the
@@ -222,8 +245,11 @@ class Family:
         device: str = "cpu",
         seed: int = 0,
         init_from: Weights | None = None,
+        ctx: Context,
     ) -> TrainingTask:
-        return resolve(self.make_task)(dict(recipe), device=device, seed=seed, init_from=init_from)
+        """The task for ``recipe`` (``ctx``: the run's plugins and store)."""
+        factory = resolve(self.make_task)
+        return _call(factory, dict(recipe), device=device, seed=seed, init_from=init_from, ctx=ctx)
 
     def data(
         self,
@@ -233,13 +259,13 @@ class Family:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        ctx: Context,
     ) -> BatchStream:
-        return resolve(self.make_data)(
-            dict(inputs), dict(recipe), seed=seed, rank=rank, world_size=world_size
-        )
+        """The batch stream of ``inputs`` (``ctx``: the run's plugins and store)."""
+        factory = resolve(self.make_data)
+        shard = {"seed": seed, "rank": rank, "world_size": world_size}
+        return _call(factory, dict(inputs), dict(recipe), ctx=ctx, **shard)
 
-
-R = TypeVar("R")
 
 
 def recipe_from_dict(cls: type[R], recipe: dict[str, Any] | None, family: str) -> R:

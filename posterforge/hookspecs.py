@@ -101,11 +101,13 @@ def register_families(register: Callable[[Family], None]) -> None:
     - ``recipes``: a folder of ``NAME.toml`` recipes (``[model]`` for the family, ``[train]`` for
       the harness: ``max_steps``, ``checkpoint_every``, ``sample_every``, ``log_every``,
       ``keep_checkpoints``), and ``default_recipe`` (``"default"``);
-    - ``make_task(recipe, *, device, seed, init_from)``: a
+    - ``make_task(recipe, *, device, seed, init_from, ctx)``: a
       :class:`posterforge.plugin.TrainingTask` from the merged ``[model]`` table
       (``init_from``: loaded weights from ``--init-from``, or None; raise ``ValueError`` when the
-      family cannot start from them);
-    - ``make_data(inputs, recipe, *, seed, rank, world_size)``: the batch stream (``__next__``,
+      family cannot start from them; ``ctx``: the run's :class:`posterforge.plugin.Context`, its
+      plugins and store, e.g. for ``LabelledRecipe.vocabulary(ctx)``; a factory that does not
+      take ``ctx`` is called without it);
+    - ``make_data(inputs, recipe, *, seed, rank, world_size, ctx)``: the batch stream (``__next__``,
       ``state_dict``, ``load_state_dict``; optional ``close``, ``summary`` and
       ``recipe_updates``: recipe keys the data decided, stored before ``make_task`` is called);
     - ``exports``: the nets ``train export RUN --direction NAME`` can store, each with the task's

@@ -1,5 +1,6 @@
-"""The image half of translate: decode on worker threads, bucket by size, run the engine on whole
-batches, encode and rename atomically on worker threads; one Record per input.
+"""The image sink of translate (:class:`ImageRunner`, run by :mod:`posterforge.runner`, which
+screens and records its outputs): decode on worker threads, bucket by size, run the engine on
+whole batches, encode and rename atomically on worker threads; one Record per input.
 
     files ─► decode (worker threads) ─► bucket by size ─► batch ─► device: resize?, model ─►
     uint8 ─► encode + atomic rename (worker threads) ─► one Record per input
@@ -12,12 +13,11 @@ output folder split the work.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posterforge.atomic import Claim, claim, held_by_other, remove_stale
+from posterforge.atomic import Claim, held_by_other
 from posterforge.images import Decoded, ImageError, decode, encode_atomic
 from posterforge.inputs import Job
-from posterforge.records import FAILED, OK, SKIPPED, Record
+from posterforge.records import FAILED, OK, Record
+from posterforge.runner import Identity, Outputs, Todo, claim_output
 from posterforge.sizing import resize
 
 if TYPE_CHECKING:
@@ -36,50 +37,6 @@ if TYPE_CHECKING:
     from posterforge.jobs.translate import TranslateJob
 
 log = logging.getLogger(__name__)
-
-
-def to_do(
-    pairs: list[tuple[Job, Path]], job: TranslateJob, runner: ImageRunner
-) -> Iterator[tuple[Job, Path] | Record]:
-    """The pairs to translate; a record at once for an output that cannot be written or exists."""
-    root, inside = job.out.resolve(), {}
-    for src, dest in pairs:
-        if (problem := _unwritable(dest, root, inside)) is not None:
-            yield Record(str(src.src), None, FAILED, problem)
-        elif (seen := _identity(dest)) is not None and not job.overwrite:
-            yield Record(str(src.src), str(dest), SKIPPED, "output exists (use --overwrite)")
-        else:
-            if seen is not None:  # to tell later whether another run has replaced it since
-                runner.planned[dest] = seen
-            yield src, dest
-
-
-def _identity(path: Path) -> tuple[int, int, int, int] | None:
-    """What tells one version of a file from the next (a rename brings a new inode), or None
-    when there is no file."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _unwritable(dest: Path, root: Path, inside: dict[Path, str | None]) -> str | None:
-    """Why ``dest`` must not be written, or None: a folder in its place, or a symlinked folder
-    that would put it outside the output folder ``root`` (``inside`` caches folders' verdicts)."""
-    if dest.is_dir():
-        return f"cannot write {dest}: a folder of that name is in the way"
-    folder = dest.parent
-    if folder not in inside:
-        try:
-            real = folder.resolve()
-            bad = None if real.is_relative_to(root) else f"its folder leads to {real}"
-        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
-            bad = f"its folder cannot be resolved ({getattr(e, 'strerror', None) or e})"
-        inside[folder] = bad
-    if (bad := inside[folder]) is not None:
-        return f"cannot write {dest}: {bad}, outside the output folder {root} (a symlink)"
-    return None
 
 
 @dataclass
@@ -91,21 +48,48 @@ class _Item:
 
 
 class ImageRunner:
+    """The image sink of a translate run (a :class:`~posterforge.runner.Sink`): ``pairs`` of
+    (input, output) under ``job.out``."""
+
     def __init__(
-        self, engine: Engine, batch_size: int, job: TranslateJob, notify: Callable[[str], None]
+        self,
+        engine: Engine,
+        batch_size: int,
+        job: TranslateJob,
+        notify: Callable[[str], None],
+        pairs: Sequence[tuple[Job, Path]] = (),
     ):
         self.engine, self.batch_size, self.size = engine, batch_size, job.size
         self.fmt, self.keep_alpha, self.overwrite = job.fmt, job.alpha == "keep", job.overwrite
         self.quality, self.keep_metadata = job.quality, job.metadata
-        self.notify = notify
+        self.job, self.pairs, self.notify = job, pairs, notify
         self.workers = job.workers or min(4, os.cpu_count() or 1)
         self.prefetch = 2 * batch_size + self.workers
         self.max_buffered = 4 * batch_size
-        self.started = time.time()
         self.claims: dict[Path, Claim] = {}  # outputs this run has locked and not yet written
-        self.planned: dict[Path, tuple[int, int, int, int]] = {}  # outputs to replace, as found
+        self.planned: dict[Path, Identity] = {}  # outputs to replace, as found
 
-    def run(self, todo: list[tuple[Job, Path]]) -> Iterator[Record]:
+    @property
+    def root(self) -> Path:
+        return self.job.out
+
+    def outputs(self) -> Iterator[Outputs]:
+        shown = {"model": ("style", self.job.style)}
+        yield Outputs([d for _, d in self.pairs], image_settings(self.job, self.engine), shown)
+
+    def run(self, items: Iterator[Todo | Record]) -> Iterator[Record]:
+        """The runner's verdicts first, then the images to make, in whole batches."""
+        todo = []
+        for item in items:
+            if isinstance(item, Record):
+                yield item
+                continue
+            if item.seen is not None:  # to tell later whether another run has replaced it since
+                self.planned[item.dest] = item.seen
+            todo.append((item.src, item.dest))
+        yield from self.translate(todo)
+
+    def translate(self, todo: list[tuple[Job, Path]]) -> Iterator[Record]:
         """Translate ``todo``. Each output is claimed (a lock file) before its input is read, so
         runs that share an output folder split the work: an output another live run holds is
         put aside, and once that run lets go it is skipped (written there) or done here."""
@@ -127,23 +111,12 @@ class ImageRunner:
     def _claim(self, job: Job, dest: Path) -> Record | bool | None:
         """None: ``dest`` is ours to write. False: another live run holds it. A Record: nothing
         to do (another run has written it meanwhile) or it cannot be written."""
-        try:
-            held = claim(dest)
-        except OSError as e:
-            why = e.strerror or str(e)
-            if e.errno == errno.EEXIST and e.filename:
-                why = f"{e.filename} is {why}"
-            return Record(str(job.src), None, FAILED, f"cannot write {dest}: {why}")
-        if held is None:
+        got = claim_output(Todo(job, dest, self.planned.get(dest)))
+        if got is None:
             return False
-        # re-check now that it is ours: another run may have written it since we planned
-        if (now := _identity(dest)) is not None and now != self.planned.get(dest):
-            held.release()
-            if dest.is_dir():
-                why = f"cannot write {dest}: a folder of that name is in the way"
-                return Record(str(job.src), None, FAILED, why)
-            return Record(str(job.src), str(dest), SKIPPED, "finished by another process")
-        self.claims[dest] = held
+        if isinstance(got, Record):
+            return got
+        self.claims[dest] = got
         return None
 
     def _release(self, dest: Path) -> None:
@@ -262,6 +235,25 @@ class ImageRunner:
         return Record(str(item.job.src), str(item.dest), OK, None, round(ms, 1))
 
 
+def image_settings(job: TranslateJob, engine: Engine) -> dict[str, Any]:
+    """What made an image output: a re-run with other settings is refused, not skipped. The
+    backend only when not torch: OpenVINO's bytes differ from torch's by a grey level here and
+    there."""
+    settings = {
+        "command": "translate",
+        "model": engine.model_id,
+        "size": None if job.size is None else str(job.size),
+        "format": job.fmt,
+        "alpha": job.alpha,
+        "quality": job.quality,
+        "metadata": job.metadata,
+        "precision": engine.precision,
+    }
+    if (backend := engine.choice.record()) is not None:
+        settings["backend"] = backend
+    return settings
+
+
 def _done(record: Record) -> Future[Record]:
     fut: Future[Record] = Future()
     fut.set_result(record)
@@ -300,11 +292,3 @@ def _drain(encoding: deque[Future[Record]], limit: int) -> Iterator[Record]:
     """Yield finished encodes in order; block while more than ``limit`` are in flight."""
     while encoding and (encoding[0].done() or len(encoding) > limit):
         yield encoding.popleft().result()
-
-
-def remove_stale_temps(folder: Path, since: float) -> None:
-    """Temp and lock files in an output folder left by killed runs: only those whose writer is
-    provably gone (a dead process on this host, or untouched since well before ``since``)."""
-    remove_stale(folder, since=since)
-
-

@@ -15,7 +15,13 @@ from typing import TextIO
 
 from posterforge.errors import PosterforgeError
 from posterforge.images import DEFAULT_OUTPUT, FORMATS, IMAGE_SUFFIXES, format_for, is_temp_file
-from posterforge.video.containers import VIDEO_SUFFIXES, is_video, output_rel
+from posterforge.video.containers import (
+    ANIMATED_SUFFIXES,
+    VIDEO_SUFFIXES,
+    is_animated,
+    is_video,
+    output_rel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +139,9 @@ def _walk(top: Path, prefix: PurePosixPath = _HERE) -> Iterator[Job]:
                 continue
             # dangling symlinks are kept on purpose: decode then reports them as "dangling link"
             suffix = os.path.splitext(name)[1].lower()
-            if suffix in IMAGE_SUFFIXES:
+            if suffix in ANIMATED_SUFFIXES and is_animated(Path(dirpath, name)):
+                yield Job(Path(dirpath, name), base / name, video=True)
+            elif suffix in IMAGE_SUFFIXES:
                 yield Job(Path(dirpath, name), base / name)
             elif suffix in VIDEO_SUFFIXES:
                 yield Job(Path(dirpath, name), base / name, video=True)

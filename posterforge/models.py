@@ -25,8 +25,9 @@ class _Model:
     description: ClassVar[str] = ""
     needs_weights: ClassVar[bool] = True
     # False: OpenVINO (``--backend openvino|auto``) never converts this family's module, which
-    # then always runs on torch (say why in a comment: data-dependent control flow, an op the
-    # converter lacks). Conversion failures fall back to torch anyway, with a note.
+    # then always runs on torch, and ``weights export --format onnx`` refuses it (say why in a
+    # comment: data-dependent control flow, an op the converter lacks). Conversion failures fall
+    # back to torch anyway, with a note.
     exportable: ClassVar[bool] = True
 
     @classmethod

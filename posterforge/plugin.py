@@ -17,7 +17,8 @@ Importing this module is cheap: it imports neither torch nor the modules behind 
 name is imported on first use (the training building blocks import torch then). The groups:
 
 - the contract: :func:`hookimpl`, :class:`Translator`, :class:`Generator`, :class:`BuiltGenerator`,
-  :class:`Kind`, :class:`Family` with :class:`Input` and :class:`Option`, :class:`Importer`,
+  :class:`Kind`, :class:`Family` with :class:`Input` and :class:`Option` (its factories may
+  take the run's :class:`Context`), :class:`Importer`,
   :class:`WeightSource`, :class:`Extractor` with :class:`FeatureExtractor`;
 - weight files: :class:`Weights`, :func:`make_header`, :func:`check_shapes`,
   :func:`shipped_source`, :func:`ship_weights`; a network's config stated once, as a frozen
@@ -44,6 +45,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Generator": ("posterforge.models", "Generator"),
     "BuiltGenerator": ("posterforge.models", "BuiltGenerator"),
     "Kind": ("posterforge.records", "Kind"),
+    "Context": ("posterforge.context", "Context"),
     "Family": ("posterforge.family", "Family"),
     "Input": ("posterforge.family", "Input"),
     "Option": ("posterforge.family", "Option"),
@@ -125,6 +127,7 @@ def __dir__() -> list[str]:
 # The same names for type checkers and editors (a test keeps this list equal to _EXPORTS).
 if TYPE_CHECKING:
     from posterforge.atomic import atomic_write
+    from posterforge.context import Context
     from posterforge.errors import PosterforgeError, WeightsError
     from posterforge.evaluation.features import FeatureExtractor
     from posterforge.evaluation.translation import translator_metrics

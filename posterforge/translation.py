@@ -1,9 +1,11 @@
 """A translate run: the job's style resolved once, its inputs planned (:mod:`posterforge.planning`),
-then images through :mod:`posterforge.image_pipeline` and videos through
-:mod:`posterforge.video.translate`, both under one outputs record and one resume rule.
+then one :class:`~posterforge.runner.Runner` over two sinks, the images
+(:mod:`posterforge.image_pipeline`) and the videos (:mod:`posterforge.video.translate`), under
+one outputs record and one skip rule.
 
     TranslateJob ─► start(): resolve model ─► plan pairs ─► check encoders, --out ─► build
-    engine ─► TranslateRun.records(): images (decode, batch, model, encode) ─► videos ─► Records
+    engine ─► TranslateRun.records(): Runner: reserve outputs ─► screen ─► images (decode,
+    batch, model, encode) ─► videos (decode, model, segments, join) ─► Records
 
 Only the list of paths is held whole (for collisions, sharding and the ETA).
 """
@@ -14,17 +16,17 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from posterforge.atomic import check_writable
 from posterforge.catalog import ResolvedModel
 from posterforge.context import Context, default_context
-from posterforge.image_pipeline import ImageRunner, remove_stale_temps, to_do
+from posterforge.image_pipeline import ImageRunner
 from posterforge.inputs import Job
 from posterforge.jobs.translate import DEFAULT_STYLE, TranslateJob
-from posterforge.outputs import reserve
 from posterforge.planning import expect_job, plan
 from posterforge.records import Kind, Record
+from posterforge.runner import Runner, Sink
 
 if TYPE_CHECKING:
     from posterforge.engine import Engine
@@ -151,59 +153,27 @@ class TranslateRun:
 
     def records(self) -> Iterator[Record]:
         """Translate every input; yields one :class:`Record` per input as it finishes. Bad
-        images become ``failed`` records and the run goes on. Videos run after the images, one
-        :class:`~posterforge.video.translate.VideoRecord` each."""
+        inputs become ``failed`` records and the run goes on. One :class:`Runner` over two
+        sinks: the images, then the videos (one
+        :class:`~posterforge.video.translate.VideoRecord` each)."""
         if self.engine is None:
             return
+        yield from Runner(self.sinks()).records()
+
+    def sinks(self) -> list[Sink]:
         job, engine, batch_size = self.job, self.engine, self.batch_size
-        runner = ImageRunner(engine, batch_size, job, self.notify)
-        for folder in dict.fromkeys(dest.parent for _, dest in self.pairs):
-            remove_stale_temps(folder, runner.started)
-        videos = self.videos
-        pairs = [p for p in self.pairs if not p[0].video]
-        # existing outputs are skipped only when these settings made them (else refused up front)
-        completed: Callable[[], None] = lambda: None  # noqa: E731
-        if pairs:
-            dests, shown = [d for _, d in pairs], {"model": ("style", job.style)}
-            completed = reserve(job.out, _settings(job, engine), dests, overwrite=job.overwrite,
-                                shown=shown)  # fmt: skip
-        video_run = None
-        if videos:  # checks the encoder and the videos' outputs before any work
+        assert engine is not None
+        images = [p for p in self.pairs if not p[0].video]
+        sinks: list[Sink] = [ImageRunner(engine, batch_size, job, self.notify, images)]
+        if videos := self.videos:
             from posterforge.video.translate import VideoRun
 
-            video_run = VideoRun(
+            sinks.append(VideoRun(
                 videos, job.out, engine=engine, batch_size=batch_size, size=job.size,
                 vcodec=job.vcodec, crf=job.crf, overwrite=job.overwrite, notify=self.notify,
                 on_frames=self.on_frames,
-            )  # fmt: skip
-        todo = []
-        for item in to_do(pairs, job, runner):
-            if isinstance(item, Record):
-                yield item
-            else:
-                todo.append(item)
-        yield from runner.run(todo)
-        completed()
-        if video_run is not None:
-            yield from video_run.run()
-
-
-def _settings(job: TranslateJob, engine: Engine) -> dict[str, Any]:
-    """What made an output: a re-run with other settings is refused, not skipped. The backend
-    only when not torch: OpenVINO's bytes differ from torch's by a grey level here and there."""
-    settings = {
-        "command": "translate",
-        "model": engine.model_id,
-        "size": None if job.size is None else str(job.size),
-        "format": job.fmt,
-        "alpha": job.alpha,
-        "quality": job.quality,
-        "metadata": job.metadata,
-        "precision": engine.precision,
-    }
-    if (backend := engine.choice.record()) is not None:
-        settings["backend"] = backend
-    return settings
+            ))  # fmt: skip
+        return sinks
 
 
 def translate_iter(job: TranslateJob, ctx: Context | None = None) -> Iterator[Record]:

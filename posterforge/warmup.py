@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from posterforge.errors import PosterforgeError
 
 if TYPE_CHECKING:
+    from posterforge.context import Context
     from posterforge.engine import Engine
+    from posterforge.jobs.warmup import WarmupJob
 
 
 @dataclass
@@ -25,6 +27,18 @@ class Warmed:
     seconds: float
     cached: bool
     backend: str = ""  # the engine's backend line: the path the runs of this size take
+
+
+def run_warmup(job: WarmupJob, ctx: Context | None = None) -> Warmed:
+    """Compile what ``job`` names (a style at its size, or a generator), with the plugins and
+    store of ``ctx`` (default: this process's): what ``posterforge warmup`` and
+    :func:`posterforge.warmup` run."""
+    common = {"device": job.device, "precision": job.precision, "backend": job.backend}
+    if job.style is not None:
+        assert job.size is not None  # the job checked it
+        return warmup_style(job.style, job.size, batch_size=job.batch_size, ctx=ctx, **common)
+    assert job.model is not None
+    return warmup_generator(job.model, batch_size=job.batch_size or 64, ctx=ctx, **common)
 
 
 def eager_note(size: str) -> str | None:
@@ -54,28 +68,25 @@ def warmup_style(
     device: str = "auto",
     precision: str = "fp32",
     backend: str = "torch",
+    ctx: Context | None = None,
 ) -> Warmed:
     """Calibrate (``backend="auto"``) and compile ``style``'s translator for frames of ``size``
     (``WxH``, the size the frames have when they reach the model: after ``--size``) at
     ``batch_size`` (translate's default for the device when None)."""
     import torch
 
-    from posterforge.sizing import Size
+    from posterforge.jobs.warmup import frame_size
     from posterforge.translation import default_batch_size, load_engine
 
-    parsed = Size.parse(size)
-    if parsed.short is not None:
-        raise PosterforgeError(
-            f"--size {size}: give the frames' exact size as WxH (a shorter side alone leaves the "
-            "other side to each input)"
-        )
-    assert parsed.width and parsed.height
-    engine = load_engine(style, device=device, precision=precision, compile="on", backend=backend)
+    width, height = frame_size(size)
+    engine = load_engine(
+        style, device=device, precision=precision, compile="on", backend=backend, ctx=ctx
+    )
     batch = batch_size or default_batch_size(engine.device.type)
-    engine.expect(batch, (parsed.height, parsed.width), 1)
+    engine.expect(batch, (height, width), 1)
     engine.decide_paths()
     with torch.inference_mode():  # as translate runs it: dynamo's guards tell the two apart
-        engine.forward(torch.zeros((batch, 3, parsed.height, parsed.width), device=engine.device))
+        engine.forward(torch.zeros((batch, 3, height, width), device=engine.device))
     return _result(engine)
 
 
@@ -86,6 +97,7 @@ def warmup_generator(
     device: str = "auto",
     precision: str = "fp32",
     backend: str = "torch",
+    ctx: Context | None = None,
 ) -> Warmed:
     """Calibrate (``backend="auto"``) and compile generator ``model`` for batches of
     ``batch_size``."""
@@ -93,7 +105,9 @@ def warmup_generator(
 
     from posterforge.generation import load_generator
 
-    gen = load_generator(model, device=device, precision=precision, compile="on", backend=backend)
+    gen = load_generator(
+        model, device=device, precision=precision, compile="on", backend=backend, ctx=ctx
+    )
     label = (gen.label_names or [None])[0]
     dim = None if label is None else int(gen.conditions(label, 1).shape[1])
     gen.engine.expect_samples(batch_size, gen.z_dim, dim, 1)

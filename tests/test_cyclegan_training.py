@@ -253,8 +253,11 @@ def test_the_plugin_registers_the_family(domains):
     assert family.kind == "translator" and [i.name for i in family.inputs] == ["a", "b"]
     assert {"default", "anime"} <= set(family.recipe_names())
     a, b = domains
-    task = family.task(dict(TINY))
-    data = family.data({"a": a, "b": b}, dict(TINY))
+    from posterforge.context import default_context
+
+    ctx = default_context()  # cyclegan's factories take no ctx: they are called without it
+    task = family.task(dict(TINY), ctx=ctx)
+    data = family.data({"a": a, "b": b}, dict(TINY), ctx=ctx)
     try:
         batch = next(data)
         assert batch["A"].shape == batch["B"].shape == (4, 3, 36, 36)

@@ -275,3 +275,33 @@ def test_the_run_folder_model_is_the_stored_file(tmp_path, posters, inproc):
     stored = Path(r.out.strip())
     assert read_header(run / "model.safetensors")["provenance"]["data"]  # the label counts
     assert (run / "model.safetensors").read_bytes() == stored.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["zip", "top-level", "legacy", "raw-pickle", "protocol-0"])
+def test_every_shape_of_hostile_checkpoint_is_one_line_and_no_warning(tmp_path, how):
+    """A raw ``pickle.dump`` file (not torch.save) made torch print a multi-line UserWarning
+    about its pickle protocol before our line (issue 23)."""
+    import pickle
+    import warnings
+
+    from posterforge.training.checkpoints import load_checkpoint
+
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "step-00000004.pt"
+    evil = {"step": 4, "task": _Payload(marker)}
+    if how == "zip":
+        torch.save(evil, path)
+    elif how == "top-level":
+        torch.save(_Payload(marker), path)
+    elif how == "legacy":
+        torch.save(evil, path, _use_new_zipfile_serialization=False)
+    else:
+        path.write_bytes(pickle.dumps(evil, protocol=0 if how == "protocol-0" else 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(PosterforgeError) as e:
+            load_checkpoint(path)
+    assert [str(w.message) for w in caught] == []
+    assert str(e.value).startswith(f"{path}: refused: it holds Python objects other than tensors")
+    assert "\n" not in str(e.value) and "weights_only" not in str(e.value)
+    assert not marker.exists()

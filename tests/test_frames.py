@@ -35,6 +35,7 @@ def make_film(
     gop: int = 10,
     times_ms: Sequence[int] | None = None,
     sar: Fraction | None = None,
+    rotate: int | None = None,
 ) -> Path:
     """Encode RGB frames (H, W, 3) with libx264: a key frame every ``gop`` frames exactly, and
     optionally irregular time stamps (ms) or a sample aspect ratio."""
@@ -51,6 +52,8 @@ def make_film(
             s.codec_context.time_base = s.time_base = Fraction(1, 1000)
         if sar is not None:
             s.codec_context.sample_aspect_ratio = sar
+        if rotate is not None:  # a phone clip: stored sideways, a display matrix to turn it
+            s.set_display_rotation(rotate)
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             if times_ms is not None:
@@ -367,3 +370,36 @@ def test_the_python_api_cuts_frames(tmp_path):
     [report] = [r for r in got if isinstance(r, FilmReport)]
     assert report.status == "done" and report.written == len(picks) >= 2
     assert all(Path(r.output).is_file() and r.status == "ok" for r in picks)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        FrameOptions(every=0.1),
+        FrameOptions(mode="scenes"),
+        FrameOptions(mode="keyframes"),
+        FrameOptions(every=0.1, dedupe=0),
+        FrameOptions(every=0.1, size="24x40"),
+    ],
+    ids=["every", "scenes", "keyframes", "dedupe", "size"],
+)
+def test_frames_of_a_rotated_clip_are_upright(tmp_path, options):
+    """Issue 23: a 90-degree display matrix gave sideways frames and the stored size; the frames
+    are turned as translation turns them (one reading of the matrix: io.upright_turns)."""
+    shots = [img for img in blobs(3, seed=5) for _ in range(10)]  # three shots of one second
+    film = make_film(tmp_path / "phone.mp4", shots, rotate=90)
+    with av.open(str(film)) as c:
+        turns = round(next(c.decode(video=0)).rotation / 90) % 4
+    assert turns == 1  # what the matrix asks for, as translation reads it
+    recs = list(cut_frames([film], tmp_path / "out", options))
+    frames, report = recs[:-1], recs[-1]
+    assert frames and report.size == (48, 64)
+    want = (24, 40) if options.size else (48, 64)
+    for rec in frames:
+        got = np.asarray(Image.open(rec.output).convert("RGB"))
+        assert rec.size == want and got.shape[:2] == want[::-1], rec
+        if options.size is None:
+            upright = np.rot90(shots[min(round(rec.time * FPS), len(shots) - 1)], turns)
+            assert np.abs(got.astype(int) - upright).mean() < 4, rec.time
+    lines = [json.loads(x) for x in (tmp_path / "out" / MANIFEST).read_text().splitlines()]
+    assert {tuple(x["size"]) for x in lines if "frame" in x} == {want}

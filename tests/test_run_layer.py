@@ -169,6 +169,10 @@ def test_the_api_reference_is_generated_from_the_jobs():
     assert text == render_api_reference(), (
         "docs/api.md is stale: python -m posterforge.jobs.reference > docs/api.md"
     )
+    for page in ("translate", "generate", "frames", "train", "training.run.resume",
+                 "training.run.export", "evaluate", "api.warmup"):  # fmt: skip
+        assert f"\n## posterforge.{page}\n" in text, page
+    assert "| `run_dir` | `Path` | required | A run folder made by train. |" in text
     assert "Style name or a .safetensors weight file." in (api.translate.__doc__ or "")
     assert "Images per genre" in (api.generate.__doc__ or "")
 

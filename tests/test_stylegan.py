@@ -151,12 +151,14 @@ def test_labelled_data_options_and_a_vocabulary_from_the_data_work_as_for_the_ge
                 tmp_path / genre / f"{i}.png"
             )
     recipe = {**TINY, "labels_from_data": True}
-    stream = make_data({"data": tmp_path}, recipe)
+    from posterforge.context import default_context
+
+    stream = make_data({"data": tmp_path}, recipe, ctx=default_context())
     updates = stream.recipe_updates()
     stream.close()
     assert updates == {"label_names": ["horror", "film-noir"]}
     assert stream.summary()["label_counts"] == {"horror": 2, "film-noir": 1}
-    task = make_task({**recipe, **updates})
+    task = make_task({**recipe, **updates}, ctx=default_context())
     tensors, header = task.export()
     assert header["labels"] == ["horror", "film-noir"] and header["vocabulary"]["noun"] == "genre"
     header["provenance"]["data"] = {"label_counts": {"horror": 2, "film-noir": 0}}

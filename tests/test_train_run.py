@@ -233,14 +233,41 @@ def test_family_factories_may_be_lazy_import_paths(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     family = Family("g", "generator", "", (), "pf_lazy_family:task", "pf_lazy_family:data")
     assert "pf_lazy_family" not in sys.modules  # registering imports nothing
-    assert family.task({"x": 1}, seed=2) == (
+    ctx = object()  # the run's context, handed through untouched
+    assert family.task({"x": 1}, seed=2, ctx=ctx) == (
         "task",
         {"x": 1},
-        {"device": "cpu", "seed": 2, "init_from": None},
+        {"device": "cpu", "seed": 2, "init_from": None, "ctx": ctx},
     )
-    assert family.data({}, {}, rank=1)[2] == {"seed": 0, "rank": 1, "world_size": 1}
+    assert family.data({}, {}, rank=1, ctx=ctx)[2] == {
+        "seed": 0, "rank": 1, "world_size": 1, "ctx": ctx,
+    }  # fmt: skip
     assert family.load_recipe() == {"model": {}, "train": {}}  # no recipe files: empty tables
     monkeypatch.delitem(sys.modules, "pf_lazy_family")
+
+
+def test_a_family_factory_gets_the_context_when_it_takes_it_and_not_otherwise():
+    """Factories written before ``ctx`` was offered keep working: they are called without it."""
+    from posterforge.family import Family
+
+    def old_task(recipe, *, device, seed, init_from):
+        return ("old", device, seed)
+
+    def old_data(inputs, recipe, *, seed, rank, world_size):
+        return ("old", rank)
+
+    def new_task(recipe, *, device, seed, init_from, ctx):
+        return ("new", ctx)
+
+    def new_data(inputs, recipe, *, seed, rank, world_size, ctx):
+        return ("new", ctx)
+
+    ctx = object()
+    old = Family("o", "generator", "", (), old_task, old_data)
+    assert old.task({}, seed=3, ctx=ctx) == ("old", "cpu", 3)
+    assert old.data({}, {}, rank=1, ctx=ctx) == ("old", 1)
+    new = Family("n", "generator", "", (), new_task, new_data)
+    assert new.task({}, ctx=ctx) == ("new", ctx) and new.data({}, {}, ctx=ctx) == ("new", ctx)
 
 
 def test_init_from_survives_a_kill_before_the_first_checkpoint(tmp_path, tiny_style):

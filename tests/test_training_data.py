@@ -376,3 +376,33 @@ def test_a_model_refuses_a_label_it_had_no_training_images_of():
         header["provenance"]["data"]["label_counts"] = odd
         assert labels_from_header(header).counts is None  # a hand-made header: no check
     assert labels_from_header({"labels": ["a"]}).counts is None
+
+
+def test_a_recipe_reads_its_labels_preset_from_the_context_it_is_given(tmp_path):
+    """The vocabulary comes from the run's plugins, not from the process's: a preset that only
+    the given context's host ships is found there, and not in the default context."""
+    from posterforge.context import Context, default_context
+    from posterforge.errors import PosterforgeError
+    from posterforge.hookspecs import hookimpl
+    from posterforge.plugins import PluginHost
+    from posterforge.store import Store
+    from posterforge.training.labelled import LabelledRecipe
+
+    (tmp_path / "presets" / "labels").mkdir(parents=True)
+    (tmp_path / "presets" / "labels" / "moods.toml").write_text(
+        'noun = "mood"\nnames = ["calm", "tense"]\n'
+    )
+
+    class Moods:
+        @hookimpl
+        def register_presets(self, register):
+            register(tmp_path / "presets")
+
+    host = PluginHost()  # no entry points: only the plugin given
+    host.add(Moods(), "moods")
+    recipe = LabelledRecipe(labels="moods")
+    assert list(recipe.vocabulary(Context(host, Store(tmp_path / "home"))).names) == [
+        "calm", "tense",
+    ]  # fmt: skip
+    with pytest.raises(PosterforgeError, match="moods"):
+        recipe.vocabulary(default_context())

@@ -348,7 +348,7 @@ def test_gif_decodes_first_frame_palette_and_transparency(tmp_path):
 def test_gif_is_walked_and_written_as_png_unless_asked(tmp_path):
     from posterforge.images import output_format
 
-    _anim_gif(tmp_path / "in" / "a.gif")
+    _anim_gif(tmp_path / "in" / "a.gif", frames=1)  # a still GIF (an animated one is a video)
     [job] = discover([tmp_path / "in"])
     assert job.rel == PurePosixPath("a.gif")
     assert output_path(job, tmp_path / "o") == tmp_path / "o" / "a.png"
@@ -359,8 +359,9 @@ def test_gif_is_walked_and_written_as_png_unless_asked(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_translates_gifs_with_a_note_for_animations(inproc, tiny_style, tmp_path):
-    anim = _anim_gif(tmp_path / "in" / "anim.gif")
+def test_cli_translates_gifs_an_animated_one_as_a_video(inproc, tiny_style, tmp_path):
+    """Issue 23: an animated GIF was its first frame with a note; now its frames make a video."""
+    _anim_gif(tmp_path / "in" / "anim.gif")
     _img(tmp_path / "in" / "pal.gif", 10, 8, mode="P")
     sheet = tmp_path / "sheet.gif"
     r = inproc(
@@ -375,14 +376,17 @@ def test_cli_translates_gifs_with_a_note_for_animations(inproc, tiny_style, tmp_
         *FAST,
     )
     assert r.code == 0, r.err
-    assert sorted(r.out.split()) == [str(tmp_path / "out" / n) for n in ("anim.png", "pal.png")]
-    assert Image.open(tmp_path / "out" / "anim.png").format == "PNG"
-    notes = [line for line in r.err.splitlines() if "frames" in line]
-    assert notes == [f"{anim}: 3 frames, only the first is translated"]
+    assert sorted(r.out.split()) == [str(tmp_path / "out" / n) for n in ("anim.mkv", "pal.png")]
+    assert Image.open(tmp_path / "out" / "pal.png").format == "PNG"
+    assert "only the first is translated" not in r.err, r.err
+    import av
+
+    with av.open(str(tmp_path / "out" / "anim.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
     assert Image.open(sheet).format == "GIF"  # a GIF contact sheet is written, no traceback
     r = inproc(
         "translate",
-        str(anim),
+        str(tmp_path / "in" / "pal.gif"),
         "-o",
         str(tmp_path / "g"),
         "-s",
@@ -393,7 +397,7 @@ def test_cli_translates_gifs_with_a_note_for_animations(inproc, tiny_style, tmp_
         *FAST,
     )
     assert r.code == 0, r.err
-    assert Image.open(tmp_path / "g" / "anim.gif").format == "GIF"
+    assert Image.open(tmp_path / "g" / "pal.gif").format == "GIF"
 
 
 @pytest.mark.parametrize(
@@ -423,7 +427,7 @@ def test_bad_contact_sheet_is_one_line_before_work(inproc, tiny_style, tmp_path,
 
 
 def test_a_gif_and_a_png_of_one_name_collide_before_work(inproc, tiny_style, tmp_path):
-    _anim_gif(tmp_path / "in" / "a.gif")
+    _anim_gif(tmp_path / "in" / "a.gif", frames=1)
     _img(tmp_path / "in" / "a.png")
     r = inproc("translate", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-s", str(tiny_style))
     _one_line_error(r, "a.gif", "a.png", "would both write")

@@ -38,7 +38,7 @@ from posterforge_genre_cgan.config import HEIGHT, WIDTH, GenreConfig
 from posterforge_genre_cgan.network import GenreDiscriminator, GenreGenerator
 
 if TYPE_CHECKING:
-    from posterforge.plugin import Weights
+    from posterforge.plugin import Context, Weights
 
 ARCH = "genre-cgan"
 LOSSES = ("bce", "hinge")
@@ -287,11 +287,12 @@ def make_task(
     device: str = "cpu",
     seed: int = 0,
     init_from: Weights | None = None,
+    ctx: Context,
 ) -> GenreCGANTask:
     """The family's task: the nets for the recipe's label vocabulary (a labels preset, or the
     names a run took from its data)."""
     r = GenreCGANRecipe.from_dict(recipe)
-    return GenreCGANTask(r, r.vocabulary(), device=device, seed=seed, init_from=init_from)
+    return GenreCGANTask(r, r.vocabulary(ctx), device=device, seed=seed, init_from=init_from)
 
 
 def make_data(
@@ -301,13 +302,13 @@ def make_data(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    ctx: Context,
 ) -> LabelledImageStream:
     """Posters of ``inputs["data"]`` labelled by ``inputs["labels"]`` (CSV/JSONL) or by their
     sub-folders, balanced by the recipe, fitted to 64x128."""
     r = GenreCGANRecipe.from_dict(recipe)
-    return r.stream(
-        inputs, r.batch_size, (WIDTH, HEIGHT), seed=seed, rank=rank, world_size=world_size
-    )
+    shard = {"seed": seed, "rank": rank, "world_size": world_size}
+    return r.stream(inputs, r.batch_size, (WIDTH, HEIGHT), ctx=ctx, **shard)
 
 
 __all__ = ["ARCH", "GenreCGANRecipe", "GenreCGANTask", "make_data", "make_task"]

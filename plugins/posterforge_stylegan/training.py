@@ -50,7 +50,7 @@ from posterforge_stylegan.discriminator import StyleDiscriminator
 from posterforge_stylegan.generator import StyleGenerator
 
 if TYPE_CHECKING:
-    from posterforge.plugin import Weights
+    from posterforge.plugin import Context, Weights
 
 ARCH = "stylegan"
 
@@ -333,9 +333,10 @@ def make_task(
     device: str = "cpu",
     seed: int = 0,
     init_from: Weights | None = None,
+    ctx: Context,
 ) -> StyleGANTask:
     r = StyleGANRecipe.from_dict(recipe)
-    return StyleGANTask(r, r.vocabulary(), device=device, seed=seed, init_from=init_from)
+    return StyleGANTask(r, r.vocabulary(ctx), device=device, seed=seed, init_from=init_from)
 
 
 def make_data(
@@ -345,10 +346,12 @@ def make_data(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    ctx: Context,
 ) -> LabelledImageStream:
     """Posters and labels exactly as the genre cGAN reads them, fitted to the recipe's size."""
     r = StyleGANRecipe.from_dict(recipe)
-    return r.stream(inputs, r.batch_size, r.image_size, seed=seed, rank=rank, world_size=world_size)
+    shard = {"seed": seed, "rank": rank, "world_size": world_size}
+    return r.stream(inputs, r.batch_size, r.image_size, ctx=ctx, **shard)
 
 
 __all__ = ["ARCH", "StyleGANRecipe", "StyleGANTask", "make_data", "make_task"]

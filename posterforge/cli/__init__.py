@@ -84,7 +84,7 @@ def _failed_plugins(error: Exception, host: object) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script: load plugins, add their commands, run, map errors."""
-    from posterforge.cli import train
+    from posterforge.cli import helptext, train
     from posterforge.cli.signals import exit_code, take_terminations
     from posterforge.plugins import get_host
 
@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     host = get_host()
     train.add_family_commands(host)
     host.add_commands(app)
+    helptext.tidy(app)
+    helptext.flags_without_type()
     if host.unknown_requested:
         names = ", ".join(host.unknown_requested)
         print(

@@ -8,113 +8,58 @@ picked (written or already there); progress, notes and the per-film summary go t
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
+from posterforge.cli.jobs import Opt, job_command
 from posterforge.cli.output import ProgressLine
 from posterforge.cli.signals import closed_pipe, exit_code
+from posterforge.jobs.frames import FramesJob
 
 if TYPE_CHECKING:
     from posterforge.cli.output import Lines
-    from posterforge.jobs.frames import FrameMode, FramesJob
     from posterforge.video.frames import Film, FilmReport, FrameRecord
 
-_REQUIRED = inspect.Parameter.empty
-# (name, type, typer's parameter, default): the command's options, in the order --help shows them
-OPTIONS: list[tuple[str, Any, Any, Any]] = [
-    ("films", list[Path], typer.Argument(help="Video files (anything FFmpeg reads)."), _REQUIRED),
-    (
-        "out",
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Output folder: OUT/FILM/FILM_00h01m02s345.png per frame, and OUT/frames.jsonl.",
-        ),
-        _REQUIRED,
-    ),
-    (
-        "every",
-        float | None,
-        typer.Option(
-            help="One frame per SECONDS (the default, 1): the first at or after each multiple.",
-            metavar="SECONDS",
-        ),
-        None,
-    ),
-    (
-        "keyframes",
-        bool,
-        typer.Option("--keyframes", help="Only the key frames (fast: nothing else decodes)."),
-        False,
-    ),
-    (
-        "scenes",
-        bool,
-        typer.Option("--scenes", help="One frame per shot, 0.5 s after each cut."),
-        False,
-    ),
-    (
-        "scene_threshold",
-        float | None,
-        typer.Option(
-            help="With --scenes: the change between frames that counts as a cut, 0-1 "
-            "(default 0.06; lower finds more cuts).",
-        ),
-        None,
-    ),
-    (
-        "size",
-        str | None,
-        typer.Option(
-            help="Resize after --crop-bars: N (shorter side) or WxH (cover, then centre-crop)."
-        ),
-        None,
-    ),
-    (
-        "crop_bars",
-        bool,
-        typer.Option("--crop-bars", help="Crop the black letterbox/pillarbox bars of each film."),
-        False,
-    ),
-    (
-        "dedupe",
-        int | None,
-        typer.Option(
-            help="Drop a frame within THRESHOLD bits (0-64) of the 64-bit dHash of a frame kept "
-            "from the same film (4-10 drops near-repeats).",
-            metavar="THRESHOLD",
-        ),
-        None,
-    ),
-    (
-        "max_frames",
-        int | None,
-        typer.Option("--max", help="At most N frames per film.", metavar="N"),
-        None,
-    ),
-    ("fmt", str, typer.Option("--format", "-f", help="png, jpg or webp."), "png"),
-    ("quality", int, typer.Option(help="JPEG and WebP quality, 1-100."), 95),
-    (
-        "overwrite",
-        bool,
-        typer.Option(help="Cut films again whose frames exist (their old frames are removed)."),
-        False,
-    ),
-    ("as_json", bool, typer.Option("--json", help="One JSON object per frame on stdout."), False),
-    ("quiet", bool, typer.Option("--quiet", "-q", help="No progress or summary."), False),
-]
+OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
+    "films": Opt(list[Path], typer.Argument(), to_field=tuple),
+    "out": Opt(Path, typer.Option("--out", "-o")),
+    # --every, --keyframes and --scenes choose the mode (see _mode)
+    "every": Opt(float | None, typer.Option(
+        help="One frame per SECONDS (the default, 1): the first at or after each multiple.",
+        metavar="SECONDS"), default=None),
+    "keyframes": Opt(bool, typer.Option(
+        "--keyframes", help="Only the key frames (fast: nothing else decodes)."),
+        default=False, for_job=True),
+    "scenes": Opt(bool, typer.Option("--scenes", help="One frame per shot, 0.5 s after each cut."),
+        default=False, for_job=True),
+    "scene_threshold": Opt(float | None, typer.Option(
+        help="With --scenes: the change between frames that counts as a cut, 0-1 "
+        "(default 0.06; lower finds more cuts)."), default=None),
+    "size": Opt(str | None, typer.Option()),
+    "crop_bars": Opt(bool, typer.Option("--crop-bars")),
+    "dedupe": Opt(int | None, typer.Option(metavar="THRESHOLD")),
+    "max_frames": Opt(int | None, typer.Option("--max", metavar="N")),
+    "fmt": Opt(str, typer.Option("--format", "-f"),
+        to_field=lambda f: f.lower().lstrip(".").replace("jpeg", "jpg")),
+    "quality": Opt(int, typer.Option()),
+    "overwrite": Opt(bool, typer.Option()),
+}  # fmt: skip
+SHOWN = {  # how the records are shown: not part of the job
+    "as_json": Opt(bool, typer.Option("--json", help="One JSON object per frame on stdout."),
+        default=False),
+    "quiet": Opt(bool, typer.Option("--quiet", "-q", help="No progress or summary."),
+        default=False),
+}  # fmt: skip
 
 
-def frames(**given: Any) -> None:
+def run(job: FramesJob, *, as_json: bool, quiet: bool) -> None:
     """Cut training frames out of films: [bold]posterforge frames film.mkv -o frames/a --scenes[/].
 
     Re-running the same command skips what is done; the folder is ready for
@@ -125,8 +70,6 @@ def frames(**given: Any) -> None:
     from posterforge.cli.output import Lines
     from posterforge.video.frames import run_frames
 
-    as_json, quiet = given.pop("as_json"), given.pop("quiet")
-    job = _job(**given)
     lines = Lines()
     bar = _FilmProgress() if not quiet and sys.stderr.isatty() else None
     notify = None if quiet else lines.err
@@ -149,37 +92,24 @@ def frames(**given: Any) -> None:
     raise typer.Exit(EXIT_FAILED_INPUTS if failed else EXIT_OK)
 
 
-frames.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=Annotated[t, o]
-        )
-        for name, t, o, d in OPTIONS
-    ]
-)
-
-
-def _job(
-    *,
-    every: float | None,
-    keyframes: bool,
-    scenes: bool,
-    scene_threshold: float | None,
-    **rest: Any,
-) -> FramesJob:
-    """The job the options ask for; the choice of mode is the flags' to check."""
+def _mode(values: dict[str, Any]) -> dict[str, Any]:
+    """The mode the flags ask for, and the settings left to the job's defaults when not given;
+    the choice of mode is the flags' to check."""
     from posterforge.errors import PosterforgeError
-    from posterforge.jobs.frames import FramesJob
 
-    if keyframes + scenes + (every is not None) > 1:
+    keyframes, scenes = values.pop("keyframes"), values.pop("scenes")
+    if keyframes + scenes + (values["every"] is not None) > 1:
         raise PosterforgeError("choose one of --every, --keyframes and --scenes")
-    if scene_threshold is not None and not scenes:
+    if values["scene_threshold"] is not None and not scenes:
         raise PosterforgeError("--scene-threshold applies to --scenes")
-    rest["fmt"] = rest["fmt"].lower().lstrip(".").replace("jpeg", "jpg")
-    if scene_threshold is not None:
-        rest["scene_threshold"] = scene_threshold
-    mode: FrameMode = "keyframes" if keyframes else "scenes" if scenes else "every"
-    return FramesJob(mode=mode, every=every if every is not None else 1.0, **rest)
+    for name in ("every", "scene_threshold"):
+        if values[name] is None:
+            del values[name]  # the job's default
+    values["mode"] = "keyframes" if keyframes else "scenes" if scenes else "every"
+    return {}
+
+
+frames = job_command(FramesJob, OPTIONS, run, extras=SHOWN, left_out=("mode",), prepare=_mode)
 
 
 def _render(

@@ -27,12 +27,15 @@ _EMPTY = inspect.Parameter.empty
 class Opt:
     """One command-line option or argument. ``default``: the command line's own default (else
     the job field's). The help is the job field's unless ``info`` has its own. ``to_field``:
-    the parsed value into the field's type (default: as is)."""
+    the parsed value into the field's type (default: as is). ``for_job``: an option that is no
+    field itself but that the command's ``prepare`` turns into fields (``--scenes`` into
+    ``mode``), named as it likes, in its place among the options."""
 
     type: Any
     info: Any  # typer.Option(...) or typer.Argument(...)
     default: Any = _EMPTY
     to_field: Callable[[Any], Any] | None = None
+    for_job: bool = False
 
 
 def job_command(
@@ -51,11 +54,13 @@ def job_command(
     extras = dict(extras or {})
     fields = {f.name: f for f in dataclasses.fields(job)}
     undeclared = sorted(set(fields) - set(options) - set(left_out))
-    unknown = sorted(set(options) - set(fields))
+    unknown = sorted(n for n, opt in options.items() if n not in fields and not opt.for_job)
     if undeclared or unknown:
         raise TypeError(f"{job.__name__} command: undeclared {undeclared}, unknown {unknown}")
+    if prepare is None and any(opt.for_job for opt in options.values()):
+        raise TypeError(f"{job.__name__} command: options for_job need a prepare")
     params = [
-        _parameter(name, opt, _field_default(fields[name]), field_help(fields[name]))
+        _parameter(name, opt, *_field_default_and_help(fields.get(name)))
         for name, opt in options.items()
     ] + [_parameter(name, opt, _EMPTY) for name, opt in extras.items()]
 
@@ -82,26 +87,37 @@ def job_command(
     return command
 
 
+def _declared_names(info: Any) -> list[str]:
+    """The names an Option declares. In ``Annotated``, typer reads a first positional argument
+    (stored as ``default``) as the first name."""
+    first = getattr(info, "default", None)
+    names = [first] if isinstance(first, str) and first.startswith("-") else []
+    return names + list(getattr(info, "param_decls", None) or ())
+
+
 def _flag(field: str, opt: Opt) -> str:
     """The option's long name (``--batch-size``), as the user typed it."""
-    decls = [d for d in getattr(opt.info, "param_decls", None) or () if d.startswith("--")]
+    decls = [d for d in _declared_names(opt.info) if d.startswith("--")]
     return decls[0] if decls else "--" + field.replace("_", "-")
 
 
-def _field_default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return _EMPTY
+def _field_default_and_help(field: dataclasses.Field | None) -> tuple[Any, str]:
+    if field is None:  # an option for the job's prepare, not a field
+        return _EMPTY, ""
+    default = field.default if field.default is not dataclasses.MISSING else _EMPTY
+    return default, field_help(field)
 
 
-def _parameter(
-    name: str, opt: Opt, field_default: Any, help: str = ""
-) -> inspect.Parameter:
+def _parameter(name: str, opt: Opt, field_default: Any, help: str = "") -> inspect.Parameter:
     default = opt.default if opt.default is not _EMPTY else field_default
     info = opt.info
     if help and not getattr(info, "help", None):  # the job field's own description
         info = copy(info)
         info.help = help
+    if opt.type is bool and default is False and not _declared_names(info):
+        # off by default: a plain flag, with no --no- twin to widen the help's columns
+        info = copy(info)
+        info.param_decls = ("--" + name.replace("_", "-"),)
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[opt.type, info]
     )

@@ -64,7 +64,11 @@ def _common(kind: str, families: list[Family]) -> list[inspect.Parameter]:
         ("max_steps", int | None, typer.Option(min=0)),
         ("seed", int, typer.Option()),
         ("device", str, typer.Option(help="auto, cpu, cuda, cuda:N.")),
-        ("overwrite", bool, typer.Option(help="Replace stored weights of that name.")),
+        (
+            "overwrite",
+            bool,
+            typer.Option("--overwrite", help="Replace stored weights of that name."),
+        ),
         ("resume", Path | None, typer.Option(help="Continue the run in this folder exactly.")),
     ]
     defaults = {"seed": 0, "device": "auto", "overwrite": False}
@@ -222,7 +226,9 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by train.")],
     name: Annotated[str, typer.Option("--name", help="Name to store the model under.")],
     step: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace stored weights of that name.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace stored weights of that name.")
+    ] = False,
     direction: Annotated[
         str | None,
         typer.Option(

@@ -42,7 +42,14 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "size": Opt(str | None, typer.Option("--size")),
     "fmt": Opt(str | None, typer.Option("--format", "-f")),
     "quality": Opt(int, typer.Option()),
-    "metadata": Opt(bool, typer.Option()),
+    # one flag, for the one change a user asks for (a --metadata/--no-metadata pair widens --help)
+    "metadata": Opt(
+        bool,
+        typer.Option("--no-metadata", help="Write no ICC profile, EXIF or DPI (by default each"
+                     " input's are carried to its output)."),
+        default=False,
+        to_field=lambda no: not no,
+    ),
     "device": Opt(str, typer.Option()),
     "precision": Opt(str, typer.Option()),
     "compile": Opt(str, typer.Option()),

@@ -1,4 +1,4 @@
-"""``posterforge weights list|import|path``."""
+"""``posterforge weights list|info|import|export|path|rm|rename``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
+from posterforge.cli.jobs import Opt, job_command
 from posterforge.cli.output import print_json, print_table
+from posterforge.jobs.weights import WeightsExportJob
 
 app = typer.Typer(
-    help="Manage the weight store (list, info, import foreign checkpoints, locate, rm, rename).",
+    help="Manage the weight store (list, info, import foreign checkpoints, export to ONNX, locate, "
+    "rm, rename).",
     no_args_is_help=True,
 )
 
@@ -93,7 +96,9 @@ def rm(name: Annotated[str, typer.Argument(help="A name in the store.")]) -> Non
 def rename(
     old: Annotated[str, typer.Argument(help="A name in the store.")],
     new: Annotated[str, typer.Argument(help="The new name.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace weights of the new name.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace weights of the new name.")
+    ] = False,
 ) -> None:
     """Rename weights in the store (a style trained as --name x becomes --style NEW)."""
     from posterforge.catalog import check_free_name
@@ -129,3 +134,31 @@ def path(spec: Annotated[str, typer.Argument(help="A weight name or file.")]) ->
     from posterforge.api import weights_path
 
     typer.echo(str(weights_path(spec)))
+
+
+def _export(job: WeightsExportJob) -> None:
+    """Write a translator or generator as a standard ONNX file, checked against torch:
+    [bold]posterforge weights export vintage --format onnx --size 256x256 --out vintage.onnx[/].
+
+    The file holds our metadata (model, sha256, input layout and range, size or dynamic axes,
+    labels); the batch axis is always dynamic. Prints the file on stdout and how ONNX Runtime
+    matched torch on stderr.
+    """
+    import sys
+
+    from posterforge.onnx_export import export_onnx
+
+    done = export_onnx(job)
+    print(f"posterforge: {done.summary()}", file=sys.stderr)
+    typer.echo(str(done.path))
+
+
+EXPORT_OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
+    "model": Opt(str, typer.Argument(metavar="NAME")),
+    "fmt": Opt(str, typer.Option("--format", "-f")),
+    "size": Opt(str | None, typer.Option(metavar="WxH")),
+    "dynamic": Opt(bool, typer.Option("--dynamic")),
+    "out": Opt(Path, typer.Option("--out", "-o", metavar="FILE.onnx")),
+    "overwrite": Opt(bool, typer.Option("--overwrite")),
+}
+app.command("export")(job_command(WeightsExportJob, EXPORT_OPTIONS, _export))

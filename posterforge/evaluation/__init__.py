@@ -2,8 +2,10 @@
 
 The core of ``posterforge eval``; knows no model family and no label vocabulary::
 
-    from posterforge.evaluation import evaluate
-    report = evaluate(real, real_labels, sample, label_names, n=1000)
+    from posterforge.context import default_context
+    from posterforge.evaluation import default_extractor, evaluate
+    extractor = default_extractor(default_context())  # the first one a plugin registered
+    report = evaluate(real, real_labels, sample, label_names, n=1000, extractor=extractor)
     print(report.extractor, report.fid, report.recall)
 
 - :mod:`.features`: the feature extractors' base, Inception, and the look-up of the ones plugins

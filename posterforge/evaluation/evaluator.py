@@ -20,8 +20,7 @@ import torch
 from posterforge.errors import PosterforgeError
 from posterforge.evaluation import metrics
 from posterforge.evaluation.consistency import label_consistency
-from posterforge.evaluation.features import FeatureExtractor, default_extractor
-from posterforge.plugins import get_host
+from posterforge.evaluation.features import FeatureExtractor
 
 MIN_SAMPLES = 10  # per set and per label; FID/KID from so few images are noisy, not undefined
 Sampler = Callable[[torch.Tensor | None, int], torch.Tensor]
@@ -82,7 +81,7 @@ def evaluate(
     sample: Sampler,
     label_names: Sequence[str] | None,
     n: int,
-    extractor: FeatureExtractor | None = None,
+    extractor: FeatureExtractor,
     seed: int = 0,
     **tuning: Unpack[Tuning],
 ) -> EvalReport:
@@ -95,6 +94,8 @@ def evaluate(
     most ``batch_size``; each call must return ``(m, 3, H', W')`` in ``[0, 1]``. Sampling runs
     under ``torch.manual_seed(seed)`` (the caller's RNG state is restored afterwards).
 
+    ``extractor``: what the features come from, which the numbers hold for (the first one the
+    plugins registered: :func:`~posterforge.evaluation.default_extractor` of a context).
     ``kid_subset_size`` None: each comparison uses min(1000, its real and generated counts).
     ``progress(done, total)`` counts images through the extractor (see :class:`Tuning`).
     """
@@ -107,7 +108,6 @@ def evaluate(
     rows = _check_labels(real_labels, label_names, n_real)
     needed = _needed(tuning.get("min_samples", MIN_SAMPLES), k, kid_size)
     plan = _plan(n_real, rows, label_names, n, needed)
-    extractor = extractor if extractor is not None else default_extractor(get_host())
     extract = _Extract(extractor, n_real + sum(m for _, _, m in plan), tuning.get("progress"))
     with torch.no_grad():
         real_f = torch.cat([extract(b) for b in real.split(batch_size)])

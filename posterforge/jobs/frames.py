@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict, get_args
 
 from posterforge.errors import PosterforgeError
-from posterforge.jobs.common import at_least, in_range
-from posterforge.video.picks import SCENE_THRESHOLD
+from posterforge.jobs.common import about, at_least, in_range
 
 FrameMode = Literal["every", "keyframes", "scenes"]
 FrameFormat = Literal["png", "jpg", "webp"]
 MODES: tuple[str, ...] = get_args(FrameMode)
 FRAME_FORMATS: tuple[str, ...] = get_args(FrameFormat)
 MAX_SIDE = 16384
+# mean absolute difference, 0-1, above which a change can be a cut: 15/255, the floor of
+# PySceneDetect's adaptive detector (the cut detector's ratio does most of the work); here, not
+# in posterforge.video.picks, so that the job (and ``--help``) import no numpy
+SCENE_THRESHOLD = 0.06
 
 
 def parse_size(text: str) -> tuple[int, int] | int:
@@ -43,15 +46,32 @@ class FrameOptions:
     ``keyframes`` or ``scenes`` (one frame per shot, a cut being a change over
     ``scene_threshold``)."""
 
-    mode: FrameMode = "every"
-    every: float = 1.0
-    scene_threshold: float = SCENE_THRESHOLD
-    size: str | None = None
-    crop_bars: bool = False
-    dedupe: int | None = None
-    max_frames: int | None = None
-    fmt: FrameFormat = "png"
-    quality: int = 95
+    mode: FrameMode = about(
+        "every (one frame per `every` seconds), keyframes (only the key frames: fast, nothing "
+        "else decodes) or scenes (one frame per shot, 0.5 s after each cut).",
+        "every",
+    )
+    every: float = about(
+        "With mode every: one frame per this many seconds, the first at or after each multiple.",
+        1.0,
+    )
+    scene_threshold: float = about(
+        "With mode scenes: the change between frames that counts as a cut, 0-1 (lower finds "
+        "more cuts).",
+        SCENE_THRESHOLD,
+    )
+    size: str | None = about(
+        "Resize after --crop-bars: N (shorter side) or WxH (cover, then centre-crop).", None
+    )
+    crop_bars: bool = about("Crop the black letterbox/pillarbox bars of each film.", False)
+    dedupe: int | None = about(
+        "Drop a frame within THRESHOLD bits (0-64) of the 64-bit dHash of a frame kept from the "
+        "same film (4-10 drops near-repeats).",
+        None,
+    )
+    max_frames: int | None = about("At most N frames per film.", None)
+    fmt: FrameFormat = about("png, jpg or webp.", "png")
+    quality: int = about("JPEG and WebP quality, 1-100.", 95)
 
     def __post_init__(self) -> None:
         self.check()
@@ -105,9 +125,13 @@ class FramesJob(FrameOptions):
     (['a.mkv'], 'scenes')
     """
 
-    films: tuple[Path, ...]
-    out: Path
-    overwrite: bool = False
+    films: tuple[Path, ...] = about("Video files (anything FFmpeg reads).")
+    out: Path = about(
+        "Output folder: OUT/FILM/FILM_00h01m02s345.png per frame, and OUT/frames.jsonl."
+    )
+    overwrite: bool = about(
+        "Cut films again whose frames exist (their old frames are removed).", False
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

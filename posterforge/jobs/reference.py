@@ -1,6 +1,7 @@
 """docs/api.md and the Python API's docstrings, generated from the jobs: each keyword of
-``posterforge.translate`` and ``posterforge.generate`` is a job field, with its type, default and
-description written once, in the job.
+``posterforge.translate``, ``generate``, ``frames``, ``train``, ``evaluate``, ``api.warmup`` and
+of ``training.run.resume`` and ``export`` is a job field, with its type, default and description
+written once, in the job.
 
 Regenerate the page with ``python -m posterforge.jobs.reference > docs/api.md``.
 """
@@ -13,11 +14,30 @@ from collections.abc import Callable
 
 from posterforge.jobs.common import field_help
 
-# (API function, job, what the function returns)
-_PAGES: tuple[tuple[str, str, str], ...] = (
-    ("translate", "posterforge.jobs.translate:TranslateJob", "one Record per input"),
-    ("generate", "posterforge.jobs.generate:GenerateJob", "one Poster per image"),
-)
+# (API function, job, what the function returns, how its keywords differ from the fields)
+_PAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("posterforge.translate", "posterforge.jobs.translate:TranslateJob",
+     "one Record per input", ""),
+    ("posterforge.generate", "posterforge.jobs.generate:GenerateJob",
+     "one Poster per image", ""),
+    ("posterforge.frames", "posterforge.jobs.frames:FramesJob",
+     "one FrameRecord per frame written or skipped, then one FilmReport per film", ""),
+    ("posterforge.train", "posterforge.jobs.train:TrainJob",
+     "the stored weight file (None on DDP ranks other than 0)",
+     "It takes `kind` (translator or generator) and `arch` (the family's name, default: the "
+     "kind's first) instead of `family`; `progress` receives the steps and notes."),
+    ("posterforge.training.run.resume", "posterforge.jobs.train:ResumeJob",
+     "the stored weight file, or None when the run has nothing left to do", ""),
+    ("posterforge.training.run.export", "posterforge.jobs.train:ExportJob",
+     "the stored weight file", ""),
+    ("posterforge.evaluate", "posterforge.jobs.evaluate:EvalJob",
+     "an EvalReport (FID, KID, precision/recall, label consistency)",
+     "`progress(done, total)` counts the images through the feature extractor."),
+    ("posterforge.api.warmup", "posterforge.jobs.warmup:WarmupJob",
+     "a Warmed: the batch shape compiled, the seconds it took, whether the cache held it", ""),
+    ("posterforge.export_weights", "posterforge.jobs.weights:WeightsExportJob",
+     "an Exported (the file, and how it matched torch)", ""),
+)  # fmt: skip
 
 
 def _job(spec: str) -> type:
@@ -35,10 +55,18 @@ def _type_name(tp: object) -> str:
 
 def fields_table(job: type) -> str:
     """A Markdown table of a job's fields: name, type, default, description."""
-    hints = typing.get_type_hints(job)
+    try:
+        hints: dict[str, object] = typing.get_type_hints(job)
+    except NameError:  # a type imported for type checkers only: the annotations as written
+        hints = {f.name: f.type for f in dataclasses.fields(job)}
     rows = ["| keyword | type | default | what it does |", "|---|---|---|---|"]
-    for f in dataclasses.fields(job):
+    required = [f for f in dataclasses.fields(job) if f.default is dataclasses.MISSING]
+    for f in sorted(dataclasses.fields(job), key=lambda f: f not in required):  # required first
+        if not f.init:  # worked out by the job itself, not a keyword
+            continue
         default = "required" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
+        if f.default_factory is not dataclasses.MISSING:
+            default = f"`{f.default_factory()!r}`"
         kind = _type_name(hints[f.name]).replace("|", "\\|")
         rows.append(f"| `{f.name}` | `{kind}` | {default} | {field_help(f)} |")
     return "\n".join(rows)
@@ -65,13 +93,16 @@ def render_api_reference() -> str:
         "the job, with the same meaning as the CLI option of that name.",
         "",
     ]
-    for name, spec, returns in _PAGES:
+    for function, spec, returns, differs in _PAGES:
         job = _job(spec)
+        doc = (job.__doc__ or "").split(">>>")[0]  # the docstring's text, not its doctest
+        about = " ".join(f"{doc} {differs}".split())
+        article = "an" if job.__name__[0] in "AEIOU" else "a"
         parts += [
-            f"## posterforge.{name}",
+            f"## {function}",
             "",
-            f"`posterforge.{name}(...)` makes a `{job.__name__}` and runs it; it returns "
-            f"{returns}. {' '.join((job.__doc__ or '').split())}",
+            f"`{function}(...)` makes {article} `{job.__name__}` and runs it; it returns "
+            f"{returns}. {about}",
             "",
             fields_table(job),
             "",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from posterforge.errors import PosterforgeError, UnknownNameError
-from posterforge.jobs.common import at_least, check_device, one_of
+from posterforge.jobs.common import about, at_least, check_device, device_field, one_of
 from posterforge.records import Kind
 from posterforge.training.checkpoints import list_checkpoints
 
@@ -127,18 +127,22 @@ class TrainJob:
     ``preset``: one of its recipes (None: its default); ``overrides``: ``--set`` items.
     ``recipe`` is the merged result, made once here."""
 
-    family: Family
-    inputs: Mapping[str, Path]
-    name: str
-    run_dir: Path
-    preset: str | None = None
-    overrides: tuple[str, ...] = ()
-    options: Mapping[str, str | bool] = field(default_factory=dict)
-    init_from: str | None = None
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    overwrite: bool = False
+    family: Family = about("The model family (the API's kind and arch choose it).")
+    inputs: Mapping[str, Path] = about('The family\'s inputs by name: {"a": DIR, "b": DIR}.')
+    name: str = about("The name to store the trained model under.")
+    run_dir: Path = about("Run folder: checkpoints, samples, logs, request.json.")
+    preset: str | None = about("The family's training recipe (default: its own).", None)
+    overrides: tuple[str, ...] = about(
+        "Recipe overrides KEY=VALUE (TOML values); train.KEY for the loop.", ()
+    )
+    options: Mapping[str, str | bool] = field(
+        default_factory=dict, metadata={"help": "The family's declared recipe options."}
+    )
+    init_from: str | None = about("Start from a model's weights (a name or file).", None)
+    max_steps: int | None = about("Steps to train (default: the recipe's).", None)
+    seed: int = about("Same seed, same run.", 0)
+    device: str = device_field()
+    overwrite: bool = about("Replace stored weights of that name.", False)
     recipe: Recipe = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -304,9 +308,9 @@ class ResumeJob:
     """Continue the run in ``run_dir`` exactly where its last checkpoint left it; only
     ``max_steps`` (to extend it) and ``device`` may change. ``request`` is read here, once."""
 
-    run_dir: Path
-    max_steps: int | None = None
-    device: str = "auto"
+    run_dir: Path = about("A run folder made by train.")
+    max_steps: int | None = about("Train on to this many steps (default: the run's).", None)
+    device: str = device_field()
     request: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -326,12 +330,16 @@ class ExportJob:
     the run folder. ``direction``: which of the nets the family exports (its ``exports``, e.g.
     ``b2a``; None: its default model). ``request`` and ``checkpoint`` are found here, once."""
 
-    run_dir: Path
-    name: str
-    step: int | None = None
-    overwrite: bool = False
-    direction: str | None = None
-    best: bool = False  # the best checkpoint by the run's best_by metric, not a step's
+    run_dir: Path = about("A run folder made by train.")
+    name: str = about("Name to store the model under.")
+    step: int | None = about("Checkpoint step (default: the newest).", None)
+    overwrite: bool = about("Replace stored weights of that name.", False)
+    direction: str | None = about(
+        "Another net the run trained, where its family exports several (b2a: a translator "
+        "trained both ways, back from B to A; default: its model).",
+        None,
+    )
+    best: bool = about("The run's best checkpoint by its train.best_by metric (not --step).", False)
     request: dict[str, Any] = field(init=False, repr=False, compare=False)
     checkpoint: Path = field(init=False, repr=False, compare=False)
 

@@ -63,10 +63,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint safely (``weights_only=True``: no arbitrary unpickling); a file that is
     not one, or that a hostile pickle replaced, is one line naming it (never torch's advice to
     load it unsafely)."""
+    import warnings
+
     import torch
 
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # torch warns about a pickle protocol it did not write: a raw warning, not our line
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise PosterforgeError(f"{path}: {_unreadable(e)}") from None
     if not isinstance(ckpt, dict) or "step" not in ckpt:

@@ -47,6 +47,7 @@ from posterforge.training.labelled_data import (
 from posterforge.training.labels_file import LabelsFormat
 
 if TYPE_CHECKING:
+    from posterforge.context import Context
     from posterforge.training.data import LabelledImageStream
 
 MIN_USABLE = 0.1  # refuse a labels file of which fewer rows are usable (min_usable)
@@ -128,12 +129,12 @@ class LabelledRecipe:
     def format(self) -> LabelsFormat:
         return LabelsFormat(self.path_column, self.label_column, self.path_template, self.encoding)
 
-    def vocabulary(self) -> LabelSet:
-        """The labels preset ``labels``, or its spellings over ``label_names`` when set."""
+    def vocabulary(self, ctx: Context) -> LabelSet:
+        """The labels preset ``labels`` of ``ctx``'s plugins, or its spellings over
+        ``label_names`` when set."""
         from posterforge import presets
-        from posterforge.plugins import get_host
 
-        base = presets.labels(self.labels, get_host())
+        base = presets.labels(self.labels, ctx.host)
         if self.label_names is None:
             return base
         return LabelSet.from_dict(base.as_dict(), names=self.label_names)
@@ -144,13 +145,15 @@ class LabelledRecipe:
         batch_size: int,
         image_size: tuple[int, int],
         *,
+        ctx: Context,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
     ) -> LabelledImageStream:
-        """:func:`labelled_stream` as these keys say."""
+        """:func:`labelled_stream` as these keys say (``ctx``: whose labels presets)."""
         shard = {"seed": seed, "rank": rank, "world_size": world_size}
-        return labelled_stream(inputs, self, self.vocabulary(), batch_size, image_size, **shard)
+        labels = self.vocabulary(ctx)
+        return labelled_stream(inputs, self, labels, batch_size, image_size, **shard)
 
 
 def labelled_stream(

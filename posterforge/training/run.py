@@ -167,12 +167,15 @@ def _task(family: Family, request: dict[str, Any], device: str, ctx: Context) ->
             device=device,
             seed=int(request["seed"]),
             init_from=init_weights,
+            ctx=ctx,
         )
     except ValueError as e:  # the family refuses the recipe or the initial weights
         raise PosterforgeError(f"{family.name}: {e}") from None
 
 
-def _data(family: Family, request: dict[str, Any], rank: int, world_size: int) -> Any:
+def _data(
+    family: Family, request: dict[str, Any], rank: int, world_size: int, ctx: Context
+) -> Any:
     try:
         return family.data(
             {k: Path(v) for k, v in request["data"].items()},
@@ -180,6 +183,7 @@ def _data(family: Family, request: dict[str, Any], rank: int, world_size: int) -
             seed=int(request["seed"]),
             rank=rank,
             world_size=world_size,
+            ctx=ctx,
         )
     except ValueError as e:
         raise PosterforgeError(f"{family.name}: {e}") from None
@@ -215,7 +219,7 @@ def _run(
     rank, world_size, dist_device = distributed.init_from_env()
     dev = str(dist_device if world_size > 1 else resolve_device(device))
     harness = {k: v for k, v in request["recipe"]["train"].items() if k in HARNESS_KEYS}
-    stream = _data(family, request, rank, world_size)
+    stream = _data(family, request, rank, world_size, ctx)
     try:
         updates = getattr(stream, "recipe_updates", None)
         if updates is not None:  # what the data decided (label names), for the task and resume

@@ -15,6 +15,33 @@ SWS_DEFAULT = 5  # BT.601, what FFmpeg assumes for an untagged frame
 FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 PIX_FMT = "yuv420p"
+RGB_MATRIX, BT709, SMPTE170M = 0, 1, 6  # AVColorSpace
+# transfers of HDR video: 8-bit SDR pixels tagged with them would be shown wrong
+HDR_TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
+
+
+def written_tags(colorspace: int, color_range: int) -> tuple[int, int]:
+    """The matrix and range of the YUV that :func:`to_yuv` writes for an input tagged so, which
+    the output is tagged with: the input's own where swscale converts with it; BT.709 limited for
+    RGB input (FFV1, x264rgb: our pixels are YUV, never RGB); BT.601 for a matrix swscale lacks
+    (it converts with that) or none (read and written as BT.601: an H.264 stream without a matrix
+    tag has no place for its range either, so a limited range came out "unknown")."""
+    if colorspace == RGB_MATRIX:
+        return BT709, LIMITED_RANGE
+    matrix = colorspace if colorspace in SWS_COLORSPACE else SMPTE170M
+    return matrix, FULL_RANGE if color_range == FULL_RANGE else LIMITED_RANGE
+
+
+def hdr_reason(color_trc: int) -> str | None:
+    """Why a video with this transfer is refused (HDR), or None."""
+    name = HDR_TRANSFERS.get(color_trc)
+    if name is None:
+        return None
+    return (
+        f"HDR video ({name} transfer) is not supported: the models see 8-bit SDR pictures; "
+        "tone-map it to SDR first (ffmpeg -vf zscale=t=linear,tonemap=hable,"
+        "zscale=p=bt709:t=bt709:m=bt709,format=yuv420p)"
+    )
 
 
 def to_rgb(frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -7,7 +7,9 @@ A video input is recognised by its container, not by its name alone: a file name
 line whose suffix is no image suffix is probed with PyAV, so ``clip`` or ``clip.bin`` holding an
 MP4 is a video. A folder walk takes the files with a :data:`VIDEO_SUFFIXES` suffix (probing every
 file of a folder would read all of them); each is opened when its turn comes, and one that holds
-no video stream is reported then.
+no video stream is reported then. An animated GIF or APNG (Pillow reads the header, one open
+per ``.gif``/``.png``/``.apng`` file, also in a walk) is a video: its frames in, a video out
+(``.mkv``, or the ``--out`` file named); a still one stays an image.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ DEFAULT_VCODEC = "libx264"
 # containers that cannot hold H.264: their default codec
 DEFAULT_VCODEC_FOR = {".webm": "libvpx-vp9"}
 
+# images that may be animated: an animated one is a video (frames in, a video out). Not WebP:
+# this FFmpeg does not decode animated WebP (Pillow reads its first frame, as an image)
+ANIMATED_SUFFIXES: frozenset[str] = frozenset({".gif", ".png", ".apng"})
+
 # FFmpeg reads still images through these demuxers too: a PNG is no video
 _IMAGE_DEMUXERS = ("image2", "_pipe", "gif", "apng", "webp", "tiff", "bmp", "jpeg")
 
@@ -70,16 +76,32 @@ def names_video_file(out: str | os.PathLike[str]) -> bool:
 
 
 def is_video(path: Path, *, probe: bool = True) -> bool:
-    """Whether ``path`` is taken as a video: a video suffix, or (``probe``) a suffix that is no
-    image suffix and a container that holds a video stream."""
+    """Whether ``path`` is taken as a video: a video suffix, or (``probe``) an animated GIF or
+    APNG (:func:`is_animated`), or a suffix that is no image suffix and a container that
+    holds a video stream."""
     from posterforge.images import IMAGE_SUFFIXES
 
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return True
+    if suffix in ANIMATED_SUFFIXES and probe:
+        return is_animated(path)
     if suffix in IMAGE_SUFFIXES or not probe:
         return False
     return holds_video(path)
+
+
+def is_animated(path: Path) -> bool:
+    """Whether Pillow reads ``path`` as an image of more than one frame (an animated GIF or APNG),
+    which is translated as a video; a still one, or one that does not open, is an image
+    (and reported there). Reads the header (a GIF: up to its second frame), decodes no picture."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def holds_video(path: Path) -> bool:

@@ -35,6 +35,7 @@ from posterforge.outputs import fingerprint
 from posterforge.records import Status
 from posterforge.video.decoding import FilmDecoder, find_bars, picked
 from posterforge.video.films import Film, FilmError, clock, open_film, stamp
+from posterforge.video.io import upright_turns
 from posterforge.video.manifest import MANIFEST, FilmState, Manifest, conflict
 from posterforge.video.picks import Repeats, dhash
 from posterforge.video.records import FilmReport, FilmStatus, FrameRecord
@@ -211,6 +212,8 @@ class _Cut:
         writer = FrameWriter(self.manifest)
         try:
             for t, frame in frames:
+                if report.picked == 0 and upright_turns(frame) % 2:  # the size as shown
+                    report.size = (self.film.height, self.film.width)
                 rgb = picture(frame, self.film, crop, size)
                 h = dhash(rgb)
                 if repeats is not None and repeats.seen(h):

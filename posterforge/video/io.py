@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.errors import PosterforgeError
 from posterforge.video.codecs import check_codec
-from posterforge.video.colour import to_rgb
+from posterforge.video.colour import hdr_reason, to_rgb
 
 if TYPE_CHECKING:
     import av
@@ -41,6 +41,7 @@ class Problem(StrEnum):
     NO_VIDEO = "no-video"  # no video stream (cover pictures do not count)
     NO_DECODER = "no-decoder"  # no decoder for it, or no picture size
     NO_FRAME = "no-frame"  # no frame decodes
+    HDR = "hdr"  # a PQ or HLG transfer: refused, not shown wrong
 
 
 class VideoError(PosterforgeError):
@@ -165,12 +166,16 @@ def probe(path: Path, *, first_frame: bool = True) -> Probe:
         stream = video_stream(container, path)
         if first_frame:
             stream.thread_type = "AUTO"
-            return _described(path, container, stream, _first_frame(container, stream, path))
-        ctx = stream.codec_context
-        if not ctx.width or not ctx.height:
-            reason = "its video stream has no picture size"
-            raise VideoError(path, reason, problem=Problem.NO_DECODER)
-        return _described(path, container, stream, None)
+            info = _described(path, container, stream, _first_frame(container, stream, path))
+        else:
+            ctx = stream.codec_context
+            if not ctx.width or not ctx.height:
+                reason = "its video stream has no picture size"
+                raise VideoError(path, reason, problem=Problem.NO_DECODER)
+            info = _described(path, container, stream, None)
+    if (why := hdr_reason(info.color_trc)) is not None:
+        raise VideoError(path, why, problem=Problem.HDR)
+    return info
 
 
 def _first_frame(container: Any, stream: Any, path: Path) -> Any:
@@ -205,7 +210,7 @@ def _described(path: Path, container: Any, stream: Any, first: Any | None) -> Pr
     rotation, start = 0, 0.0
     matrix: tuple[int, ...] | None = None
     if first is not None:
-        rotation = round(first.rotation / 90.0) % 4 * 90 if first.rotation else 0
+        rotation = upright_turns(first) * 90
         matrix, start = display_matrix(first), float((first.pts or 0) * tb)
     own = None if stream.duration is None or stream.time_base is None else stream.duration
     return Probe(
@@ -259,6 +264,13 @@ def declared_duration(container: Any, stream: Any) -> tuple[float | None, bool]:
     if container.duration:
         return container.duration / 1_000_000, False
     return None, False
+
+
+def upright_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns (0-3) that show ``frame`` upright, read from its display
+    matrix: ``np.rot90(rgb, k)`` or ``torch.rot90(x, k, (-2, -1))`` with it. The one reading of
+    rotation, for translation (through :class:`Probe`) and ``frames`` alike."""
+    return round(frame.rotation / 90.0) % 4 if frame.rotation else 0
 
 
 def display_matrix(frame: Any) -> tuple[int, ...] | None:

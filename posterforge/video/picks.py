@@ -23,6 +23,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from posterforge.jobs.frames import SCENE_THRESHOLD
+
 T = TypeVar("T")
 
 # --- --every --------------------------------------------------------------------------------------
@@ -53,9 +55,6 @@ class Every:
 # --- --scenes -------------------------------------------------------------------------------------
 
 THUMB = (64, 36)  # (W, H) of the RGB thumbnails that cuts are measured on
-# mean absolute difference, 0-1, above which a change can be a cut: 15/255, the floor of
-# PySceneDetect's adaptive detector (the ratio below does most of the work)
-SCENE_THRESHOLD = 0.06
 SCENE_RATIO = 3.0  # ... and it must be this many times the mean change of the frames before it
 RECENT = 8  # frames that "the change before it" averages over
 SETTLE_S = 0.5  # the pick is this far into a shot; also the shortest shot (a flash is no shot)

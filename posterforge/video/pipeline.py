@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from posterforge.sizing import Size, resize
-from posterforge.video.colour import to_rgb
+from posterforge.video.colour import to_rgb, written_tags
 from posterforge.video.encode import EncodeSpec, even, frame_step
 from posterforge.video.io import Damage, Probe, VideoError, decode, open_input, video_stream
 from posterforge.video.segments import Parts, SegmentWriter, segment_seconds
@@ -52,8 +52,8 @@ class VideoPlan:
             height=stored[1],
             time_base=info.time_base,
             rate=info.rate,
-            color_range=info.color_range,
-            colorspace=info.colorspace,
+            colorspace=written_tags(info.colorspace, info.color_range)[0],
+            color_range=written_tags(info.colorspace, info.color_range)[1],
             color_primaries=info.color_primaries,
             color_trc=info.color_trc,
             sample_aspect_ratio=info.sample_aspect_ratio if size is None else None,

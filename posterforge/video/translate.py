@@ -1,5 +1,7 @@
-"""Translate video files: frames stream through the same engine as images, into segments that a
-killed run resumes, joined at the end with the input's audio and subtitles copied.
+"""The video sink of translate (:class:`VideoRun`, run by :mod:`posterforge.runner`, which
+screens and records its outputs). Frames stream through the same engine as images, into
+segments that a killed run resumes, joined at the end with the input's audio and subtitles
+copied.
 
     decode thread: demux, decode, RGB ─► queue ─► main: batch, to_device, upright, --size,
     model, back, uint8 ─► queue ─► encode thread: YUV, encode, segment files ─► join (remux)
@@ -24,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.atomic import claim
 from posterforge.errors import PosterforgeError
-from posterforge.records import FAILED, OK, SKIPPED, Status
+from posterforge.records import FAILED, OK, SKIPPED, Record, Status
+from posterforge.runner import Outputs, Todo, claim_output
 from posterforge.sizing import Size
 from posterforge.video.containers import default_vcodec, muxer_for, names_video_file
 from posterforge.video.io import VideoError, declared_duration, probe
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["VideoRecord", "VideoRun", "frames_estimate", "video_settings"]
 
 log = logging.getLogger(__name__)
-_Todo = tuple["Job", Path, str, "int | None", dict]  # input, output, vcodec, crf, settings
+_Plan = tuple[str, "int | None", dict]  # an output's vcodec, crf and settings
 
 
 def video_settings(engine: Engine, size: Size | None, vcodec: str, crf: int | None) -> dict:
@@ -62,10 +65,12 @@ def video_settings(engine: Engine, size: Size | None, vcodec: str, crf: int | No
 
 @dataclass(frozen=True)
 class VideoRun:
-    """The videos of one translate run: ``pairs`` of (input, output), ``out`` as given. Making
-    one checks everything that can be checked before work (encoder, container, outputs made with
-    other settings, unfinished work made with other settings) and raises
-    :class:`PosterforgeError`; :meth:`run` yields a record per video."""
+    """The video sink of a translate run (a :class:`~posterforge.runner.Sink`): ``pairs`` of
+    (input, output), ``out`` as given. :meth:`outputs` checks everything that can be checked
+    before work (encoder, container, unfinished work made with other settings) and raises
+    :class:`PosterforgeError`; :meth:`run` yields a record per video. A video source yields
+    frames with their time stamps (:mod:`posterforge.video.pipeline`), the sink muxes them in
+    segments that a killed run resumes (:mod:`posterforge.video.segments`)."""
 
     pairs: Sequence[tuple[Job, Path]]
     out: str | Path
@@ -78,29 +83,31 @@ class VideoRun:
     overwrite: bool
     notify: Callable[[str], None] | None = None
     on_frames: Callable[[int], None] | None = None
-    todo: list[_Todo] = field(init=False, repr=False)
-    completed: list[Callable[[], None]] = field(init=False, repr=False)
+    planned: dict[Path, _Plan] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from posterforge.outputs import reserve
-        from posterforge.video.codecs import check_codec
-
         object.__setattr__(self, "notify", self.notify or log.warning)
         object.__setattr__(self, "on_frames", self.on_frames or (lambda n: None))
-        object.__setattr__(self, "todo", [])
-        object.__setattr__(self, "completed", [])
-        root = Path(self.out).parent if names_video_file(self.out) else Path(self.out)
-        codecs: dict[str, list[tuple[Job, Path]]] = {}
-        for job, dest in self.pairs:
-            codecs.setdefault(self.vcodec or default_vcodec(dest), []).append((job, dest))
-        for name, group in codecs.items():
-            used_crf = check_codec(name, self.crf, {d.suffix for _, d in group})
+        object.__setattr__(self, "planned", {})
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out).parent if names_video_file(self.out) else Path(self.out)
+
+    def outputs(self) -> Iterator[Outputs]:
+        """One group per encoder, each checked before the outputs record takes it."""
+        from posterforge.video.codecs import check_codec
+
+        codecs: dict[str, list[Path]] = {}
+        for _, dest in self.pairs:
+            codecs.setdefault(self.vcodec or default_vcodec(dest), []).append(dest)
+        for name, dests in codecs.items():
+            used_crf = check_codec(name, self.crf, {d.suffix for d in dests})
             settings = video_settings(self.engine, self.size, name, used_crf)
-            for _, dest in group:
+            for dest in dests:
                 self._check_unfinished(dest, settings)
-            dests = [d for _, d in group]
-            self.completed.append(reserve(root, settings, dests, overwrite=self.overwrite))
-            self.todo.extend((job, dest, name, used_crf, settings) for job, dest in group)
+                self.planned[dest] = (name, used_crf, settings)
+            yield Outputs(dests, settings)
 
     def _check_unfinished(self, dest: Path, settings: dict) -> None:
         if not self.overwrite and (why := Parts(dest, settings, {}).conflict()) is not None:
@@ -117,18 +124,20 @@ class VideoRun:
         assert self.on_frames is not None  # set when made
         return Model(self.engine, self.batch_size, self.on_frames)
 
-    def run(self) -> Iterator[VideoRecord]:
-        for job, dest, vcodec, crf, settings in self.todo:
-            yield self.one(job, dest, vcodec, crf, settings)
-        for done in self.completed:
-            done()
+    def run(self, items: Iterator[Todo | Record]) -> Iterator[VideoRecord]:
+        """One video at a time, in order; the runner's verdicts as video records."""
+        for item in items:
+            if isinstance(item, Record):
+                if item.status == SKIPPED and item.output is not None:
+                    _drop_leftover_parts(Path(item.output))
+                yield VideoRecord(item.input, item.output, item.status, item.error)
+            else:
+                yield self.one(item, *self.planned[item.dest])
 
     # -- one video --------------------------------------------------------------------------------
-    def one(
-        self, job: Job, dest: Path, vcodec: str, crf: int | None, settings: dict
-    ) -> VideoRecord:
+    def one(self, todo: Todo, vcodec: str, crf: int | None, settings: dict) -> VideoRecord:
         start = time.perf_counter()
-        src = str(job.src)
+        job, dest, src = todo.src, todo.dest, str(todo.src.src)
 
         def record(status: Status, error: str | None = None, **kw: Any) -> VideoRecord:
             secs = time.perf_counter() - start
@@ -137,20 +146,12 @@ class VideoRun:
                 src, output, status, error, round(secs * 1000, 1), seconds=round(secs, 2), **kw
             )
 
-        if dest.is_dir():
-            return record(FAILED, f"cannot write {dest}: a folder of that name is in the way")
-        if dest.exists() and not self.overwrite:
-            _drop_leftover_parts(dest)
-            return record(SKIPPED, "output exists (use --overwrite)")
-        try:
-            held = claim(dest)
-        except OSError as e:
-            return record(FAILED, f"cannot write {dest}: {e.strerror or e}")
+        held = claim_output(todo)  # the runner has screened it (in the way, exists)
+        if isinstance(held, Record):  # cannot be written, or another run has finished it since
+            return record(held.status, held.error)
         if held is None:
             return record(FAILED, "another run is translating it now; run again once it is done")
         try:
-            if dest.exists() and not self.overwrite:  # another run finished it meanwhile
-                return record(SKIPPED, "finished by another process")
             frames, note = self._translate(job.src, dest, vcodec, crf, settings)
         except VideoError as e:
             return record(FAILED, e.reason)

@@ -17,6 +17,7 @@ from posterforge.images import encode_atomic
 from posterforge.jobs.frames import FrameOptions
 from posterforge.records import Status
 from posterforge.video.films import Film
+from posterforge.video.io import upright_turns
 from posterforge.video.manifest import Manifest
 from posterforge.video.records import FrameRecord
 
@@ -91,7 +92,8 @@ def picture(
     crop: tuple[int, int, int, int] | None,
     size: tuple[int, int] | int | None,
 ) -> np.ndarray:
-    """The frame as shown (sample aspect ratio applied), cropped and resized: RGB (H, W, 3)."""
+    """The frame as shown (sample aspect ratio applied), cropped, turned upright (its display
+    matrix, as translation does) and resized: RGB (H, W, 3). ``crop`` is in stored orientation."""
     if frame.width == film.stored_width and film.width != film.stored_width:
         rgb = frame.to_ndarray(format="rgb24", width=film.width, height=frame.height)
     else:
@@ -99,6 +101,8 @@ def picture(
     if crop is not None and rgb.shape[:2] == (film.height, film.width):
         left, top, right, bottom = crop
         rgb = rgb[top:bottom, left:right]
+    if turns := upright_turns(frame):
+        rgb = np.rot90(rgb, turns)
     if size is not None:
         rgb = resize(rgb, size)
     return np.ascontiguousarray(rgb)
