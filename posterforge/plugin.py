@@ -95,6 +95,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "LabelledRecipe": ("posterforge.training.labelled", "LabelledRecipe"),
     "labelled_stream": ("posterforge.training.labelled", "labelled_stream"),
     "distributed": ("posterforge.training.distributed", ""),  # wrap_ddp, world_size, rank, ...
+    # metrics while training: the held-out split and the translators' scores
+    "split_held_out": ("posterforge.training.holdout", "split_held_out"),
+    "load_held_out": ("posterforge.training.holdout", "load_held_out"),
+    "translator_metrics": ("posterforge.evaluation.translation", "translator_metrics"),
     # tools for scripts and tests
     "atomic_write": ("posterforge.atomic", "atomic_write"),
     "Store": ("posterforge.store", "Store"),
@@ -126,6 +130,7 @@ if TYPE_CHECKING:
     from posterforge.context import Context
     from posterforge.errors import PosterforgeError, WeightsError
     from posterforge.evaluation.features import FeatureExtractor
+    from posterforge.evaluation.translation import translator_metrics
     from posterforge.family import (
         Family,
         Input,
@@ -152,6 +157,7 @@ if TYPE_CHECKING:
     )
     from posterforge.training.ema import ema_decay_at, label_grid, update_ema
     from posterforge.training.harness import BatchStream
+    from posterforge.training.holdout import load_held_out, split_held_out
     from posterforge.training.labelled import LabelledRecipe, labelled_stream
     from posterforge.training.precision import (
         PRECISIONS,

@@ -37,6 +37,7 @@ from posterforge_cyclegan.discriminator import PatchDiscriminator
 from posterforge_cyclegan.importers import ARCH
 from posterforge_cyclegan.network import ResnetGenerator
 from posterforge_cyclegan.pool import ImagePool
+from posterforge_cyclegan.scoring import eval_mode, scores
 from posterforge_cyclegan.winograd import kernel_cache
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class CycleGANRecipe:
     # "bf16": autocast the forward passes to bfloat16 (CPUs with AVX512-BF16/AMX, recent GPUs);
     # weights, optimiser state, gradient penalty and image pools stay fp32
     precision: str = "fp32"
+    # images of each folder held out (seeded) for the metrics every train.eval_every steps
+    eval_images: int = 0
 
     def __post_init__(self) -> None:
         for name in _SCHEDULES:
@@ -99,6 +102,8 @@ class CycleGANRecipe:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.wgan_from_step is not None:
             self.wgan_from_step = int(self.wgan_from_step)
+        if int(self.eval_images) < 0:
+            raise ValueError(f"eval_images must not be negative, not {self.eval_images}")
         for name in ("size", "load_size", "batch_size", "ngf", "n_blocks", "ndf"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive")
@@ -352,21 +357,18 @@ class CycleGANTask:
         """One row per sample: A, G_AB(A), G_BA(G_AB(A)) | B, G_BA(B), G_AB(G_BA(B))."""
         from torchvision.utils import make_grid
 
-        nets = (self.G_AB, self.G_BA)
-        was = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
+        with eval_mode(self.G_AB, self.G_BA):
             a = _center_crop(batch["A"][:n], self.recipe.size).to(self.device) * 2 - 1
             b = _center_crop(batch["B"][:n], self.recipe.size).to(self.device) * 2 - 1
             fake_b, fake_a = self.G_AB(a), self.G_BA(b)
             rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
-        finally:
-            for net, w in zip(nets, was, strict=True):
-                net.train(w)
         cols = [a, fake_b, rec_a, b, fake_a, rec_b]
         tiles = torch.stack(cols, dim=1).flatten(0, 1).add(1).mul(0.5).clamp(0, 1)
         return make_grid(tiles.float().cpu(), nrow=len(cols), padding=2, pad_value=1.0)
+
+    def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
+        """FID both ways and the cycle error on the held-out images (eval mode, as sampled)."""
+        return scores(self.G_AB, self.G_BA, held, self.device)
 
     def _export(self, net: ResnetGenerator, direction: str) -> tuple[dict, dict[str, Any]]:
         provenance = {
@@ -414,15 +416,14 @@ def make_data(
     if missing:
         raise ValueError(f"cyclegan training needs image folders {missing} (domains a and b)")
     r = CycleGANRecipe.from_dict(recipe)
-    return UnpairedStream(
-        inputs["a"],
-        inputs["b"],
-        r.batch_size,
-        r.load_size,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
+    a, b, held_a, held_b = UnpairedStream.held_out_split(
+        inputs["a"], inputs["b"], int(r.eval_images), seed
     )
+    stream = UnpairedStream(
+        a, b, r.batch_size, r.load_size, seed=seed, rank=rank, world_size=world_size
+    )
+    stream.held_a, stream.held_b, stream.eval_size = held_a, held_b, r.size
+    return stream
 
 
 __all__ = [

@@ -151,6 +151,7 @@ class TrainBar:
     def __init__(self, stream: TextIO | None = None):
         self.bar = ProgressLine("train", 0, stream, unit="steps", noun="step")
         self.losses = ""
+        self.metric = ""
         self.first = True
 
     def start(self, step: int, total: int) -> None:
@@ -170,9 +171,17 @@ class TrainBar:
     def notify(self, line: str) -> None:
         Lines(self.bar).err(line)
 
+    def on_metrics(self, step: int, values: Any, seconds: float) -> None:
+        from posterforge.training.progress import metric_text
+
+        self.metric = metric_text(step, values, seconds)
+        self.notify(f"train: metrics {self.metric}")
+
     def close(self) -> None:
         self.bar.clear()
-        print(f"train: step {self.bar.done}/{self.bar.total} {self.losses}", file=self.bar.stream)
+        metric = f" | {self.metric}" if self.metric else ""
+        line = f"train: step {self.bar.done}/{self.bar.total} {self.losses}{metric}"
+        print(line, file=self.bar.stream)
 
 
 def train_progress() -> Any:

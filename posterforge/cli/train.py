@@ -162,6 +162,21 @@ def add_family_commands(host: PluginHost, *, builtin_only: bool = False) -> None
             app.command(kind)(family_command(kind, families))
 
 
+def interrupt_line(kind: str, run_dir: Path, step: int, max_steps: int) -> str:
+    """Where a stopped run is, its latest metrics (from metrics.jsonl) and how to go on."""
+    from posterforge.training.monitor import read_metrics
+    from posterforge.training.progress import metric_text
+
+    found = read_metrics(run_dir)
+    last = found[-1] if found else None
+    metric = metric_text(last["step"], last["values"], last["seconds"]) if last else ""
+    return (
+        f"posterforge: interrupted at step {step} of {max_steps}, saved as a checkpoint"
+        + (f" (latest metrics: {metric})" if metric else "")
+        + f"; continue with: posterforge train {kind} --resume {run_dir}"
+    )
+
+
 @contextmanager
 def _interrupt_line(kind: str) -> Iterator[None]:
     """Ctrl-C, SIGTERM or SIGHUP during training: one line that says where it stopped and how
@@ -171,11 +186,7 @@ def _interrupt_line(kind: str) -> Iterator[None]:
     try:
         yield
     except TrainingInterrupted as e:
-        print(
-            f"posterforge: interrupted at step {e.step} of {e.max_steps}, saved as a checkpoint; "
-            f"continue with: posterforge train {kind} --resume {e.run_dir}",
-            file=sys.stderr,
-        )
+        print(interrupt_line(kind, e.run_dir, e.step, e.max_steps), file=sys.stderr)
         raise typer.Exit(128 + e.signum) from None
 
 
@@ -225,10 +236,16 @@ def export(
             "translator trained both ways, back from B to A; default: its model)."
         ),
     ] = None,
+    best: Annotated[
+        bool,
+        typer.Option(
+            "--best", help="The run's best checkpoint by its train.best_by metric (not --step)."
+        ),
+    ] = False,
 ) -> None:
     """Store the model of a run's checkpoint (e.g. an earlier, better-looking step) under a name.
     Needs only the run folder (not the training data)."""
     from posterforge.training import run
 
-    path = run.export(run_dir, name, step=step, overwrite=overwrite, direction=direction)
+    path = run.export(run_dir, name, step=step, overwrite=overwrite, direction=direction, best=best)
     typer.echo(str(path))

@@ -30,7 +30,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HARNESS_KEYS = ("max_steps", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints")
+HARNESS_KEYS = (
+    "max_steps",
+    "checkpoint_every",
+    "sample_every",
+    "log_every",
+    "keep_checkpoints",
+    "eval_every",
+    "best_by",
+)
 Recipe = dict[str, dict[str, Any]]  # {"model": {...}, "train": {...}}
 
 
@@ -120,7 +128,7 @@ class TrainJob:
     ``recipe`` is the merged result, made once here."""
 
     family: Family = about("The model family (the API's kind and arch choose it).")
-    inputs: Mapping[str, Path] = about("The family's inputs by name: {\"a\": DIR, \"b\": DIR}.")
+    inputs: Mapping[str, Path] = about('The family\'s inputs by name: {"a": DIR, "b": DIR}.')
     name: str = about("The name to store the trained model under.")
     run_dir: Path = about("Run folder: checkpoints, samples, logs, request.json.")
     preset: str | None = about("The family's training recipe (default: its own).", None)
@@ -331,12 +339,16 @@ class ExportJob:
         "trained both ways, back from B to A; default: its model).",
         None,
     )
+    best: bool = about("The run's best checkpoint by its train.best_by metric (not --step).", False)
     request: dict[str, Any] = field(init=False, repr=False, compare=False)
     checkpoint: Path = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run_dir", Path(self.run_dir))
         object.__setattr__(self, "request", read_request(self.run_dir))
+        if self.best:
+            object.__setattr__(self, "checkpoint", _best_checkpoint(self.run_dir, self.step))
+            return
         found = dict(list_checkpoints(self.run_dir))
         if not found or (self.step is not None and self.step not in found):
             have = ", ".join(map(str, sorted(found))) or "none"
@@ -355,6 +367,7 @@ class ExportJob:
         step: int | None = None,
         overwrite: bool = False,
         direction: str | None = None,
+        best: bool = False,
     ) -> ExportJob:
         """The job, with ``name`` checked against the plugins' and the store's names and
         ``direction`` against what the run's family exports, first."""
@@ -362,6 +375,21 @@ class ExportJob:
 
         check_free_name(name, ctx.host, ctx.store, overwrite=overwrite)
         check_store(ctx)
-        job = cls(Path(run_dir), name, step, overwrite, direction)
+        job = cls(Path(run_dir), name, step, overwrite, direction, best)
         family_for(job.request["kind"], job.request["arch"], ctx.host).export_method(direction)
         return job
+
+
+def _best_checkpoint(run_dir: Path, step: int | None) -> Path:
+    """``RUN/checkpoints/best.pt``, or one line saying why there is none."""
+    from posterforge.training.monitor import best_path
+
+    if step is not None:
+        raise PosterforgeError("--best and --step each choose a checkpoint: give one of them")
+    path = best_path(run_dir)
+    if not path.is_file():
+        raise PosterforgeError(
+            f"{run_dir}: no best checkpoint (the run tracks one with train.best_by and "
+            "train.eval_every, from its first metric pass on)"
+        )
+    return path

@@ -7,6 +7,9 @@ Run folder::
     RUN/samples/step-00000100.png         task.sample_grid(fixed batch) every sample_every steps
     RUN/checkpoints/step-00000100.pt      the last keep_checkpoints checkpoints
     RUN/model.safetensors                 task.export() once max_steps is reached
+    RUN/metrics.jsonl                     task.metrics(held-out data) every eval_every steps
+    RUN/checkpoints/best.pt               the task state of the best step by best_by
+    RUN/events.out.tfevents.*             TensorBoard: logged scalars, sample grids, metrics
 
 A checkpoint holds the step, the task's and the data stream's state, every RNG state (of every
 rank under DDP) and the config. It is written atomically and read with ``weights_only=True``
@@ -40,6 +43,13 @@ from posterforge.training.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from posterforge.training.monitor import (
+    Events,
+    append_metrics,
+    best_path,
+    check_metrics,
+    new_best,
+)
 from posterforge.training.progress import PlainProgress, TrainProgress
 from posterforge.training.rng import get_rng_state, seed_everything, set_rng_state
 from posterforge.training.stopping import StopAfterStep, TrainingInterrupted
@@ -69,6 +79,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     device: str = "cpu"
     export: bool = True  # write RUN/model.safetensors from task.export() when max_steps is reached
+    eval_every: int = 0  # task.metrics() on the held-out data every so many steps (0: never)
+    best_by: str = ""  # the metric whose best step is kept in checkpoints/best.pt ("": none)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -77,6 +89,8 @@ class TrainConfig:
         for name in ("checkpoint_every", "sample_every", "log_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.eval_every < 0:
+            raise ValueError("eval_every must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -140,6 +154,9 @@ class Trainer:
         self.step = self._session_start = 0
         self.sample_batch: Any = None
         self._sample_data_state: dict[str, Any] | None = None
+        self.held_out: Any = None
+        self.best: dict[str, Any] | None = None  # {"step", "value"} of best_by, kept in checkpoints
+        self.events: Events | None = None
 
     @classmethod
     def resume(
@@ -193,6 +210,8 @@ class Trainer:
             self._sample_data_state = self.data.state_dict()
             if self.is_main:
                 (self.run_dir / "log.jsonl").write_text("")
+                (self.run_dir / "metrics.jsonl").write_text("")
+                best_path(self.run_dir).unlink(missing_ok=True)  # of a run that starts over
                 if self.resume_requested:  # say why a resume starts over
                     self.progress.notify(
                         f"posterforge: {self.run_dir} has no checkpoint yet (it stopped before "
@@ -204,10 +223,15 @@ class Trainer:
             self._restore(ckpt)
             if self.is_main:
                 _truncate_log(self.run_dir / "log.jsonl", self.step)
+                _truncate_log(self.run_dir / "metrics.jsonl", self.step)
                 self.progress.notify(
                     f"posterforge: resuming {self.run_dir} at step {self.step} of {cfg.max_steps}"
                 )
         if self.is_main:
+            self.held_out = _to_device(
+                check_metrics(self.task, self.data, cfg.eval_every, cfg.best_by), self.device
+            )
+            self.events = Events(self.run_dir, self.step if found is not None else None)
             # the fixed sample batch: the run's first batch, drawn without disturbing the stream
             now = self.data.state_dict()
             self.data.load_state_dict(self._sample_data_state)
@@ -219,6 +243,7 @@ class Trainer:
         self.step = int(ckpt["step"])
         self.task.load_state_dict(ckpt["task"])
         self._sample_data_state = ckpt["sample_data"]
+        self.best = ckpt.get("best")
         ranks = ckpt.get("ranks")
         if self.world_size > 1:
             if not ranks or len(ranks) != self.world_size:
@@ -257,6 +282,8 @@ class Trainer:
             stop.close()
             if self.is_main:
                 self.progress.close()
+                if self.events is not None:
+                    self.events.close()
         distributed.barrier()
         return self.step
 
@@ -278,6 +305,8 @@ class Trainer:
             self.progress.on_step(done, cfg.max_steps, logged)
         if done % cfg.sample_every == 0 or final:
             self._sample(done)
+        if cfg.eval_every and (done % cfg.eval_every == 0 or final):
+            self._metrics(done)
         if done % cfg.checkpoint_every == 0 or final:
             self._checkpoint(done)
 
@@ -285,22 +314,50 @@ class Trainer:
         line = json.dumps({"step": step, "time": time.time(), **losses})
         with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(line + "\n")
+        if self.events is not None:
+            self.events.scalars("train", step, losses)
+
+    def _isolated(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` under ``no_grad`` with every RNG state saved and restored: sampling and
+        metrics never change what training draws next."""
+        rng = get_rng_state()
+        cuda = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=cuda), torch.no_grad():
+                return fn(*args)
+        finally:
+            set_rng_state(rng)
+
+    def _metrics(self, step: int) -> None:
+        """Rank 0: the task's metrics on the held-out data, to metrics.jsonl, the events and the
+        progress; a new best by ``best_by`` is saved as best.pt."""
+        if not self.is_main:
+            return
+        started = time.monotonic()
+        values = {k: float(v) for k, v in self._isolated(self.task.metrics, self.held_out).items()}
+        seconds = time.monotonic() - started
+        append_metrics(self.run_dir, step, seconds, values)
+        assert self.events is not None
+        self.events.scalars("metrics", step, values)
+        self.events.scalars("time", step, {"metric_seconds": seconds})
+        report = getattr(self.progress, "on_metrics", None)
+        if report is not None:
+            report(step, values, seconds)
+        best = new_best(self.config.best_by, step, values, self.best)
+        if best is not None:
+            self.best = best
+            state = {"step": step, "task": self.task.state_dict(), "best": best}
+            save_checkpoint(state, best_path(self.run_dir))
 
     def _sample(self, step: int) -> None:
         if not self.is_main:
             return
         from posterforge.images import encode_atomic
 
-        # sampling must not change what training draws next: keep every RNG as it was
-        rng = get_rng_state()
-        cuda = [self.device] if self.device.type == "cuda" else []
-        try:
-            with torch.random.fork_rng(devices=cuda), torch.no_grad():
-                grid = self.task.sample_grid(self.sample_batch)
-        finally:
-            set_rng_state(rng)
-        path = self.run_dir / "samples" / f"step-{step:08d}.png"
-        encode_atomic(grid_to_uint8(grid), path)
+        rgb = grid_to_uint8(self._isolated(self.task.sample_grid, self.sample_batch))
+        encode_atomic(rgb, self.run_dir / "samples" / f"step-{step:08d}.png")
+        if self.events is not None:
+            self.events.image("samples", step, rgb)
 
     def _checkpoint(self, step: int) -> None:
         mine = {"data": self.data.state_dict(), "rng": get_rng_state()}
@@ -322,6 +379,7 @@ class Trainer:
             "sample_data": self._sample_data_state,
             "config": self.config.to_dict(),
             "world_size": self.world_size,
+            "best": self.best,
         }
         save_checkpoint(ckpt, checkpoint_path(self.run_dir, step))
         for _s, old in list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:

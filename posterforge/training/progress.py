@@ -26,8 +26,18 @@ class TrainProgress(Protocol):
     def notify(self, line: str) -> None:
         """A line for a person (a note, a warning), not a result."""
 
+    # optional: ``on_metrics(step, values, seconds)``, the metrics of ``step`` and the time
+    # their pass took (apart from training's); the harness calls it when the progress has it
+
     def close(self) -> None:
         """The loop has ended (finished, interrupted or failed)."""
+
+
+def metric_text(step: int, values: Mapping[str, float], seconds: float) -> str:
+    """``fid=41.2 kid=0.031 (step 500, metrics 3.2 s)``: the latest metrics as progress shows
+    them, with the time of their pass (not counted as training time)."""
+    shown = " ".join(f"{k}={float(v):.4g}" for k, v in values.items())
+    return f"{shown} (step {step}, metrics {seconds:.1f} s)"
 
 
 def loss_text(logs: Mapping[str, float]) -> str:
@@ -81,6 +91,7 @@ class PlainProgress:
         self.clock = StepClock()
         self.last = -float("inf")
         self.losses = ""
+        self.metric = ""  # the latest metrics, shown on every line after them
 
     def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stderr
@@ -104,11 +115,16 @@ class PlainProgress:
         else:
             eta = clock.eta_s(total)
             timing = f"{clock.rate():.2f} steps/s, ETA {'?' if eta is None else _minutes(eta)}"
-        line = f"train: step {step}/{total} ({timing}) {self.losses}".rstrip()
+        metric = f" | {self.metric}" if self.metric else ""
+        line = f"train: step {step}/{total} ({timing}) {self.losses}{metric}".rstrip()
         print(line, file=self._out(), flush=True)
 
     def notify(self, line: str) -> None:
         print(line, file=self._out(), flush=True)
+
+    def on_metrics(self, step: int, values: Mapping[str, float], seconds: float) -> None:
+        self.metric = metric_text(step, values, seconds)
+        print(f"train: metrics {self.metric}", file=self._out(), flush=True)
 
     def close(self) -> None:
         pass

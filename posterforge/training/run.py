@@ -277,16 +277,20 @@ def export(
     step: int | None = None,
     overwrite: bool = False,
     direction: str | None = None,
+    best: bool = False,
     store: Store | None = None,
     ctx: Context | None = None,
 ) -> Path:
     """Store the model of any checkpoint of a run (the newest, or ``step``) under ``name``;
     ``direction``: another net the family exports (``"b2a"``: a CycleGAN run's G_BA). Needs
-    only the run folder: the training data may be gone."""
+    only the run folder: the training data may be gone. ``best``: the checkpoint of the run's
+    best step by its ``best_by`` metric (``RUN/checkpoints/best.pt``) instead."""
     from posterforge.context import default_context
 
     ctx = ctx or default_context(store)
-    job = ExportJob.create(ctx, run_dir, name, step=step, overwrite=overwrite, direction=direction)
+    job = ExportJob.create(
+        ctx, run_dir, name, step=step, overwrite=overwrite, direction=direction, best=best
+    )
     return export_run(job, ctx)
 
 
