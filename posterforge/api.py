@@ -225,7 +225,7 @@ def warmup(
     size: str | None = None,
     batch_size: int | None = None,
     device: str = "auto",
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
     backend: Backend = "torch",
     ctx: Context | None = None,
 ) -> Warmed:

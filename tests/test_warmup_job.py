@@ -22,7 +22,7 @@ from posterforge.jobs.warmup import WarmupJob
         ({"style": "a", "size": "0x5"}, "invalid size '0x5'"),
         ({"model": "m", "size": "16x16"}, "--size is for --style: a generator's size is its own"),
         ({"model": "m", "batch_size": 0}, "invalid batch size 0: use 1 or more"),
-        ({"model": "m", "precision": "fp8"}, "invalid precision 'fp8': use fp32, fp16 or bf16"),
+        ({"model": "m", "precision": "fp8"}, "invalid precision 'fp8': use auto, fp32, fp16 or bf16"),
         ({"model": "m", "backend": "tvm"}, "invalid backend 'tvm': use auto, torch or openvino"),
         ({"model": "m", "device": "tpu"}, "invalid device 'tpu'"),
     ],
@@ -35,7 +35,7 @@ def test_a_warmup_job_is_checked_when_made(fields, line):
 
 def test_the_cli_names_the_option_as_typed(inproc):
     r = inproc("warmup", "--model", "m", "--precision", "fp8")
-    assert r.code == 2 and "invalid --precision 'fp8': use fp32, fp16 or bf16" in r.err
+    assert r.code == 2 and "invalid --precision 'fp8': use auto, fp32, fp16 or bf16" in r.err
 
 
 def test_the_api_keywords_are_the_jobs_fields():
