@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from posterforge import catalog
 from posterforge.context import default_context
@@ -188,31 +188,23 @@ def evaluate(
     model: str,
     data: str | Path,
     *,
-    labels: str | Path | None = None,
-    n: int = 1000,
-    max_real: int | None = None,
-    inception_weights: str | Path | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    batch_size: int = 64,
     ctx: Context | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> EvalReport:
     """FID, KID, precision/recall and label consistency of the generator ``model`` (a name or
-    file) against the real images of ``data``. The keywords are
-    :class:`~posterforge.jobs.evaluate.EvalJob`'s fields; ``progress(done, total)`` counts the
-    images through the feature extractor.
+    file) against the real images of ``data``. The keywords ``options`` are
+    :class:`~posterforge.jobs.evaluate.EvalJob`'s fields (``labels``, ``n``, ``only``, the
+    labels file's ``encoding``, ``path_template``, ...); ``progress(done, total)`` counts the
+    images through the feature extractor. ``report.skipped_labels`` names the labels with too
+    few real images for figures of their own (they count in the overall ones).
 
     >>> report = evaluate("posters-demo", "posters/", labels="labels.csv")  # doctest: +SKIP
     """
     from posterforge.evaluation.model import evaluate_model
     from posterforge.jobs.evaluate import EvalJob
 
-    job = EvalJob(
-        model, Path(data) if data is not None else None, labels=labels, n=n,
-        max_real=max_real, inception_weights=inception_weights, seed=seed, device=device,
-        batch_size=batch_size,
-    )  # type: ignore[arg-type]  # fmt: skip
+    job = EvalJob(model, Path(data) if data is not None else None, **options)
     return evaluate_model(job, ctx or default_context(), progress)
 
 
