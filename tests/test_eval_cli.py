@@ -61,10 +61,59 @@ def test_eval_refuses_bad_input_in_one_line(two_label_model, tmp_path, inproc):
     cases = [
         ([], "name the real images with --data"),
         (["--data", str(tmp_path / "missing")], "folder not found"),
-        (["--data", str(_real(tmp_path / "few", {"calm": 12, "tense": 2}))], "of label 'tense'"),
-        (["--data", str(_real(tmp_path / "one", {"calm": 12}))], "tense"),
+        (["--data", str(_real(tmp_path / "few", {"calm": 5, "tense": 2}))], "only 7 real images"),
+        (["--data", str(tmp_path / "few"), "--label", "music"], "not the model's"),
+        (["--data", str(tmp_path / "few"), "--encoding", "klingon"], "unknown encoding"),
     ]
     for args, message in cases:
         r = cli(*model, *args, "-n", "24")
         assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
         assert "Traceback" not in r.err
+
+
+def movie_genre_csv(folder, n_rows=30, n_missing=22):
+    """A MovieGenre.csv imitation: its columns, 'calm|tense' genres, latin-1 titles, posters
+    named by imdbId, one imdbId twice, one truncated JPEG, rows without a poster (more problems
+    than are printed) and an unclosed quote at a late line."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    lines = ["imdbId,Imdb Link,Title,IMDB Score,Genre,Poster URL"]
+    for i in range(n_rows):
+        genre = "calm" if i % 3 else "calm|tense"
+        lines.append(f'{1000 + i},http://x/{i},"Amélie {i}",7.{i % 10},{genre},http://p/{i}.jpg')
+        rgb = rng.integers(0, 255, (40, 28, 3), dtype=np.uint8)
+        Image.fromarray(rgb).save(folder / f"{1000 + i}.jpg", quality=90)
+    truncated = (folder / "1001.jpg").read_bytes()
+    (folder / "1001.jpg").write_bytes(truncated[: len(truncated) // 2])
+    lines.append('1002,http://x/dup,"Amélie again",7.0,tense,http://p/dup.jpg')  # the same file
+    lines += [f"{5000 + i},http://x/m,Missing,6.0,calm,http://p/m.jpg" for i in range(n_missing)]
+    lines.append('1003,http://x/q,"Unclosed,7.0,calm,http://p/q.jpg')
+    path = folder / "MovieGenre.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return path
+
+
+@pytest.mark.slow
+def test_eval_reads_a_movie_genre_csv(two_label_model, tmp_path, inproc):
+    """--encoding, --path-template and --label-column as train generator takes them; the
+    duplicate and the truncated poster reported and dropped; the full list in --data-report."""
+    labels = movie_genre_csv(tmp_path / "posters")
+    report = tmp_path / "report.txt"
+    r = inproc("eval", "--model", str(two_label_model), "--data", str(labels.parent),
+               "--labels", str(labels), "--encoding", "latin-1", "--path-template",
+               "{imdbId}.jpg", "--label-column", "Genre", "-n", "20", "--device", "cpu",
+               "--data-report", str(report), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    record = json.loads(r.out)
+    assert record["n_real"] == 29  # 30 posters, less the truncated one; the duplicate row once
+    assert "is the file of line 4" in r.err and "does not decode" in r.err
+    assert f"more (all in {report})" in r.err and "UserWarning" not in r.err
+    full = report.read_text()
+    assert "unclosed quote" in full and full.count("no such file") == 22
+    assert record["skipped_labels"] == {}  # 10 tense posters: enough for their own figures
+    r = inproc("eval", "--model", str(two_label_model), "--data", str(labels.parent),
+               "--labels", str(labels), "--encoding", "latin-1", "--path-template",
+               "{imdbId}.jpg", "-n", "20", "--device", "cpu", "--label", "calm",
+               "--data-report", str(report), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert set(json.loads(r.out)["per_label"]) == {"calm"}

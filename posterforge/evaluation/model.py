@@ -57,7 +57,7 @@ def load_real(
                 write_text_atomic(job.data_report, report_text(found))
             except OSError as e:
                 raise PosterforgeError(f"--data-report {job.data_report}: {e.strerror}") from None
-        report(found, found.items, full_list=str(job.data_report))
+        report(found, found.items, full_list=str(job.data_report), table=False)
         paths = [it.path for it in found.items]
         rows = LabelledData(found.items, vocab).multi_hot()
     if limit is not None:

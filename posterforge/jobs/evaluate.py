@@ -60,8 +60,8 @@ class EvalJob(LabelsReading):
         check_device(self.device)
 
 
-def _names(only: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def _names(only: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     """``("a,b", "c")`` or ``"a,b"`` as ``("a", "b", "c")``, each once."""
-    items = [only] if isinstance(only, str) else list(only)
+    items = [only] if isinstance(only, str) else list(only or ())
     names = [n.strip() for item in items for n in item.split(",") if n.strip()]
     return tuple(dict.fromkeys(names))

@@ -239,10 +239,11 @@ def report(
     items: Sequence[LabelledImage],
     shown: int = SHOWN,
     full_list: str = f"the run folder's {DATA_REPORT}",
+    table: bool = True,
 ) -> None:
     """Unusable label rows (with line numbers; past ``shown``, where the ``full_list`` is), the
-    rows read, used and dropped, label names outside the vocabulary, and the per-label counts,
-    on stderr."""
+    rows read, used and dropped, label names outside the vocabulary, and (with ``table``) the
+    per-label counts, on stderr."""
     for problem in found.problems[:shown]:
         print(f"posterforge: warning: {problem}", file=sys.stderr)
     if len(found.problems) > shown:
@@ -251,6 +252,8 @@ def report(
     for line in (found.summary_line(), found.unknown_line()):
         if line is not None:
             print(line, file=sys.stderr)
+    if not table:
+        return
     before, after = found.counts(), label_counts(items, len(found.labels))
     print(counts_table(found.labels, before, after), file=sys.stderr)
     print(f"{len(items)} of {len(found.items)} images used", file=sys.stderr)
