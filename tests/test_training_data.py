@@ -376,3 +376,31 @@ def test_a_model_refuses_a_label_it_had_no_training_images_of():
         header["provenance"]["data"]["label_counts"] = odd
         assert labels_from_header(header).counts is None  # a hand-made header: no check
     assert labels_from_header({"labels": ["a"]}).counts is None
+
+
+def test_a_movie_genre_set_reports_duplicates_and_broken_posters(tmp_path, capsys):
+    """The same poster twice is trained once, a truncated JPEG is never counted as used, and
+    every problem (more than are printed) is in the stream's data report, for RUN/."""
+    from posterforge.training.labelled import LabelledRecipe, labelled_stream
+
+    from .movie_genre import movie_genre_csv
+
+    labels = movie_genre_csv(tmp_path / "posters")
+    recipe = LabelledRecipe(
+        labels="genres", labels_from_data=True, encoding="latin-1",
+        path_template="{imdbId}.jpg", label_column="Genre", balance="none",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw UserWarning on the way
+        stream = labelled_stream({"data": labels.parent, "labels": labels}, recipe,
+                                 _genres(), 4, (8, 16))  # fmt: skip
+    summary, text = stream.summary(), stream.data_report()
+    stream.close()
+    assert summary["images_used"] == 29 and summary["rows_read"] == 54
+    assert summary["label_counts"] == {"calm": 29, "tense": 10}
+    err = capsys.readouterr().err
+    assert "MovieGenre.csv:3: 1001.jpg: does not decode (image file is truncated" in err
+    assert "MovieGenre.csv:32: '1002.jpg' is the file of line 4" in err
+    assert "more (all in the run folder's data-report.txt)" in err
+    assert "1 naming a file an earlier row names" in err and "1 with an image that" in err
+    assert "MovieGenre.csv:55: unclosed quote" in text and text.count("no such file") == 22
