@@ -108,7 +108,8 @@ def test_resume_mid_epoch_yields_the_same_batches(tmp_path):
     b.close()
 
 
-def test_bad_files_are_skipped_with_one_warning_each(tmp_path):
+def test_bad_files_are_skipped_with_one_warning_each(tmp_path, caplog):
+    """One logged line each, never a raw UserWarning with its source line (issue 23)."""
     write_images(tmp_path, n=4)
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "notes.png").write_text("not an image at all\n")
@@ -118,8 +119,9 @@ def test_bad_files_are_skipped_with_one_warning_each(tmp_path):
         batches = take(s, 8)  # four epochs' worth of good images
     assert all(b.shape == (2, 3, 8, 8) for b in batches)
     assert sorted(i for b in batches[:2] for i in ids(b)) == [0, 1, 2, 3]
-    messages = [str(w.message) for w in caught]
-    assert len(messages) == 2
+    assert not caught
+    messages = [r.getMessage() for r in caplog.records if "skipping unreadable" in r.getMessage()]
+    assert len(messages) == 2 and all(m.startswith("posterforge: warning: ") for m in messages)
     assert any("empty.png" in m for m in messages)
     assert any("notes.png" in m and "not an image" in m for m in messages)
 
@@ -187,7 +189,7 @@ def _genres():
 def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(tmp_path):
     from posterforge.training.labelled import read_labelled
 
-    data = _labels_env(tmp_path, ["a.png", "b.png", "c.png", "d.png"])
+    data = _labels_env(tmp_path, ["a.png", "b.png", "c.png", "d.png", "e.png"])
     (data / "labels.csv").write_text(
         "path,genres\n"
         "a.png,horror\n"  # 2
@@ -196,7 +198,7 @@ def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(t
         "gone.png,war\n"  # 5: no image
         'd.png,"romcom|thriller"\n'  # 6: one unknown genre, one known
         "\n"
-        "c.png,romcom\n"  # 8: no known genre
+        "e.png,romcom\n"  # 8: no known genre
     )
     got = read_labelled(data, _genres(), data / "labels.csv")
     assert [it.path.name for it in got.items] == ["a.png", "c.png", "d.png"]
@@ -306,8 +308,9 @@ def test_columns_by_name_in_any_case_and_paths_that_leave_the_data_folder(tmp_pa
     assert [(it.path.name, [genres.names[i] for i in it.labels]) for it in got.items] == [
         ("a.png", ["horror"]),
         ("b.png", ["comedy", "drama"]),  # commas inside one field separate labels too
-        ("a.png", ["war"]),
-    ]
+    ]  # line 4 names a.png again: dropped, so that it is not trained twice
+    assert got.problems == ["l.csv:4: 'a.png' is the file of line 2"]
+    assert got.drop_reasons() == ["1 naming a file an earlier row names (dropped: trained once)"]
     with pytest.raises(PosterforgeError) as e:
         read_labelled(data, genres, labels, LabelsFormat(label_column="Genres"))
     assert (
