@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -407,3 +408,28 @@ def test_a_movie_genre_set_reports_duplicates_and_broken_posters(tmp_path, capsy
     assert "more (all in the run folder's data-report.txt)" in err
     assert "1 naming a file an earlier row names" in err and "1 with an image that" in err
     assert "MovieGenre.csv:55: unclosed quote" in text and text.count("no such file") == 22
+
+
+@pytest.mark.slow
+def test_a_run_keeps_the_full_problem_list_in_its_folder(tmp_path, inproc):
+    """train generator on the MovieGenre imitation: the printed list stops at 20 and names
+    RUN/data-report.txt, which holds every problem (the late unclosed quote included)."""
+    from .movie_genre import movie_genre_csv
+
+    labels = movie_genre_csv(tmp_path / "posters")
+    run = tmp_path / "run"
+    tiny = ["ngf=8", "ndf=8", "batch_size=4", "train.checkpoint_every=1"]
+    r = inproc(
+        "train", "generator", "--arch", "genre-cgan", "--data", str(labels.parent),
+        "--labels", str(labels), "--encoding", "latin-1", "--path-template", "{imdbId}.jpg",
+        "--label-column", "Genre", "--labels-from-data", "--name", "moviegenre", "--out",
+        str(run), "--max-steps", "1", "--device", "cpu",
+        *[x for item in tiny for x in ("--set", item)],
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "more (all in the run folder's data-report.txt)" in r.err
+    assert f"all of them: {run}/data-report.txt" in r.err and "UserWarning" not in r.err
+    full = (run / "data-report.txt").read_text()
+    assert "MovieGenre.csv:55: unclosed quote" in full and "is the file of line 4" in full
+    summary = json.loads((run / "request.json").read_text())["data_summary"]
+    assert summary["images_found"] == 29 and summary["rows_dropped"] == 25  # dup, broken, 22, quote
