@@ -32,8 +32,7 @@ class EvalJob(LabelsReading):
         "A local torchvision inception_v3 state dict, for standard FID.", None
     )
     data_report: Path = about(
-        "Where the full list of the data's problems goes when there are more than the ones "
-        "shown.",
+        "Where the full list of the data's problems goes (when more than 20: the rest).",
         DATA_REPORT,
     )
     seed: int = about("Seed of the generated images.", 0)
