@@ -97,3 +97,14 @@ def test_eval_reads_a_movie_genre_csv(two_label_model, tmp_path, inproc):
                "--data-report", str(report), "--json")  # fmt: skip
     assert r.code == 0, r.err
     assert set(json.loads(r.out)["per_label"]) == {"calm"}
+
+
+def test_progress_off_a_terminal_is_plain_lines_now_and_then(capsys):
+    """Not a terminal (nohup, a log): the first count at once, at most one a period, the last."""
+    from posterforge.cli.output import count_progress
+
+    with count_progress("eval", every_s=3600) as progress:
+        assert progress is not None
+        for done in (1, 5, 9, 10):
+            progress(done, 10)
+    assert capsys.readouterr().err.splitlines() == ["eval: 1/10 images", "eval: 10/10 images"]
