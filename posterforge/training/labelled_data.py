@@ -209,11 +209,6 @@ def _from_rows(
             dropped.append((row.line, NO_LABELS))
             notes.append((row.line, f"{where}: no {noun}s"))
             continue
-        same = first_row.setdefault(_identity(path), row.line)
-        if same != row.line:
-            dropped.append((row.line, DUPLICATE))
-            notes.append((row.line, f"{where}: {rel.strip()!r} is the file of line {same}"))
-            continue
         usable.append((row.line, path, names))
     broken = undecodable([path for _, path, _ in usable])
     for line, path, _ in usable:
@@ -233,10 +228,15 @@ def _from_rows(
             shown = ", ".join(repr(n) for n in unknown)
             notes.append((line, f"{name}:{line}: unknown {noun} {shown}{skipped}"))
             out.unknown.update({_spelling(n, labels) for n in unknown})
-        if known:
-            out.items.append(LabelledImage(path, tuple(known)))
-        else:
+        if not known:
             dropped.append((line, UNKNOWN))
+            continue
+        same = first_row.setdefault(_identity(path), line)  # a usable row's file, once
+        if same != line:
+            dropped.append((line, DUPLICATE))
+            notes.append((line, f"{name}:{line}: {path.name!r} is the file of line {same}"))
+            continue
+        out.items.append(LabelledImage(path, tuple(known)))
     out.dropped = sorted(dropped)
     out.problems = [text for _, text in sorted(notes, key=lambda n: n[0])]
     return out
