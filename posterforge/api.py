@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from posterforge import catalog
 from posterforge.context import default_context
+from posterforge.jobs.evaluate import DATA_REPORT as EVAL_DATA_REPORT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -192,18 +193,26 @@ def evaluate(
     *,
     labels: str | Path | None = None,
     n: int = 1000,
+    only: tuple[str, ...] = (),
     max_real: int | None = None,
     inception_weights: str | Path | None = None,
+    data_report: str | Path = EVAL_DATA_REPORT,
     seed: int = 0,
     device: str = "auto",
     batch_size: int = 64,
+    label_column: str = "",
+    path_column: str = "",
+    path_template: str = "",
+    encoding: str = "utf-8",
     ctx: Context | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
     """FID, KID, precision/recall and label consistency of the generator ``model`` (a name or
     file) against the real images of ``data``. The keywords are
-    :class:`~posterforge.jobs.evaluate.EvalJob`'s fields; ``progress(done, total)`` counts the
-    images through the feature extractor.
+    :class:`~posterforge.jobs.evaluate.EvalJob`'s fields (``only``: these labels alone; the last
+    four read the labels file as ``train`` does); ``progress(done, total)`` counts the images
+    through the feature extractor. ``report.skipped_labels`` names the labels with too few real
+    images for figures of their own (they count in the overall ones).
 
     >>> report = evaluate("posters-demo", "posters/", labels="labels.csv")  # doctest: +SKIP
     """
@@ -211,9 +220,10 @@ def evaluate(
     from posterforge.jobs.evaluate import EvalJob
 
     job = EvalJob(
-        model, Path(data) if data is not None else None, labels=labels, n=n,
-        max_real=max_real, inception_weights=inception_weights, seed=seed, device=device,
-        batch_size=batch_size,
+        model, Path(data) if data is not None else None, labels=labels, n=n, only=only,
+        max_real=max_real, inception_weights=inception_weights, data_report=data_report,
+        seed=seed, device=device, batch_size=batch_size, label_column=label_column,
+        path_column=path_column, path_template=path_template, encoding=encoding,
     )  # type: ignore[arg-type]  # fmt: skip
     return evaluate_model(job, ctx or default_context(), progress)
 

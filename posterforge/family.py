@@ -95,20 +95,11 @@ def labelled_options(noun: str = "label") -> tuple[Option, ...]:
     :class:`posterforge.training.labelled.LabelledRecipe` (``noun``: what one label is called):
     balancing, how the labels file is read, a vocabulary from the data, and how much of the
     file must be usable."""
+    from posterforge.jobs.labelled import reading_help
+
     return (
         BALANCE,
-        Option(
-            "label_column",
-            f"Column of the labels file with the {noun}s (default: {noun}s, {noun}, labels or "
-            "label; any case).",
-        ),
-        Option("path_column", "Column with the image paths (default: path; any case)."),
-        Option(
-            "path_template",
-            "Make each image path from its row instead: columns in braces, e.g. '{imdbId}.jpg' "
-            "(relative to --data).",
-        ),
-        Option("encoding", "Text encoding of the labels file (default: utf-8; e.g. latin-1)."),
+        *(Option(key, text) for key, text in reading_help().items()),  # eval's, too
         Option(
             "labels_from_data",
             f"Make the {noun} list from the data (every {noun} with an image, most common "
@@ -165,7 +156,9 @@ class Family:
     and in the exported weights' provenance as ``data``. It may offer ``recipe_updates() ->
     dict``: ``[model]`` keys that the data decided (e.g. label names taken from the data); the
     run merges them into its recipe before it calls ``make_task`` and stores them, so resume and
-    ``train export`` build the same task without the data. ``make_data`` is called first.
+    ``train export`` build the same task without the data. It may offer ``data_report() -> str
+    | None``: every problem of its data, one a line, kept as ``RUN/data-report.txt`` (what the
+    run prints stops at 20). ``make_data`` is called first.
     ``exports`` names the nets a run can store besides (or as) its model, each with the task's
     method that exports it, the default first: ``train export RUN --direction NAME`` (e.g.
     CycleGAN's ``{"a2b": "export", "b2a": "export_reverse"}``); empty: ``export`` alone.

@@ -109,7 +109,8 @@ def register_families(register: Callable[[Family], None]) -> None:
       take ``ctx`` is called without it);
     - ``make_data(inputs, recipe, *, seed, rank, world_size, ctx)``: the batch stream (``__next__``,
       ``state_dict``, ``load_state_dict``; optional ``close``, ``summary`` and
-      ``recipe_updates``: recipe keys the data decided, stored before ``make_task`` is called);
+      ``recipe_updates``: recipe keys the data decided, stored before ``make_task`` is called;
+      ``data_report() -> str | None``: every problem of the data, kept as RUN/data-report.txt);
     - ``exports``: the nets ``train export RUN --direction NAME`` can store, each with the task's
       method that exports it, the default first (CycleGAN: ``{"a2b": "export", "b2a":
       "export_reverse"}``); empty: the task's ``export`` alone.

@@ -10,6 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from .movie_genre import movie_genre_csv
+
 
 @pytest.fixture(scope="module")
 def two_label_model(tmp_path_factory):
@@ -61,10 +63,48 @@ def test_eval_refuses_bad_input_in_one_line(two_label_model, tmp_path, inproc):
     cases = [
         ([], "name the real images with --data"),
         (["--data", str(tmp_path / "missing")], "folder not found"),
-        (["--data", str(_real(tmp_path / "few", {"calm": 12, "tense": 2}))], "of label 'tense'"),
-        (["--data", str(_real(tmp_path / "one", {"calm": 12}))], "tense"),
+        (["--data", str(_real(tmp_path / "few", {"calm": 5, "tense": 2}))], "only 7 real images"),
+        (["--data", str(tmp_path / "few"), "--label", "music"], "not the model's"),
+        (["--data", str(tmp_path / "few"), "--encoding", "klingon"], "unknown encoding"),
     ]
     for args, message in cases:
         r = cli(*model, *args, "-n", "24")
         assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
         assert "Traceback" not in r.err
+
+
+@pytest.mark.slow
+def test_eval_reads_a_movie_genre_csv(two_label_model, tmp_path, inproc):
+    """--encoding, --path-template and --label-column as train generator takes them; the
+    duplicate and the truncated poster reported and dropped; the full list in --data-report."""
+    labels = movie_genre_csv(tmp_path / "posters")
+    report = tmp_path / "report.txt"
+    r = inproc("eval", "--model", str(two_label_model), "--data", str(labels.parent),
+               "--labels", str(labels), "--encoding", "latin-1", "--path-template",
+               "{imdbId}.jpg", "--label-column", "Genre", "-n", "20", "--device", "cpu",
+               "--data-report", str(report), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    record = json.loads(r.out)
+    assert record["n_real"] == 29  # 30 posters, less the truncated one; the duplicate row once
+    assert "is the file of line 4" in r.err and "does not decode" in r.err
+    assert f"more (all in {report})" in r.err and "UserWarning" not in r.err
+    full = report.read_text()
+    assert "unclosed quote" in full and full.count("no such file") == 22
+    assert record["skipped_labels"] == {}  # 10 tense posters: enough for their own figures
+    r = inproc("eval", "--model", str(two_label_model), "--data", str(labels.parent),
+               "--labels", str(labels), "--encoding", "latin-1", "--path-template",
+               "{imdbId}.jpg", "-n", "20", "--device", "cpu", "--label", "calm",
+               "--data-report", str(report), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert set(json.loads(r.out)["per_label"]) == {"calm"}
+
+
+def test_progress_off_a_terminal_is_plain_lines_now_and_then(capsys):
+    """Not a terminal (nohup, a log): the first count at once, at most one a period, the last."""
+    from posterforge.cli.output import count_progress
+
+    with count_progress("eval", every_s=3600) as progress:
+        assert progress is not None
+        for done in (1, 5, 9, 10):
+            progress(done, 10)
+    assert capsys.readouterr().err.splitlines() == ["eval: 1/10 images", "eval: 10/10 images"]

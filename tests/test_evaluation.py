@@ -138,7 +138,7 @@ def test_identical_fresh_and_different_sets(encoder):
     assert fresh.precision > 0.8 and fresh.recall > 0.8
     assert other.precision < 0.2 and other.recall < 0.2
     assert same.label_consistency is None and same.per_label == {}
-    assert same.n_real == same.n_fake == 24 and same.kid_subset_size == 24
+    assert same.n_real == same.n_fake == 24 and same.kid_subset_size == 12  # half the set
 
 
 @pytest.mark.slow
@@ -227,17 +227,9 @@ _FEW = torch.cat([torch.arange(17), torch.arange(24, 36)])  # 12, 5 and 12 image
 BAD_INPUT = {  # case: (overrides of a valid call from (real, rows), start of the message)
     "no real images": (lambda x, y: dict(real=x[:0], real_labels=y[:0]), "no real images"),
     "too few generated": (lambda x, y: dict(n=5), "5 generated images are too few"),
-    "too few real of a label": (
-        lambda x, y: dict(real=x[_FEW], real_labels=y[_FEW]),
-        "only 5 real images of label 'stripes-v': the statistics need at least 10",
-    ),
     "KID subset larger than n": (
         lambda x, y: dict(kid_subset_size=50),
         "only 36 real images: KID subsets of 50 images",
-    ),
-    "label without real images": (
-        lambda x, y: dict(real_labels=_without_checks(y)),
-        "no real images for label(s) checks",
     ),
     "rows do not match names": (
         lambda x, y: dict(label_names=KINDS[:2]),
@@ -251,6 +243,34 @@ BAD_INPUT = {  # case: (overrides of a valid call from (real, rows), start of th
     ),
     "real out of range": (lambda x, y: dict(real=x * 255), "the real images have values in"),
 }
+
+
+def test_rare_labels_are_in_the_overall_figures_only(encoder):
+    """A label under the per-label minimum (5 images) or with none at all: the overall figures,
+    no per-label ones for it, and its name and count in ``skipped_labels`` (was: refused)."""
+    real, rows = labelled(12, torch.Generator().manual_seed(9))
+    gen = torch.Generator().manual_seed(11)
+    asked = []
+
+    def obedient(row, n):
+        asked.append((int(row.argmax()), n))
+        return patterns(int(row.argmax()), n, gen)
+
+    few = evaluate(real[_FEW], rows[_FEW], obedient, KINDS, n=30, extractor=encoder)
+    assert set(few.per_label) == {"stripes-h", "checks"}
+    assert few.skipped_labels == {"stripes-v": 5} and few.n_real == 29
+    assert "stripes-v (5)" in few.skipped_note() and "under 10 real images" in few.skipped_note()
+    assert (1, 5) in asked  # its share of n, in proportion: in the overall figures
+    none = evaluate(real, _without_checks(rows), obedient, KINDS, n=30, extractor=encoder)
+    assert none.skipped_labels == {"checks": 0} and set(none.per_label) == set(KINDS[:2])
+
+
+def test_kid_subsets_are_half_the_smaller_set(encoder):
+    """Subsets as large as a small set would all be that set (a spread of 0): half of it."""
+    real = mixed(12, torch.Generator().manual_seed(12))
+    gen = torch.Generator().manual_seed(13)
+    report = evaluate(real, None, lambda row, n: mixed(n, gen), None, n=20, extractor=encoder)
+    assert report.kid_subset_size == 6 and report.kid_std > 0
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))

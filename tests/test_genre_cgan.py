@@ -129,8 +129,9 @@ def test_jsonl_labels_and_genre_folders(tmp_path, demo_set):
     lines = [
         json.dumps({"path": "war/x.png", "genres": ["war", "history"]}),
         "{not json",
-        json.dumps({"path": "war/x.png", "genres": "drama"}),
+        json.dumps({"path": "war/y.png", "genres": "drama"}),  # another file: not a duplicate
     ]
+    (tmp_path / "war" / "y.png").write_bytes(src.read_bytes())
     (tmp_path / "l.jsonl").write_text("\n".join(lines) + "\n")
     got = read_labelled(tmp_path, GENRES, tmp_path / "l.jsonl")
     assert [it.labels for it in got.items] == [

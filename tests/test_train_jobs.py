@@ -33,7 +33,8 @@ def test_the_api_keywords_are_the_jobs_keywords():
     assert train_keywords == _keywords(TrainJob.create)
     assert set(TrainOptions.__annotations__) == set(train_keywords)  # run.train's **options
     eval_keywords = {k: v for k, v in _keywords(api.evaluate).items() if k not in own}
-    assert eval_keywords == {f.name: f.default for f in fields(EvalJob)[2:]}
+    job_fields = {f.name: f.default for f in fields(EvalJob) if f.name not in ("model", "data")}
+    assert eval_keywords == job_fields  # the labels file's fields (train's, too) included
 
 
 def _folders(tmp_path):
@@ -105,7 +106,29 @@ def test_resume_export_and_eval_jobs_say_what_is_wrong(tmp_path):
         with pytest.raises(PosterforgeError) as e:
             EvalJob(**{"model": "posters-demo", "data": tmp_path, **change})
         assert str(e.value).startswith(message)
+    with pytest.raises(PosterforgeError, match=r"l\.csv: file not found"):
+        EvalJob("m", tmp_path, labels=tmp_path / "l.csv")
+    (tmp_path / "l.csv").write_text("path,labels\n")
     assert EvalJob("m", str(tmp_path), labels=str(tmp_path / "l.csv")).labels == tmp_path / "l.csv"
+    assert EvalJob("m", tmp_path, only=("a,b", "c", "a")).only == ("a", "b", "c")
+
+
+def test_train_and_eval_refuse_a_bad_labels_reading_alike(tmp_path):
+    """One declaration (jobs/labelled.py): the same options, the same one line from both."""
+    from posterforge.family import labelled_options
+    from posterforge.jobs.labelled import FIELDS
+
+    declared = {o.key: o.help for o in labelled_options("genre")}
+    assert all(declared[f.name] == f.metadata["help"] for f in FIELDS)
+    ctx = default_context()
+    for bad, message in [({"encoding": "klingon"}, "unknown encoding 'klingon'"),
+                         ({"path_template": "{imdbId"}, "--path-template")]:  # fmt: skip
+        with pytest.raises(PosterforgeError, match=message) as train_error:
+            TrainJob.create(ctx, "generator", {"data": tmp_path}, "x", tmp_path / "run",
+                            options=bad)  # fmt: skip
+        with pytest.raises(PosterforgeError) as eval_error:
+            EvalJob("m", tmp_path, **bad)
+        assert str(eval_error.value) == str(train_error.value)
 
 
 def test_a_set_that_the_init_weights_overrule_is_said_naming_both_values(tmp_path, caplog):

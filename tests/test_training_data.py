@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def test_resume_mid_epoch_yields_the_same_batches(tmp_path):
     b.close()
 
 
-def test_bad_files_are_skipped_with_one_warning_each(tmp_path):
+def test_bad_files_are_skipped_with_one_warning_each(tmp_path, caplog):
+    """One logged line each, never a raw UserWarning with its source line (issue 23)."""
     write_images(tmp_path, n=4)
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "notes.png").write_text("not an image at all\n")
@@ -118,8 +120,9 @@ def test_bad_files_are_skipped_with_one_warning_each(tmp_path):
         batches = take(s, 8)  # four epochs' worth of good images
     assert all(b.shape == (2, 3, 8, 8) for b in batches)
     assert sorted(i for b in batches[:2] for i in ids(b)) == [0, 1, 2, 3]
-    messages = [str(w.message) for w in caught]
-    assert len(messages) == 2
+    assert not caught
+    messages = [r.getMessage() for r in caplog.records if "skipping unreadable" in r.getMessage()]
+    assert len(messages) == 2 and all(m.startswith("posterforge: warning: ") for m in messages)
     assert any("empty.png" in m for m in messages)
     assert any("notes.png" in m and "not an image" in m for m in messages)
 
@@ -187,7 +190,7 @@ def _genres():
 def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(tmp_path):
     from posterforge.training.labelled import read_labelled
 
-    data = _labels_env(tmp_path, ["a.png", "b.png", "c.png", "d.png"])
+    data = _labels_env(tmp_path, ["a.png", "b.png", "c.png", "d.png", "e.png"])
     (data / "labels.csv").write_text(
         "path,genres\n"
         "a.png,horror\n"  # 2
@@ -196,7 +199,7 @@ def test_an_unclosed_quote_is_reported_at_its_line_and_the_later_rows_are_kept(t
         "gone.png,war\n"  # 5: no image
         'd.png,"romcom|thriller"\n'  # 6: one unknown genre, one known
         "\n"
-        "c.png,romcom\n"  # 8: no known genre
+        "e.png,romcom\n"  # 8: no known genre
     )
     got = read_labelled(data, _genres(), data / "labels.csv")
     assert [it.path.name for it in got.items] == ["a.png", "c.png", "d.png"]
@@ -306,8 +309,9 @@ def test_columns_by_name_in_any_case_and_paths_that_leave_the_data_folder(tmp_pa
     assert [(it.path.name, [genres.names[i] for i in it.labels]) for it in got.items] == [
         ("a.png", ["horror"]),
         ("b.png", ["comedy", "drama"]),  # commas inside one field separate labels too
-        ("a.png", ["war"]),
-    ]
+    ]  # line 4 names a.png again: dropped, so that it is not trained twice
+    assert got.problems == ["l.csv:4: 'a.png' is the file of line 2"]
+    assert got.drop_reasons() == ["1 naming a file an earlier row names (dropped: trained once)"]
     with pytest.raises(PosterforgeError) as e:
         read_labelled(data, genres, labels, LabelsFormat(label_column="Genres"))
     assert (
@@ -406,3 +410,56 @@ def test_a_recipe_reads_its_labels_preset_from_the_context_it_is_given(tmp_path)
     ]  # fmt: skip
     with pytest.raises(PosterforgeError, match="moods"):
         recipe.vocabulary(default_context())
+
+
+def test_a_movie_genre_set_reports_duplicates_and_broken_posters(tmp_path, capsys):
+    """The same poster twice is trained once, a truncated JPEG is never counted as used, and
+    every problem (more than are printed) is in the stream's data report, for RUN/."""
+    from posterforge.training.labelled import LabelledRecipe, labelled_stream
+
+    from .movie_genre import movie_genre_csv
+
+    labels = movie_genre_csv(tmp_path / "posters")
+    recipe = LabelledRecipe(
+        labels="genres", labels_from_data=True, encoding="latin-1",
+        path_template="{imdbId}.jpg", label_column="Genre", balance="none",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw UserWarning on the way
+        stream = labelled_stream({"data": labels.parent, "labels": labels}, recipe,
+                                 _genres(), 4, (8, 16))  # fmt: skip
+    summary, text = stream.summary(), stream.data_report()
+    stream.close()
+    assert summary["images_used"] == 29 and summary["rows_read"] == 54
+    assert summary["label_counts"] == {"calm": 29, "tense": 10}
+    err = capsys.readouterr().err
+    assert "MovieGenre.csv:3: 1001.jpg: does not decode (image file is truncated" in err
+    assert "MovieGenre.csv:32: '1002.jpg' is the file of line 4" in err
+    assert "more (all in the run folder's data-report.txt)" in err
+    assert "1 naming a file an earlier row names" in err and "1 with an image that" in err
+    assert "MovieGenre.csv:55: unclosed quote" in text and text.count("no such file") == 22
+
+
+@pytest.mark.slow
+def test_a_run_keeps_the_full_problem_list_in_its_folder(tmp_path, inproc):
+    """train generator on the MovieGenre imitation: the printed list stops at 20 and names
+    RUN/data-report.txt, which holds every problem (the late unclosed quote included)."""
+    from .movie_genre import movie_genre_csv
+
+    labels = movie_genre_csv(tmp_path / "posters")
+    run = tmp_path / "run"
+    tiny = ["ngf=8", "ndf=8", "batch_size=4", "train.checkpoint_every=1"]
+    r = inproc(
+        "train", "generator", "--arch", "genre-cgan", "--data", str(labels.parent),
+        "--labels", str(labels), "--encoding", "latin-1", "--path-template", "{imdbId}.jpg",
+        "--label-column", "Genre", "--labels-from-data", "--name", "moviegenre", "--out",
+        str(run), "--max-steps", "1", "--device", "cpu",
+        *[x for item in tiny for x in ("--set", item)],
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "more (all in the run folder's data-report.txt)" in r.err
+    assert f"all of them: {run}/data-report.txt" in r.err and "UserWarning" not in r.err
+    full = (run / "data-report.txt").read_text()
+    assert "MovieGenre.csv:55: unclosed quote" in full and "is the file of line 4" in full
+    summary = json.loads((run / "request.json").read_text())["data_summary"]
+    assert summary["images_found"] == 29 and summary["rows_dropped"] == 25  # dup, broken, 22, quote

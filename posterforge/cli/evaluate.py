@@ -6,57 +6,66 @@ command hands them to the API as they are and renders the report it gets back.
 
 from __future__ import annotations
 
-import inspect
 import json
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING
 
 import typer
+
+from posterforge.cli.jobs import Opt, job_command
+from posterforge.jobs.evaluate import EvalJob
+from posterforge.jobs.labelled import FIELDS as READING
 
 if TYPE_CHECKING:
     from posterforge.evaluation.evaluator import EvalReport
 
-_OPTIONS: list[tuple[str, Any, Any, Any]] = [  # (field, type, default, option)
-    ("model", str, "posters-demo",
-     typer.Option("--model", "-m", help="Generator name or a .safetensors file.")),
-    ("data", Path | None, None,
-     typer.Option("--data", help="Real images: a folder (or one sub-folder per label).")),
-    ("labels", Path | None, None,
-     typer.Option("--labels", help="CSV or JSONL labels of the real images.")),
-    ("n", int, 1000, typer.Option("-n", min=1, help="Images to generate (over all labels).")),
-    ("max_real", int | None, None,
-     typer.Option(help="Use at most this many real images (the first ones).")),
-    ("inception_weights", Path | None, None,
-     typer.Option(help="A local torchvision inception_v3 state dict, for standard FID.")),
-    ("seed", int, 0, typer.Option()),
-    ("device", str, "auto", typer.Option(help="auto, cpu, cuda, cuda:N or mps.")),
-    ("as_json", bool, False, typer.Option("--json", help="One JSON record on stdout.")),
-]  # fmt: skip
+OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
+    "model": Opt(str, typer.Option("--model", "-m")),
+    "data": Opt(Path | None, typer.Option("--data")),
+    "labels": Opt(Path | None, typer.Option("--labels")),
+    # the labels file's columns, template and encoding: the same options as train generator's
+    **{f.name: Opt(str, typer.Option("--" + f.name.replace("_", "-"))) for f in READING},
+    "n": Opt(int, typer.Option("-n", min=1)),
+    "only": Opt(list[str] | None, typer.Option("--label", "-g", metavar="LABELS"), default=None,
+                to_field=tuple),
+    "max_real": Opt(int | None, typer.Option()),
+    "inception_weights": Opt(Path | None, typer.Option()),
+    "data_report": Opt(Path, typer.Option()),
+    "seed": Opt(int, typer.Option()),
+    "device": Opt(str, typer.Option()),
+    "batch_size": Opt(int, typer.Option("--batch-size", "-b", min=1)),
+}  # fmt: skip
+SHOWN = {
+    "as_json": Opt(bool, typer.Option("--json", help="One JSON record on stdout."),
+                   default=False),
+}  # fmt: skip
 
 
-def evaluate(**kw: Any) -> None:
+def run(job: EvalJob, *, as_json: bool) -> None:
     """Measure a generator offline: FID, KID, precision and recall against real images, overall
     and per label, and how often a small classifier trained on the real images recognises the
     label asked for. [bold]posterforge eval --model posters-demo --data posters/ --labels
-    labels.csv[/]. Every number names the feature extractor it was measured with."""
-    from posterforge import api
+    labels.csv[/] (a MovieGenre.csv as it is: [bold]--labels MovieGenre.csv --encoding latin-1
+    --path-template '{imdbId}.jpg' --label-column Genre[/]). Every number names the feature
+    extractor it was measured with."""
     from posterforge.cli.output import count_progress
+    from posterforge.context import default_context
+    from posterforge.evaluation.model import evaluate_model
 
-    as_json, model, data = kw.pop("as_json"), kw.pop("model"), kw.pop("data")
     with count_progress("eval") as progress:
-        report = api.evaluate(model, data, progress=progress, **kw)
+        report = evaluate_model(job, default_context(), progress)
+    note = report.skipped_note()
+    if note is not None:
+        print(note, file=sys.stderr, flush=True)
     if as_json:
-        print(json.dumps({"model": model, **report.as_dict()}), flush=True)
+        print(json.dumps({"model": job.model, **report.as_dict()}), flush=True)
     else:
-        _print_report(model, report)
+        _print_report(job.model, report)
 
 
-evaluate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=Annotated[t, o])
-        for n, t, d, o in _OPTIONS
-    ]
-)
+evaluate = job_command(EvalJob, OPTIONS, run, extras=SHOWN)
+evaluate.__name__ = "evaluate"
 
 
 def _print_report(model: str, report: EvalReport) -> None:

@@ -191,12 +191,27 @@ def train_progress() -> Any:
     return TrainBar() if sys.stderr.isatty() else PlainProgress()
 
 
+PLAIN_EVERY_S = 30.0  # off a terminal (nohup, a log file): one count line at most this often
+
+
 @contextmanager
-def count_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback drawing a :class:`ProgressLine` on a terminal (None
-    elsewhere), taken off the terminal when the block ends."""
+def count_progress(
+    label: str, every_s: float = PLAIN_EVERY_S
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback: a :class:`ProgressLine` on a terminal (taken off
+    when the block ends); elsewhere a plain ``eval: 120/2,000 images`` line, the first at once,
+    then at most one each ``every_s`` seconds, and the last."""
     if not sys.stderr.isatty():
-        yield None
+        last = -float("inf")
+
+        def plain(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= every_s or done >= total:
+                last = now
+                print(f"{label}: {done:,}/{total:,} images", file=sys.stderr, flush=True)
+
+        yield plain
         return
     bar = ProgressLine(label, 1)
 

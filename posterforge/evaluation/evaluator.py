@@ -12,7 +12,7 @@ input costs nothing and fails with one message a user can act on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict, Unpack
 
 import torch
@@ -57,6 +57,19 @@ class EvalReport:
     classifier_accuracy: float | None  # the classifier on held-out real images: the ceiling
     per_label: dict[str, GroupScores]
     seed: int
+    # labels in the overall figures without per-label ones: too few real images (name -> count)
+    skipped_labels: dict[str, int] = field(default_factory=dict)
+    min_samples: int = MIN_SAMPLES  # what a label needed for its own figures
+
+    def skipped_note(self) -> str | None:
+        """One line naming the labels without per-label figures, or None."""
+        if not self.skipped_labels:
+            return None
+        named = ", ".join(f"{k} ({v})" for k, v in self.skipped_labels.items())
+        return (
+            f"posterforge: note: no per-label figures for {named}: under {self.min_samples} real "
+            "images each (they are in the overall figures; --label a,b restricts the labels)"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -96,7 +109,13 @@ def evaluate(
 
     ``extractor``: what the features come from, which the numbers hold for (the first one the
     plugins registered: :func:`~posterforge.evaluation.default_extractor` of a context).
-    ``kid_subset_size`` None: each comparison uses min(1000, its real and generated counts).
+
+    A label with fewer than ``needed`` real images gets no per-label figures (its name and count
+    are in ``skipped_labels``); its images and its share of ``n`` still count overall. Only the
+    whole set needs ``needed`` real images.
+
+    ``kid_subset_size`` None: each comparison uses half its smaller set, at most 1000 (see
+    :meth:`_Kid.subset`).
     ``progress(done, total)`` counts images through the extractor (see :class:`Tuning`).
     """
     unknown = sorted(set(tuning) - set(Tuning.__annotations__))
@@ -108,13 +127,13 @@ def evaluate(
     rows = _check_labels(real_labels, label_names, n_real)
     needed = _needed(tuning.get("min_samples", MIN_SAMPLES), k, kid_size)
     plan = _plan(n_real, rows, label_names, n, needed)
-    extract = _Extract(extractor, n_real + sum(m for _, _, m in plan), tuning.get("progress"))
+    extract = _Extract(extractor, n_real + sum(g[2] for g in plan), tuning.get("progress"))
     with torch.no_grad():
         real_f = torch.cat([extract(b) for b in real.split(batch_size)])
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            fakes = [_generate(sample, row, m, batch_size, extract) for _, row, m in plan]
-    fake_f = torch.cat(fakes)
+            fakes = [_generate(sample, row, m, batch_size, extract) for _, row, m, _ in plan]
+    fake_f = torch.cat([f for f in fakes if f.shape[0]])  # a rare label's share may be none
     kid = _Kid(kid_size, seed)
     kid_mean, kid_std = kid(real_f, fake_f)
     precision, recall = metrics.precision_recall(real_f, fake_f, k=k)
@@ -139,6 +158,8 @@ def evaluate(
         classifier_accuracy=accuracy,
         per_label=per_label,
         seed=seed,
+        skipped_labels=_skipped(plan, rows),
+        min_samples=needed[0],
     )
 
 
@@ -165,14 +186,27 @@ class _Kid:
         self.subset_size, self.seed = subset_size, seed
 
     def subset(self, a: torch.Tensor, b: torch.Tensor) -> int:
-        return self.subset_size or min(metrics.KID_SUBSET_SIZE, a.shape[0], b.shape[0])
+        """The size asked, else half the smaller set (at least 2), at most 1000: subsets as big
+        as the set would all be the set, and the spread over them would say nothing."""
+        half = max(2, min(a.shape[0], b.shape[0]) // 2)
+        return self.subset_size or min(metrics.KID_SUBSET_SIZE, half)
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
         return metrics.kid(a, b, self.subset(a, b), seed=self.seed)
 
 
+Plan = list[tuple[str | None, torch.Tensor | None, int, bool]]  # name, row, m, scored alone
+
+
+def _skipped(plan: Plan, rows: torch.Tensor | None) -> dict[str, int]:
+    if rows is None:
+        return {}
+    counts = rows.sum(dim=0).long().tolist()
+    return {g[0]: counts[j] for j, g in enumerate(plan) if not g[3] and g[0] is not None}
+
+
 def _per_label(
-    plan: list[tuple[str | None, torch.Tensor | None, int]],
+    plan: Plan,
     fakes: list[torch.Tensor],
     real_f: torch.Tensor,
     rows: torch.Tensor,
@@ -182,13 +216,15 @@ def _per_label(
     images were sampled for ``(M, L)``."""
     per_label: dict[str, GroupScores] = {}
     fake_rows = []
-    for j, ((name, row, _), feats) in enumerate(zip(plan, fakes, strict=True)):
+    for j, ((name, row, _, scored), feats) in enumerate(zip(plan, fakes, strict=True)):
         assert name is not None and row is not None
+        fake_rows.append(row.expand(feats.shape[0], -1))
+        if not scored:
+            continue
         mine = real_f[rows[:, j] > 0]
         per_label[name] = GroupScores(
             metrics.fid(mine, feats), *kid(mine, feats), mine.shape[0], feats.shape[0]
         )
-        fake_rows.append(row.expand(feats.shape[0], -1))
     return per_label, torch.cat(fake_rows)
 
 
@@ -263,9 +299,10 @@ def _plan(
     names: Sequence[str] | None,
     n: int,
     needed: tuple[int, str],
-) -> list[tuple[str | None, torch.Tensor | None, int]]:
-    """``(label name, one-hot row (L,), how many to generate)`` per group, in label order,
-    after checking that every set will have at least ``needed[0]`` images."""
+) -> Plan:
+    """``(label name, one-hot row (L,), how many to generate, scored alone)`` per group, in
+    label order, after checking that the whole set has at least ``needed[0]`` images. A label
+    with fewer real images is generated in proportion only and not scored alone."""
     need, why = needed
     _check_count("real images", n_real, needed)
     if n < need:
@@ -273,21 +310,13 @@ def _plan(
             f"{n} generated images are too few: {why} need at least {need}; ask for more"
         )
     if rows is None:
-        return [(None, None, n)]
+        return [(None, None, n, True)]
     names = list(names or ())
     counts = rows.sum(dim=0).long().tolist()
-    empty = [name for name, c in zip(names, counts, strict=True) if c == 0]
-    if empty:
-        raise PosterforgeError(
-            f"no real images for label(s) {', '.join(empty)}: per-label scores need at least "
-            f"{need} each; add images or leave the label(s) out"
-        )
-    for name, c in zip(names, counts, strict=True):
-        _check_count(f"real images of label {name!r}", c, needed)
     eye = torch.eye(len(names))
     return [
-        (name, eye[j], max(need, m))
-        for j, (name, m) in enumerate(zip(names, _split(n, counts), strict=True))
+        (name, eye[j], max(need, m) if c >= need else m, c >= need)
+        for j, (name, c, m) in enumerate(zip(names, counts, _split(n, counts), strict=True))
     ]
 
 
@@ -327,4 +356,4 @@ def _generate(
         _check_range(images, "generated images")
         out.append(extract(images.float()))
         left -= b
-    return torch.cat(out)
+    return torch.cat(out) if out else torch.zeros(0, 0, dtype=torch.float64)

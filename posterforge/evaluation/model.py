@@ -23,28 +23,41 @@ if TYPE_CHECKING:
 
 
 def load_real(
-    data: Path,
-    labels_file: Path | None,
+    job: EvalJob,
     label_names: list[str] | None,
     vocabulary: dict[str, Any] | None,
     image_size: tuple[int, int],
-    limit: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(N, 3, H, W)`` real images in ``[0, 1]`` and, for a conditional model, their ``(N, L)``
-    multi-hot rows in the model's label order (``data``: a folder, checked by the job)."""
+    """``(N, 3, H, W)`` real images in ``[0, 1]`` of ``job.data`` and, for a conditional model,
+    their ``(N, L)`` multi-hot rows in the model's label order, read as training reads them
+    (the job's labels file, columns, template and encoding). The data's problems are printed
+    as training prints them; past the first 20, all of them go to ``job.data_report``."""
     import torch
 
+    from posterforge.atomic import write_text_atomic
     from posterforge.images import ImageError
     from posterforge.labels import LabelSet
     from posterforge.training.data import list_images, load_image
-    from posterforge.training.labelled import LabelledData, read_labelled
+    from posterforge.training.labelled import (
+        SHOWN,
+        LabelledData,
+        read_labelled,
+        report,
+        report_text,
+    )
 
-    data = Path(data)
+    data, limit = Path(job.data or "."), job.max_real
     if label_names is None:
         paths, rows = list_images(data), None
     else:
         vocab = LabelSet.from_dict(vocabulary or {}, names=label_names)
-        found = read_labelled(data, vocab, labels_file)
+        found = read_labelled(data, vocab, job.labels, job.labels_format())
+        if len(found.problems) > SHOWN:
+            try:
+                write_text_atomic(job.data_report, report_text(found))
+            except OSError as e:
+                raise PosterforgeError(f"--data-report {job.data_report}: {e.strerror}") from None
+        report(found, found.items, full_list=str(job.data_report), table=False)
         paths = [it.path for it in found.items]
         rows = LabelledData(found.items, vocab).multi_hot()
     if limit is not None:
@@ -61,6 +74,28 @@ def load_real(
         raise PosterforgeError(f"--data {data}: no readable images")
     labels = torch.from_numpy(rows[keep]) if rows is not None else None
     return torch.stack(images), labels
+
+
+def restrict(
+    real: torch.Tensor, rows: torch.Tensor | None, names: list[str] | None, only: tuple[str, ...]
+) -> tuple[torch.Tensor, torch.Tensor | None, list[str] | None, list[int] | None]:
+    """The real images carrying one of the labels ``only`` (empty: all), their rows and names
+    over those labels alone, and the labels' columns in the model's order (None: all)."""
+    if not only:
+        return real, rows, names, None
+    if rows is None or names is None:
+        raise PosterforgeError("--label: the model is unconditional (it has no labels)")
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise PosterforgeError(
+            f"--label {', '.join(unknown)}: not the model's (it has {', '.join(names)})"
+        )
+    columns = [names.index(n) for n in only]
+    mine = rows[:, columns]
+    keep = mine.sum(dim=1) > 0
+    if not bool(keep.any()):
+        raise PosterforgeError(f"--label {','.join(only)}: no real images carry them")
+    return real[keep], mine[keep], list(only), columns
 
 
 def evaluate_model(
@@ -83,9 +118,8 @@ def evaluate_model(
     built = getattr(gen.module, "labels", None)  # a family's own LabelSet, when it keeps one
     if built is not None and hasattr(built, "as_dict"):
         vocabulary = built.as_dict()
-    real, real_labels = load_real(
-        job.data, job.labels, gen.label_names, vocabulary, gen.image_size, job.max_real
-    )
+    real, rows = load_real(job, gen.label_names, vocabulary, gen.image_size)
+    real, rows, names, columns = restrict(real, rows, gen.label_names, job.only)
     if job.inception_weights is not None:
         extractor = InceptionExtractor.from_file(job.inception_weights)
     else:
@@ -94,14 +128,16 @@ def evaluate_model(
 
     def sample(row: torch.Tensor | None, m: int) -> torch.Tensor:
         z = torch.randn(m, gen.z_dim)  # evaluate seeds the global generator
+        if row is not None and columns is not None:  # a row over --label's labels: the model's
+            row = torch.zeros(len(gen.label_names)).index_put_((torch.tensor(columns),), row)
         conditions = None if row is None else row.reshape(1, -1).float().repeat(m, 1)
         return gen(z, conditions).cpu()
 
     return evaluate(
         real,
-        real_labels,
+        rows,
         sample,
-        gen.label_names,
+        names,
         job.n,
         extractor,
         seed=job.seed,

@@ -1,5 +1,6 @@
 """The ``eval`` job: a generator (a name or file, resolved when it runs) against a folder of real
-images, checked once with the lines the CLI prints."""
+images, checked once with the lines the CLI prints. How a labels file is read is
+:class:`~posterforge.jobs.labelled.LabelsReading`'s fields, the ones ``train generator`` takes."""
 
 from __future__ import annotations
 
@@ -7,37 +8,59 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posterforge.errors import PosterforgeError
-from posterforge.jobs.common import at_least, check_device
+from posterforge.jobs.common import about, at_least, check_device, device_field
+from posterforge.jobs.labelled import LabelsReading
+
+DATA_REPORT = Path("eval-data-report.txt")  # where the full problem list goes by default
 
 
 @dataclass(frozen=True)
-class EvalJob:
+class EvalJob(LabelsReading):
     """Measure ``model`` on ``n`` generated images (over all labels) against the real images of
-    ``data`` (a folder, or one sub-folder per label), labelled by ``labels`` (a CSV or JSONL file)
-    when given; ``max_real`` keeps the first real images only; ``inception_weights``: a local
-    torchvision inception_v3 state dict, for standard FID."""
+    ``data`` (a folder, or one sub-folder per label), labelled by ``labels`` (a CSV or JSONL file,
+    read as the :class:`LabelsReading` fields say) when given."""
 
-    model: str
-    data: Path
-    labels: Path | None = None
-    n: int = 1000
-    max_real: int | None = None
-    inception_weights: Path | None = None
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 64
+    model: str = about("Generator name or a .safetensors file.", "posters-demo")
+    data: Path | None = about("Real images: a folder (or one sub-folder per label).", None)
+    labels: Path | None = about("CSV or JSONL labels of the real images.", None)
+    n: int = about("Images to generate (over all labels).", 1000)
+    only: tuple[str, ...] = about(
+        "Only these labels (a,b): their real images and generated images for them.", ()
+    )
+    max_real: int | None = about("Use at most this many real images (the first ones).", None)
+    inception_weights: Path | None = about(
+        "A local torchvision inception_v3 state dict, for standard FID.", None
+    )
+    data_report: Path = about(
+        "Where the full list of the data's problems goes (when more than 20: the rest).",
+        DATA_REPORT,
+    )
+    seed: int = about("Seed of the generated images.", 0)
+    device: str = device_field()
+    batch_size: int = about("Images per batch through the generator and the features.", 64)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.data is None:
             raise PosterforgeError("name the real images with --data DIR")
-        for name in ("data", "labels", "inception_weights"):
+        for name in ("data", "labels", "inception_weights", "data_report"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
+        object.__setattr__(self, "only", _names(self.only))
         if not self.data.is_dir():
             raise PosterforgeError(f"--data {self.data}: folder not found")
+        if self.labels is not None and not self.labels.is_file():
+            raise PosterforgeError(f"--labels {self.labels}: file not found")
         if self.n < 1:
             raise PosterforgeError("-n must be at least 1")
         at_least(self.max_real, 1, "--max-real")
         at_least(self.batch_size, 1, "batch_size")
         check_device(self.device)
+
+
+def _names(only: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``("a,b", "c")`` or ``"a,b"`` as ``("a", "b", "c")``, each once."""
+    items = [only] if isinstance(only, str) else list(only or ())
+    names = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    return tuple(dict.fromkeys(names))

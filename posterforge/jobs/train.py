@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from posterforge.errors import PosterforgeError, UnknownNameError
 from posterforge.jobs.common import about, at_least, check_device, device_field, one_of
+from posterforge.jobs.labelled import FIELDS as READING_FIELDS
+from posterforge.jobs.labelled import LabelsReading
 from posterforge.records import Kind
 from posterforge.training.checkpoints import list_checkpoints
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+READING_KEYS = frozenset(f.name for f in READING_FIELDS)  # the labels file's, shared with eval
 HARNESS_KEYS = (
     "max_steps",
     "checkpoint_every",
@@ -256,6 +259,9 @@ def _checked_options(family: Family, options: Mapping[str, str | bool]) -> dict[
             raise PosterforgeError(
                 f"{spec.flag} must be one of {', '.join(spec.choices)}, not {value!r}"
             )
+    reading = {k: v for k, v in options.items() if k in READING_KEYS and isinstance(v, str)}
+    if reading:  # a bad --encoding or --path-template: one line now, as eval says it
+        LabelsReading(**reading)
     return dict(options)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -193,8 +192,9 @@ class ImageFolderStream(Iterator[torch.Tensor]):
     def _skip(self, path: Path, reason: str) -> None:
         if path not in self._warned:
             self._warned.add(path)
-            log.warning("skipping %s: %s", path, reason)
-            warnings.warn(f"skipping unreadable training image {path}: {reason}", stacklevel=3)
+            # one line, as every other warning (a raw UserWarning printed its source line)
+            log.warning("posterforge: warning: skipping unreadable training image %s: %s", path,
+                        reason)  # fmt: skip
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -231,7 +231,8 @@ class LabelledImageStream(ImageFolderStream):
     ``{"image": (B, 3, H, W), "labels": (B, L)}``. ``files`` may repeat a file (resampling).
     ``summary`` (counts of what was found and used) is what :meth:`summary` reports to the run;
     ``recipe_updates`` (recipe keys the data decided, e.g. label names taken from the data) is
-    what :meth:`recipe_updates` gives the run to store before it builds the task."""
+    what :meth:`recipe_updates` gives the run to store before it builds the task; ``report``
+    (the full list of the data's problems) what :meth:`data_report` gives it to keep."""
 
     def __init__(
         self,
@@ -242,6 +243,7 @@ class LabelledImageStream(ImageFolderStream):
         *,
         summary: dict[str, Any] | None = None,
         recipe_updates: dict[str, Any] | None = None,
+        report: str | None = None,
         **kw: Any,
     ):
         if len(files) != len(labels):
@@ -249,6 +251,7 @@ class LabelledImageStream(ImageFolderStream):
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
         self._summary = dict(summary or {})
         self._recipe_updates = dict(recipe_updates or {})
+        self._report = report
         super().__init__(list(files), batch_size, load_size, **kw)
 
     def summary(self) -> dict[str, Any]:
@@ -256,6 +259,10 @@ class LabelledImageStream(ImageFolderStream):
 
     def recipe_updates(self) -> dict[str, Any]:
         return dict(self._recipe_updates)
+
+    def data_report(self) -> str | None:
+        """Every problem the data had (one a line), for the run folder; None: none."""
+        return self._report
 
     def _list(self, source: Any) -> list[Path]:
         return [Path(p) for p in source]

@@ -54,6 +54,7 @@ MIN_USABLE = 0.1  # refuse a labels file of which fewer rows are usable (min_usa
 
 __all__ = [
     "BALANCE_MODES",
+    "DATA_REPORT",
     "MIN_USABLE",
     "NO_IMAGE",
     "NO_LABELS",
@@ -69,6 +70,7 @@ __all__ = [
     "labelled_stream",
     "read_labelled",
     "report",
+    "report_text",
     "vocabulary_from",
 ]
 
@@ -211,6 +213,7 @@ def labelled_stream(
         world_size=world_size,
         summary=summary,
         recipe_updates={"label_names": list(labels.names)} if from_data else None,
+        report=report_text(found) if found.problems else None,
     )
 
 
@@ -230,16 +233,36 @@ def check_usable(found: LabelledData, min_usable: float) -> None:
     )
 
 
-def report(found: LabelledData, items: Sequence[LabelledImage], shown: int = 20) -> None:
-    """Unusable label rows (with line numbers), the rows read, used and dropped, label names
-    outside the vocabulary, and the per-label counts, on stderr."""
+DATA_REPORT = "data-report.txt"  # the run folder's full list of the data's problems
+SHOWN = 20  # problems printed; the rest are in the full list
+
+
+def report(
+    found: LabelledData,
+    items: Sequence[LabelledImage],
+    shown: int = SHOWN,
+    full_list: str = f"the run folder's {DATA_REPORT}",
+    table: bool = True,
+) -> None:
+    """Unusable label rows (with line numbers; past ``shown``, where the ``full_list`` is), the
+    rows read, used and dropped, label names outside the vocabulary, and (with ``table``) the
+    per-label counts, on stderr."""
     for problem in found.problems[:shown]:
         print(f"posterforge: warning: {problem}", file=sys.stderr)
     if len(found.problems) > shown:
-        print(f"posterforge: warning: ... and {len(found.problems) - shown} more", file=sys.stderr)
+        more = len(found.problems) - shown
+        print(f"posterforge: warning: ... and {more} more (all in {full_list})", file=sys.stderr)
     for line in (found.summary_line(), found.unknown_line()):
         if line is not None:
             print(line, file=sys.stderr)
+    if not table:
+        return
     before, after = found.counts(), label_counts(items, len(found.labels))
     print(counts_table(found.labels, before, after), file=sys.stderr)
     print(f"{len(items)} of {len(found.items)} images used", file=sys.stderr)
+
+
+def report_text(found: LabelledData) -> str:
+    """Every problem of the data, one a line, then the summary lines: the full list."""
+    lines = [*found.problems, found.summary_line(), found.unknown_line()]
+    return "".join(f"{line}\n" for line in lines if line is not None)

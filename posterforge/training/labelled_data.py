@@ -5,6 +5,7 @@ why, the names outside the vocabulary). See :mod:`posterforge.training.labelled`
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ from posterforge.training.labels_file import OUTSIDE, LabelsFormat, Row, escapes
 
 # why rows were dropped, for the summary (labels_file adds "quote", "malformed", "outside")
 NO_IMAGE, NO_LABELS, UNKNOWN = "no_image", "no_labels", "unknown"
+DUPLICATE, UNDECODABLE = "duplicate", "undecodable"
 REASONS = {
+    DUPLICATE: "naming a file an earlier row names (dropped: trained once)",
+    UNDECODABLE: "with an image that does not decode",
     UNKNOWN: "with no known {noun}",
     NO_IMAGE: "with no image",
     NO_LABELS: "with no {noun}s",
@@ -177,6 +181,7 @@ def _from_rows(
     notes: list[tuple[int, str]] = []  # (line, problem), sorted at the end
     dropped: list[tuple[int, str]] = []
     usable: list[tuple[int, Path, list[str]]] = []
+    first_row: dict[Path, int] = {}  # each file's first row: a later one is a duplicate
     n_rows = 0
     for row in rows:
         n_rows += 1
@@ -205,6 +210,12 @@ def _from_rows(
             notes.append((row.line, f"{where}: no {noun}s"))
             continue
         usable.append((row.line, path, names))
+    broken = undecodable([path for _, path, _ in usable])
+    for line, path, _ in usable:
+        if path in broken:
+            dropped.append((line, UNDECODABLE))
+            notes.append((line, f"{name}:{line}: {path.name}: {broken[path]}"))
+    usable = [u for u in usable if u[1] not in broken]
     if from_data:
         labels = vocabulary_from((names for _, _, names in usable), labels)
     out = LabelledData([], labels, source=name, rows=n_rows)
@@ -217,10 +228,15 @@ def _from_rows(
             shown = ", ".join(repr(n) for n in unknown)
             notes.append((line, f"{name}:{line}: unknown {noun} {shown}{skipped}"))
             out.unknown.update({_spelling(n, labels) for n in unknown})
-        if known:
-            out.items.append(LabelledImage(path, tuple(known)))
-        else:
+        if not known:
             dropped.append((line, UNKNOWN))
+            continue
+        same = first_row.setdefault(_identity(path), line)  # a usable row's file, once
+        if same != line:
+            dropped.append((line, DUPLICATE))
+            notes.append((line, f"{name}:{line}: {path.name!r} is the file of line {same}"))
+            continue
+        out.items.append(LabelledImage(path, tuple(known)))
     out.dropped = sorted(dropped)
     out.problems = [text for _, text in sorted(notes, key=lambda n: n[0])]
     return out
@@ -240,10 +256,48 @@ def _from_folders(data: Path, labels: LabelSet, from_data: bool = False) -> Labe
             ([sub.name] for sub, found in images.items() for _ in found), labels
         )
     out = LabelledData([], labels)
+    broken = undecodable([p for found in images.values() for p in found])
     for sub in subdirs:
         i = labels.find(sub.name)
         if i is None:
             out.problems.append(f"{sub}: folder is not a {labels.noun} name")
             continue
-        out.items += [LabelledImage(p, (i,)) for p in images[sub]]
+        out.problems += [f"{p}: {broken[p]} (skipped)" for p in images[sub] if p in broken]
+        out.items += [LabelledImage(p, (i,)) for p in images[sub] if p not in broken]
     return out
+
+
+def _identity(path: Path) -> Path:
+    """One key per file, however the rows spell it (``a.jpg``, ``./a.jpg``, a link to it)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def undecodable(paths: Sequence[Path]) -> dict[Path, str]:
+    """The files among ``paths`` that do not decode, with the reason, checked cheaply (the
+    header, then a reduced decode: a JPEG's draft at 1/8 scale still reads every byte, so a
+    truncated file fails) on a few threads (Pillow decodes without the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        reasons = list(pool.map(_decode_problem, paths))
+    return {p: r for p, r in zip(paths, reasons, strict=True) if r is not None}
+
+
+def _decode_problem(path: Path) -> str | None:
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # a decompression-bomb warning is not for the user here
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+                im.load()
+    except Exception as e:  # whatever Pillow raises: the file is not an image we can read
+        reason = str(e).strip() or type(e).__name__
+        return f"does not decode ({reason})"
+    return None

@@ -262,6 +262,11 @@ def _note_and_save(
         request["data_summary"] = summary()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "request.json", json.dumps(request, indent=2) + "\n")
+    data_report = getattr(stream, "data_report", None)  # the data's problems, all of them
+    text = data_report() if data_report is not None else None
+    if text:
+        write_text_atomic(run_dir / "data-report.txt", text)
+        progress.notify(f"posterforge: the data's problems, all of them: {run_dir}/data-report.txt")
 
 
 def _close(stream: Any) -> None:
