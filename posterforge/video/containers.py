@@ -98,6 +98,8 @@ def is_animated(path: Path) -> bool:
     from PIL import Image
 
     try:
+        if not path.is_file():  # a FIFO would block the open until a writer came
+            return False
         with Image.open(path) as im:
             return bool(getattr(im, "is_animated", False))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
