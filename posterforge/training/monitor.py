@@ -106,29 +106,63 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 class Events:
     """TensorBoard event files in the run folder; a resumed run drops the events after its
-    checkpoint (``purge_step``), as the log does. Opened on first use (imports tensorboard)."""
+    checkpoint (``purge_step``), as the log does. Opened on first use (imports tensorboard).
+
+    Written in this thread, not through ``SummaryWriter``'s writer thread: on a full disk that
+    thread died with a traceback and the run ended on a bare "No space left on device". Here
+    the write fails where it is made and :class:`OSError` names the event file, like any other
+    file the run writes. The records are TensorBoard's own (its protos, record framing and
+    torch's summary builders); only the thread is ours."""
 
     def __init__(self, run_dir: Path, purge_step: int | None):
         self.run_dir, self.purge_step = Path(run_dir), purge_step
-        self._writer: Any = None
+        self._file: Any = None
+        self._records: Any = None
+        self.path: Path | None = None
 
-    def _w(self) -> Any:
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+    def _event(self, **fields: Any) -> None:
+        import time
 
-            self._writer = SummaryWriter(str(self.run_dir), purge_step=self.purge_step)
-        return self._writer
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        if self._records is None:
+            self._open()
+        event = Event(wall_time=time.time(), **fields)
+        try:
+            self._records.write(event.SerializeToString())
+            self._records.flush()
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
+
+    def _open(self) -> None:
+        import os
+        import socket
+        import time
+
+        from tensorboard.compat.proto.event_pb2 import SessionLog
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.0"
+        self.path = self.run_dir / name
+        self._file = open(self.path, "ab")  # noqa: SIM115 (closed in close())
+        self._records = RecordWriter(self._file)
+        self._event(file_version="brain.Event:2")
+        if self.purge_step is not None:  # what TensorBoard reads as "drop what came after"
+            self._event(step=self.purge_step, session_log=SessionLog(status=SessionLog.START))
 
     def scalars(self, prefix: str, step: int, values: Mapping[str, float]) -> None:
-        w = self._w()
+        from torch.utils.tensorboard.summary import scalar
+
         for k, v in values.items():
-            w.add_scalar(f"{prefix}/{k}", float(v), step)
+            self._event(step=step, summary=scalar(f"{prefix}/{k}", float(v)))
 
     def image(self, tag: str, step: int, rgb: np.ndarray) -> None:
         """``rgb``: ``(H, W, 3)`` uint8, already on the host (the PNG's pixels)."""
-        self._w().add_image(tag, rgb, step, dataformats="HWC")
+        from torch.utils.tensorboard.summary import image
+
+        self._event(step=step, summary=image(tag, rgb, dataformats="HWC"))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = self._records = None
