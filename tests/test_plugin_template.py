@@ -103,7 +103,8 @@ def test_generated_plugin_installs_lists_translates_and_passes_its_tests(cli, tm
 
     out = tmp_path / "out"
     r = cli(
-        "translate", str(FRAME), "--style", "ash", "--out", str(out), "-f", "png", extra_path=site
+        "translate", str(FRAME), "--style", "ash", "--out", str(out), "-f", "png",
+        "--precision", "fp32", extra_path=site,
     )
     assert r.code == 0, r.err
     before = np.asarray(Image.open(FRAME).convert("RGB")).astype(int)
