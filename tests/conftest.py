@@ -205,6 +205,28 @@ def inproc():
     return run_inprocess
 
 
+@pytest.fixture
+def small_genre_generator(tmp_path) -> Path:
+    """A small genre cGAN with the shipped genre vocabulary (random but fixed weights), for the
+    backend and export paths (no batch-norm calibration: only its arithmetic is compared)."""
+    import torch
+
+    from posterforge import presets
+    from posterforge.plugins import get_host
+    from posterforge.weights import make_header, save_weights
+    from posterforge_genre_cgan.config import GenreConfig
+    from posterforge_genre_cgan.network import GenreGenerator
+
+    torch.manual_seed(0)
+    names = list(presets.labels("genres", get_host()).names)
+    net = GenreGenerator(GenreConfig(z_dim=16, ngf=4, image_size=(64, 128)), len(names))
+    config = {"z_dim": 16, "ngf": 4, "image_size": [64, 128]}
+    path = tmp_path / "gen.safetensors"
+    save_weights(path, net.state_dict(), make_header("generator", "genre-cgan", config,
+                                                     labels=names))  # fmt: skip
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_style(tmp_path_factory) -> Path:
     """A small CycleGAN translator in our weight format (random but fixed weights): fast enough

@@ -10,23 +10,8 @@ from posterforge.backends import OPENVINO, TORCH, calibration, choice
 
 
 @pytest.fixture
-def tiny_generator(tmp_path):
-    import torch
-
-    from posterforge import presets
-    from posterforge.plugins import get_host
-    from posterforge.weights import make_header, save_weights
-    from posterforge_genre_cgan.config import GenreConfig
-    from posterforge_genre_cgan.network import GenreGenerator
-
-    torch.manual_seed(0)
-    names = list(presets.labels("genres", get_host()).names)
-    net = GenreGenerator(GenreConfig(z_dim=16, ngf=4, image_size=(64, 128)), len(names))
-    config = {"z_dim": 16, "ngf": 4, "image_size": [64, 128]}
-    path = tmp_path / "gen.safetensors"
-    save_weights(path, net.state_dict(), make_header("generator", "genre-cgan", config,
-                                                     labels=names))  # fmt: skip
-    return path
+def tiny_generator(small_genre_generator):
+    return small_genre_generator
 
 
 def test_the_genre_cgan_takes_openvino_when_the_calibration_picks_it(

@@ -37,22 +37,8 @@ def _translator(path):
 
 
 @pytest.fixture
-def tiny_generator(tmp_path):
-    """A small genre cGAN with the shipped genre vocabulary (random but fixed weights)."""
-    from posterforge import presets
-    from posterforge.plugins import get_host
-    from posterforge.weights import make_header, save_weights
-    from posterforge_genre_cgan.config import GenreConfig
-    from posterforge_genre_cgan.network import GenreGenerator
-
-    torch.manual_seed(0)
-    names = list(presets.labels("genres", get_host()).names)
-    net = GenreGenerator(GenreConfig(z_dim=16, ngf=4, image_size=(64, 128)), len(names))
-    config = {"z_dim": 16, "ngf": 4, "image_size": [64, 128]}
-    path = tmp_path / "gen.safetensors"
-    save_weights(path, net.state_dict(), make_header("generator", "genre-cgan", config,
-                                                     labels=names))  # fmt: skip
-    return path
+def tiny_generator(small_genre_generator):
+    return small_genre_generator
 
 
 def test_a_translator_at_a_fixed_size_matches_torch(inproc, tiny_style, tmp_path):

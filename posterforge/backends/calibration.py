@@ -126,8 +126,13 @@ def winner(seconds: Mapping[str, float]) -> str:
 
 
 def _read() -> dict[str, Any]:
+    return read_entries(cache_path())
+
+
+def read_entries(path: Path) -> dict[str, Any]:
+    """A JSON cache of decisions in the home; missing, unreadable or not an object: none."""
     try:
-        data = json.loads(cache_path().read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -155,8 +155,6 @@ def remember(key: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read() -> dict[str, Any]:
-    try:
-        data = json.loads(cache_path().read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    from posterforge.backends.calibration import read_entries
+
+    return read_entries(cache_path())
