@@ -82,22 +82,30 @@ def lookup(key: str) -> dict[str, Any] | None:
 
 def remember(key: str, path: str, seconds: Mapping[str, float]) -> dict[str, Any]:
     """Keep the decision for ``key`` unless another run kept one first; returns the one kept."""
-    from posterforge.atomic import write_text_atomic
-
-    entries = _read()
-    if isinstance(kept := entries.get(key), dict) and kept.get("path") in PATHS:
-        return kept
     entry = {
         "path": path,
         "date": time.strftime("%Y-%m-%d"),
         "seconds": {k: round(v, 4) for k, v in seconds.items()},
     }
+    return keep_first(cache_path(), key, entry, lambda kept: kept.get("path") in PATHS)
+
+
+def keep_first(
+    target: Path, key: str, entry: dict[str, Any], valid: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Keep ``entry`` for ``key`` in the JSON cache ``target`` unless another run kept a
+    ``valid`` one first; returns the one kept. A read-only home keeps nothing: the decision
+    then holds for this run only."""
+    from posterforge.atomic import write_text_atomic
+
+    entries = read_entries(target)
+    if isinstance(kept := entries.get(key), dict) and valid(kept):
+        return kept
     entries[key] = entry
     try:
-        target = cache_path()
         target.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    except OSError:  # a read-only home: the decision holds for this run only
+    except OSError:
         pass
     return entry
 

@@ -139,19 +139,10 @@ def lookup(key: str) -> dict[str, Any] | None:
 
 def remember(key: str, entry: dict[str, Any]) -> dict[str, Any]:
     """Keep ``entry`` for ``key`` unless another run kept one first; returns the one kept."""
-    from posterforge.atomic import write_text_atomic
+    from posterforge.backends.calibration import keep_first
 
-    entries = _read()
-    if isinstance(kept := entries.get(key), dict) and kept.get("precision") in ("fp32", "bf16"):
-        return kept
-    entries[key] = entry
-    try:
-        target = cache_path()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target, json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    except OSError:  # a read-only home: the decision holds for this run only
-        pass
-    return entry
+    valid = lambda kept: kept.get("precision") in ("fp32", "bf16")  # noqa: E731
+    return keep_first(cache_path(), key, entry, valid)
 
 
 def _read() -> dict[str, Any]:
