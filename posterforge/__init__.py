@@ -15,6 +15,8 @@ from posterforge.version import __version__
 _API = (
     "translate",
     "generate",
+    "project",
+    "mix",
     "frames",
     "train",
     "evaluate",

@@ -18,12 +18,14 @@ from posterforge.jobs.evaluate import DATA_REPORT as EVAL_DATA_REPORT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Unpack
+    from typing import Any, Unpack
 
     from posterforge.backends import Backend
     from posterforge.context import Context
     from posterforge.evaluation.evaluator import EvalReport
     from posterforge.generation import Poster
+    from posterforge.mixing import MixGrid
+    from posterforge.projection import Projected
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
     from posterforge.onnx_export import Exported
@@ -108,6 +110,7 @@ def generate(
     grid: str | Path | None = None,
     grid_max: int = 64,
     shard: str | None = None,
+    from_latent: str | Path | None = None,
     ctx: Context | None = None,
 ) -> list[Poster]:
     """``n`` images per condition (e.g. ``["horror", "horror+comedy"]``; None for an
@@ -123,8 +126,49 @@ def generate(
         model=model, seed=seed, seeds=seeds, truncation=truncation, batch_size=batch_size, fmt=fmt,
         device=device, precision=precision, compile=compile, backend=backend, overwrite=overwrite,
         grid=None if grid is None else Path(grid), grid_max=grid_max, shard=shard,
+        from_latent=None if from_latent is None else Path(from_latent),
     )  # fmt: skip
     return list(start(job, ctx).records())
+
+
+def project(
+    posters: Sequence[str | Path],
+    out: str | Path,
+    *,
+    model: str = "posters-demo",
+    genre: str | None = None,
+    as_labels: Sequence[str] = (),
+    ctx: Context | None = None,
+    **options: Any,
+) -> list[Projected]:
+    """Project each poster into the model's latent space: one record per poster. ``options``
+    are :class:`~posterforge.jobs.project.ProjectJob`'s other fields (steps, lr, seed, fit,
+    feature_weight, features, device, overwrite). For the records as they land, use
+    :func:`posterforge.projection.start`."""
+    from posterforge.jobs.project import ProjectJob
+    from posterforge.projection import start
+
+    job = ProjectJob(tuple(Path(p) for p in posters), Path(out), model=model, genre=genre,
+                     as_labels=tuple(as_labels), **options)  # fmt: skip
+    return list(start(job, ctx).records())
+
+
+def mix(
+    rows: Sequence[int] | str,
+    cols: Sequence[int] | str,
+    out: str | Path,
+    *,
+    model: str = "posters-stylegan",
+    ctx: Context | None = None,
+    **options: Any,
+) -> MixGrid:
+    """A style mixing grid written to ``out``; ``options`` are
+    :class:`~posterforge.jobs.mix.MixJob`'s other fields (layers, genre, truncation, device,
+    overwrite)."""
+    from posterforge.jobs.mix import MixJob
+    from posterforge.mixing import mix as run_mix
+
+    return run_mix(MixJob(rows, cols, Path(out), model=model, **options), ctx)  # type: ignore[arg-type]
 
 
 def frames(

@@ -16,8 +16,9 @@ so the core's modules can move while this list stays::
 Importing this module is cheap: it imports neither torch nor the modules behind the names; each
 name is imported on first use (the training building blocks import torch then). The groups:
 
-- the contract: :func:`hookimpl`, :class:`Translator`, :class:`Generator`, :class:`BuiltGenerator`,
-  :class:`Kind`, :class:`Family` with :class:`Input` and :class:`Option` (its factories may
+- the contract: :func:`hookimpl`, :class:`Translator`, :class:`Generator`, :class:`BuiltGenerator`
+  (optional capabilities: :class:`LatentGenerator`, :class:`StyleMixer`), :class:`Kind`,
+  :class:`Family` with :class:`Input` and :class:`Option` (its factories may
   take the run's :class:`Context`), :class:`Importer`,
   :class:`WeightSource`, :class:`Extractor` with :class:`FeatureExtractor`;
 - weight files: :class:`Weights`, :func:`make_header`, :func:`check_shapes`,
@@ -44,6 +45,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Translator": ("posterforge.models", "Translator"),
     "Generator": ("posterforge.models", "Generator"),
     "BuiltGenerator": ("posterforge.models", "BuiltGenerator"),
+    "LatentGenerator": ("posterforge.models", "LatentGenerator"),
+    "StyleMixer": ("posterforge.models", "StyleMixer"),
     "Kind": ("posterforge.records", "Kind"),
     "Context": ("posterforge.context", "Context"),
     "Family": ("posterforge.family", "Family"),
@@ -141,7 +144,14 @@ if TYPE_CHECKING:
     )
     from posterforge.hookspecs import hookimpl
     from posterforge.labels import LabelSet, labels_from_header
-    from posterforge.models import BuiltGenerator, Extractor, Generator, Translator
+    from posterforge.models import (
+        BuiltGenerator,
+        Extractor,
+        Generator,
+        LatentGenerator,
+        StyleMixer,
+        Translator,
+    )
     from posterforge.netconfig import NetConfig, between, flag, size_between
     from posterforge.plugins import discover
     from posterforge.presets import shipped

@@ -96,7 +96,13 @@ def init_dcgan(net: nn.Module) -> None:
 class PosterSampler(nn.Module):
     """The built generator behind ``posterforge generate`` (the plugin contract's
     :class:`posterforge.models.BuiltGenerator`): ``sample(z, labels)`` gives ``(B, 3, 128, 64)``
-    in ``[0, 1]``; conditions are genre names, aliases or mixes, parsed by ``labels``."""
+    in ``[0, 1]``; conditions are genre names, aliases or mixes, parsed by ``labels``.
+
+    Its latent is z itself (the ``LatentGenerator`` capability, ``latent_kind = "z"``):
+    ``to_latent`` is the identity, ``latent_start`` zeros (the mode of z's prior) and
+    ``render`` is ``sample``."""
+
+    latent_kind = "z"
 
     def __init__(self, net: GenreGenerator, labels: LabelSet | list[str]):
         super().__init__()
@@ -108,6 +114,7 @@ class PosterSampler(nn.Module):
         self.z_dim = net.z_dim
         self.label_names = list(labels.names)
         self.image_size = (WIDTH, HEIGHT)
+        self.latent_dim = int(net.z_dim)
 
     def conditions(self, spec: str) -> torch.Tensor:
         return torch.tensor(self.labels.vector(spec))
@@ -117,5 +124,16 @@ class PosterSampler(nn.Module):
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(z, labels).add(1.0).mul(0.5).clamp(0.0, 1.0)
+
+    def to_latent(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return z
+
+    def latent_start(self, labels: torch.Tensor | None) -> torch.Tensor:
+        batch = 1 if labels is None else labels.shape[0]
+        device = self.net.net[0].weight.device
+        return torch.zeros(batch, self.z_dim, device=device)
+
+    def render(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.sample(latent, labels)
 
     forward = sample

@@ -42,6 +42,7 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "backend": Opt(str, typer.Option()),
     "overwrite": Opt(bool, typer.Option()),
     "shard": Opt(str | None, typer.Option()),
+    "from_latent": Opt(Path | None, typer.Option("--from-latent", metavar="NPZ")),
 }  # fmt: skip
 SHOWN = {  # how the records are shown: not part of the job
     "as_json": Opt(bool, typer.Option("--json", help="One JSON object per poster on stdout."),

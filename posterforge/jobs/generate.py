@@ -70,6 +70,11 @@ class GenerateJob:
         "(torchrun: automatic).",
         None,
     )
+    from_latent: Path | None = about(
+        "A latent .npz from project: render it under each --genre (CAPTION-STEM.png; -n, "
+        "seeds and truncation are then not used).",
+        None,
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -95,6 +100,11 @@ class GenerateJob:
                 raise PosterforgeError("--seeds: give seeds of 0 or more, e.g. 1,5-9")
             set_(self, "n", len(self.seeds))
             set_(self, "batch_size", 1)  # a poster of a seed never shares its batch: exact alone
+        if self.from_latent is not None:
+            from posterforge.rerender import latent_path
+
+            set_(self, "from_latent", latent_path(self.from_latent))
+            set_(self, "n", 1)
         one_of(self.precision, PRECISIONS, "precision")
         one_of(self.compile, COMPILE_MODES, "compile")
         one_of(self.backend, BACKENDS, "backend")
