@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     from posterforge.context import Context
     from posterforge.evaluation.evaluator import EvalReport
     from posterforge.generation import Poster
-    from posterforge.mixing import MixGrid
-    from posterforge.projection import Projected
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
+    from posterforge.mixing import MixGrid
     from posterforge.onnx_export import Exported
+    from posterforge.projection import Projected
     from posterforge.records import Record
     from posterforge.sizing import Size
     from posterforge.store import Store
@@ -128,6 +128,10 @@ def generate(
         grid=None if grid is None else Path(grid), grid_max=grid_max, shard=shard,
         from_latent=None if from_latent is None else Path(from_latent),
     )  # fmt: skip
+    if job.from_latent is not None:
+        from posterforge.rerender import start_from_latent
+
+        return list(start_from_latent(job, ctx).records())
     return list(start(job, ctx).records())
 
 

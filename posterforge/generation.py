@@ -82,11 +82,9 @@ def start(
     outputs; configuration errors (unknown model or condition) raise here, before anything is
     written. Then :meth:`GenerateRun.records` does the work. ``generator``: a model loaded
     already (``job.model``, ``device`` and ``precision`` are then not used). With
-    ``job.from_latent``: :func:`posterforge.rerender.start_from_latent`'s run instead."""
-    if job.from_latent is not None and generator is None:
-        from posterforge.rerender import start_from_latent
-
-        return start_from_latent(job, ctx)  # type: ignore[return-value]
+    ``job.from_latent``: :func:`posterforge.rerender.start_from_latent` plans that run."""
+    if job.from_latent is not None:
+        raise ValueError("a job with from_latent: use posterforge.rerender.start_from_latent")
     if job.out is not None:  # before the model loads: a read-only --out fails in a second
         check_writable(job.out)
     gen = generator or load_generator(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +19,6 @@ import numpy as np
 from posterforge.atomic import check_writable
 from posterforge.capabilities import require
 from posterforge.context import Context, default_context
-from posterforge.errors import PosterforgeError
 from posterforge.models import LatentGenerator
 from posterforge.records import OK, SKIPPED, Kind
 
@@ -135,11 +133,3 @@ class RerenderRun:
         if job.grid is not None:
             encode_atomic(row_sheet(images, [c or stem for c, _ in self.targets]), job.grid)
 
-
-def latent_path(value: str | Path | None) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    if path.suffix != ".npz":
-        raise PosterforgeError(f"--from-latent {path}: give a latent .npz (from project)")
-    return path

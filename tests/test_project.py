@@ -100,7 +100,9 @@ def test_require_names_the_capability(small_genre_generator):
     mod = _gen(small_genre_generator).module
     with pytest.raises(MissingCapability) as e:
         require(mod, StyleMixer, "per-layer styles", "gen", verb="mix styles", family="genre-cgan")
-    assert str(e.value) == "model 'gen' (family genre-cgan) cannot mix styles: it has no per-layer styles"
+    assert str(e.value) == (
+        "model 'gen' (family genre-cgan) cannot mix styles: it has no per-layer styles"
+    )
     assert require(mod, LatentGenerator, "latent", "gen") is mod
 
 

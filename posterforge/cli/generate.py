@@ -73,7 +73,12 @@ def run(job: GenerateJob, *, as_json: bool, quiet: bool, default_out: bool = Fal
         device = launch.device_for(job.device, ranks)
         job = replace(job, shard=ranks.shard, device=device, grid=job.grid if ranks.main else None)
         quiet = quiet or not ranks.main
-    planned = start(job)
+    if job.from_latent is not None:
+        from posterforge.rerender import start_from_latent
+
+        planned = start_from_latent(job)
+    else:
+        planned = start(job)
     if default_out and not quiet:  # the first line, once the model and genres are known good
         print(f"posterforge: writing to {job.out}/ (no --out given)", file=sys.stderr)
     total = job.n * max(1, len(job.conditions)) if job.out is not None else 0

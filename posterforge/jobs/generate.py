@@ -101,9 +101,11 @@ class GenerateJob:
             set_(self, "n", len(self.seeds))
             set_(self, "batch_size", 1)  # a poster of a seed never shares its batch: exact alone
         if self.from_latent is not None:
-            from posterforge.rerender import latent_path
-
-            set_(self, "from_latent", latent_path(self.from_latent))
+            set_(self, "from_latent", Path(self.from_latent))
+            if self.from_latent.suffix != ".npz":
+                raise PosterforgeError(
+                    f"--from-latent {self.from_latent}: give a latent .npz (from project)"
+                )
             set_(self, "n", 1)
         one_of(self.precision, PRECISIONS, "precision")
         one_of(self.compile, COMPILE_MODES, "compile")
