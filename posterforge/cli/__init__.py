@@ -48,6 +48,7 @@ def _register_builtin_commands() -> None:
         frames,
         generate,
         listing,
+        report,
         train,
         translate,
         warmup,
@@ -59,6 +60,8 @@ def _register_builtin_commands() -> None:
     app.command("generate")(generate.generate)
     app.command("eval")(evaluate.evaluate)
     app.command("warmup")(warmup.warmup)
+    app.command("report")(report.report)
+    app.command("runs")(report.runs)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")
