@@ -27,6 +27,7 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 FRAME_WIDTH = 640  # a wider sample grid is scaled down (and stored as JPEG)
 RAW_BYTES = 300_000  # a PNG up to this size and width goes in as it is
 LIST_ITEMS = 12  # longer lists in the recipe and provenance are cut (with a count)
+CURVE_POINTS = 2000  # a longer curve is thinned to about this many points (the last kept)
 
 
 def write_report(job: ReportJob) -> Path:
@@ -77,6 +78,15 @@ def frame_uri(path: Path) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def thin(points: list[Any], most: int = CURVE_POINTS) -> list[Any]:
+    """Every k-th point of a long curve, so that about ``most`` are left, the last among them."""
+    if len(points) <= most:
+        return points
+    k = -(-len(points) // most)
+    kept = points[::k]
+    return kept if kept[-1] is points[-1] else [*kept, points[-1]]
+
+
 def run_data(info: RunInfo, label: str, colour: str, frames: int) -> dict[str, Any]:
     """What the page's script draws for one run."""
     from posterforge.training.runinfo import step_times
@@ -91,6 +101,7 @@ def run_data(info: RunInfo, label: str, colour: str, frames: int) -> dict[str, A
         for k, v in m.get("values", {}).items():
             if isinstance(v, int | float):
                 metrics.setdefault(k, []).append([m["step"], v])
+    losses = {k: thin(v) for k, v in losses.items()}
     timing = {
         "seconds per step (training)": [[s, t] for s, t in step_times(info)],
         "seconds per metric pass": [[m["step"], m.get("seconds", 0.0)] for m in info.metrics],
@@ -102,7 +113,7 @@ def run_data(info: RunInfo, label: str, colour: str, frames: int) -> dict[str, A
         "color": colour,
         "losses": losses,
         "metrics": metrics,
-        "timing": {k: v for k, v in timing.items() if v},
+        "timing": {k: thin(v) for k, v in timing.items() if v},
         "frames": framed,
     }
 
@@ -229,8 +240,8 @@ def render(infos: list[RunInfo], frames: int) -> str:
   document.documentElement.setAttribute("data-js-error", String(e.message)); }});</script>
 <style>{_asset("report.css")}</style></head>
 <body><h1>{_e(title)}</h1><ul class="legend">{legend}</ul>
-<h2>losses</h2><div class="charts" data-group="losses"></div>
 <h2>metrics (held-out images)</h2><div class="charts" data-group="metrics"></div>
+<h2>losses</h2><div class="charts" data-group="losses"></div>
 <h2>time</h2><div class="charts" data-group="timing"></div>
 <h2>runs</h2><div class="runs">{runs}</div>
 <script type="application/json" id="report-data">{_script_json(_finite(data))}</script>

@@ -123,6 +123,15 @@ def test_time_per_step_leaves_the_metric_passes_out():
     assert step_times(info) == [(4, 1.5), (6, 1.0)]  # (8 s - 5 s of metrics) / 2 steps
 
 
+def test_a_long_curve_is_thinned_to_about_the_limit_with_its_last_point():
+    from posterforge.run_report import pick, thin
+
+    points = [[s, float(s)] for s in range(1, 10_001)]
+    kept = thin(points, 2000)
+    assert 2000 <= len(kept) <= 2001 and kept[0] == [1, 1.0] and kept[-1] == [10_000, 10_000.0]
+    assert pick(5, 3) == [0, 2, 4] and pick(5, 1) == [4] and pick(2, 40) == [0, 1]
+
+
 def _hold_lock(run: Path) -> subprocess.Popen:
     """Another process that holds the run's training lock, as a training does."""
     code = (
@@ -161,3 +170,16 @@ def test_runs_tells_finished_interrupted_and_running_apart(runs, inproc):
 def test_runs_of_a_missing_folder_is_one_line(tmp_path, inproc):
     r = inproc("runs", str(tmp_path / "nowhere"))
     assert r.code == 2 and r.err.strip().endswith("no such folder")
+
+
+def test_a_run_whose_files_are_torn_is_skipped_with_its_reason(tmp_path, inproc):
+    broken = tmp_path / "runs" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text('{"max_steps": 1')
+    r = inproc("runs", str(tmp_path), "--json")
+    assert r.code == 0 and json.loads(r.out) == []
+    assert r.err.startswith("posterforge: skipped: ")
+    assert "config.json: not readable as JSON" in r.err
+    r = inproc("report", str(broken), "--out", str(tmp_path / "b.html"))
+    assert r.code == 2 and "config.json: not readable as JSON" in r.err
+    assert not (tmp_path / "b.html").exists()

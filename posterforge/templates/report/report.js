@@ -48,7 +48,7 @@
 
   // one chart: a series per run, overlaid, in the run's colour
   function chart(parent, title, series) {
-    var W = 440, H = 250, L = 58, R = 14, T = 26, B = 36;
+    var W = 400, H = 240, L = 58, R = 14, T = 26, B = 36;
     var xs = [], ys = [];
     series.forEach(function (s) {
       s.points.forEach(function (p) {
@@ -106,13 +106,24 @@
     var group = box.getAttribute("data-group");
     var keys = keysOf(group);
     if (!keys.length) { htmlEl("p", "none", box, "Nothing recorded."); }
+    var constant = [];
     keys.forEach(function (key) {
       var series = data.runs.filter(function (run) { return run[group][key]; }).map(function (run) {
         return { label: run.label, color: run.color, points: run[group][key] };
       });
+      var values = [];
+      series.forEach(function (s) { s.points.forEach(function (p) { values.push(p[1]); }); });
+      var first = values[0];
+      if (values.length > 1 && values.every(function (v) { return v === first; })) {
+        constant.push(key + " = " + fmt(first));  // the same in every run: a line, not a chart
+        return;
+      }
       chart(box, key, series);
       charts += 1;
     });
+    if (constant.length) {
+      htmlEl("p", "constants", box, "Constant: " + constant.join(", ") + ".");
+    }
   });
 
   // the sample grids of each run as a timeline: a slider over their steps
