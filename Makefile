@@ -61,7 +61,7 @@ demo: install
 # A tiny CycleGAN run on two made-up colour domains, scored on held-out images as it trains
 # (DEMO_STEPS steps, FID every DEMO_EVAL), then its report: demo-out/train-report.html.
 DEMO_STEPS ?= 200
-DEMO_EVAL  ?= 50
+DEMO_EVAL  ?= 100
 demo-train: install
 	$(PY) examples/make_domains.py demo-domains
 	rm -rf runs/demo-train
