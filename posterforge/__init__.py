@@ -25,6 +25,8 @@ _API = (
     "import_weights",
     "export_weights",
     "weights_path",
+    "report",
+    "list_runs",
 )
 
 __all__ = ["BuiltGenerator", "Generator", "Translator", "__version__", "hookimpl", *_API]

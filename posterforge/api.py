@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from posterforge import catalog
 from posterforge.context import default_context
+from posterforge.errors import PosterforgeError
 from posterforge.jobs.evaluate import DATA_REPORT as EVAL_DATA_REPORT
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from posterforge.sizing import Size
     from posterforge.store import Store
     from posterforge.training.progress import TrainProgress
+    from posterforge.training.runinfo import RunInfo
     from posterforge.video.records import FilmReport, FrameRecord
     from posterforge.warmup import Warmed
 
@@ -349,6 +351,48 @@ def export_weights(
     return export_onnx(job, ctx)
 
 
+def report(
+    runs: Sequence[str | Path],
+    out: str | Path = "report.html",
+    *,
+    overwrite: bool = False,
+    frames: int = 40,
+) -> Path:
+    """Write one self-contained HTML page about the training ``runs`` (their folders) to ``out``:
+    loss and metric curves overlaid, sample timelines, recipe, provenance, time per step and the
+    best checkpoint; returns ``out``. The keywords are
+    :class:`~posterforge.jobs.report.ReportJob`'s fields.
+
+    >>> posterforge.report(["runs/a", "runs/b"], "ab.html")  # doctest: +SKIP
+    """
+    from posterforge.jobs.report import ReportJob
+    from posterforge.run_report import write_report
+
+    job = ReportJob(tuple(Path(r) for r in runs), Path(out), overwrite=overwrite, frames=frames)
+    return write_report(job)
+
+
+def list_runs(
+    folder: str | Path = ".", *, on_skip: Callable[[str], None] | None = None
+) -> list[RunInfo]:
+    """The training runs under ``folder`` (itself, when it is a run; three levels down), each
+    with its family, step, status (running, finished, interrupted), best metric and last
+    checkpoint, as :class:`~posterforge.training.runinfo.RunInfo` (``as_dict()`` for JSON).
+    A run folder that cannot be read is left out, with its one-line reason to ``on_skip``."""
+    from posterforge.jobs.report import RunsJob
+    from posterforge.training.runinfo import find_runs, read_run
+
+    job = RunsJob(Path(folder))
+    found = []
+    for path in find_runs(job.folder):
+        try:
+            found.append(read_run(path))
+        except PosterforgeError as e:
+            if on_skip is not None:
+                on_skip(str(e))
+    return found
+
+
 def weights_path(spec: str, store: Store | None = None) -> Path:
     """Resolve a weight name or path (explicit path > store > plugin source) to a file."""
     ctx = default_context(store)
@@ -360,6 +404,7 @@ def _document() -> None:
     each)."""
     from posterforge.jobs.generate import GenerateJob
     from posterforge.jobs.reference import document
+    from posterforge.jobs.report import ReportJob
     from posterforge.jobs.translate import TranslateJob
     from posterforge.jobs.warmup import WarmupJob
     from posterforge.jobs.weights import WeightsExportJob
@@ -368,6 +413,7 @@ def _document() -> None:
     document(generate, GenerateJob)
     document(warmup, WarmupJob)
     document(export_weights, WeightsExportJob)
+    document(report, ReportJob)
 
 
 _document()

@@ -49,6 +49,7 @@ def _register_builtin_commands() -> None:
         generate,
         listing,
         project,
+        report,
         train,
         translate,
         warmup,
@@ -62,6 +63,8 @@ def _register_builtin_commands() -> None:
     app.command("mix")(project.mix)
     app.command("eval")(evaluate.evaluate)
     app.command("warmup")(warmup.warmup)
+    app.command("report")(report.report)
+    app.command("runs")(report.runs)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
     app.add_typer(train.app, name="train")

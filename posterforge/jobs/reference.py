@@ -41,6 +41,9 @@ _PAGES: tuple[tuple[str, str, str, str], ...] = (
      "`progress(done, total)` counts the images through the feature extractor."),
     ("posterforge.api.warmup", "posterforge.jobs.warmup:WarmupJob",
      "a Warmed: the batch shape compiled, the seconds it took, whether the cache held it", ""),
+    ("posterforge.report", "posterforge.jobs.report:ReportJob", "the HTML file written", ""),
+    ("posterforge.list_runs", "posterforge.jobs.report:RunsJob",
+     "one RunInfo per run found (`as_dict()`: what `runs --json` prints)", ""),
     ("posterforge.export_weights", "posterforge.jobs.weights:WeightsExportJob",
      "an Exported (the file, and how it matched torch)", ""),
 )  # fmt: skip
