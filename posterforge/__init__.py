@@ -15,6 +15,7 @@ from posterforge.version import __version__
 _API = (
     "translate",
     "generate",
+    "morph",
     "frames",
     "train",
     "evaluate",

@@ -90,6 +90,32 @@ class BuiltGenerator(Protocol):
         (None when unconditional), both on the module's device."""
 
 
+@runtime_checkable
+class LatentGenerator(Protocol):
+    """A generator with an editable latent: W for StyleGAN (one w per sample), z for the cGAN."""
+
+    latent_kind: str  # "w" or "z"
+
+    def to_latent(self, z: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        """``(B, D)``."""
+
+    def latent_start(self, conditions: torch.Tensor | None) -> torch.Tensor:
+        """``(B, D)``: the label's w_avg, or zeros for z."""
+
+    def render(self, latent: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        """``(B, 3, H, W)`` in ``[0, 1]``; ``render(to_latent(z, c), c) == sample(z, c)``."""
+
+
+@runtime_checkable
+class StyleMixer(Protocol):
+    """A generator with per-layer styles (StyleGAN)."""
+
+    style_layers: int  # how many per-layer w inputs the synthesis takes
+
+    def render_styles(self, ws: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        """``ws`` ``(B, style_layers, D)``."""
+
+
 @dataclass(frozen=True)
 class Extractor:
     """A feature extractor that ``posterforge eval`` may measure with, registered by name.

@@ -44,6 +44,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Translator": ("posterforge.models", "Translator"),
     "Generator": ("posterforge.models", "Generator"),
     "BuiltGenerator": ("posterforge.models", "BuiltGenerator"),
+    "LatentGenerator": ("posterforge.models", "LatentGenerator"),
+    "StyleMixer": ("posterforge.models", "StyleMixer"),
     "Kind": ("posterforge.records", "Kind"),
     "Context": ("posterforge.context", "Context"),
     "Family": ("posterforge.family", "Family"),
@@ -141,7 +143,14 @@ if TYPE_CHECKING:
     )
     from posterforge.hookspecs import hookimpl
     from posterforge.labels import LabelSet, labels_from_header
-    from posterforge.models import BuiltGenerator, Extractor, Generator, Translator
+    from posterforge.models import (
+        BuiltGenerator,
+        Extractor,
+        Generator,
+        LatentGenerator,
+        StyleMixer,
+        Translator,
+    )
     from posterforge.netconfig import NetConfig, between, flag, size_between
     from posterforge.plugins import discover
     from posterforge.presets import shipped

@@ -48,6 +48,7 @@ def _register_builtin_commands() -> None:
         frames,
         generate,
         listing,
+        morph,
         train,
         translate,
         warmup,
@@ -57,6 +58,7 @@ def _register_builtin_commands() -> None:
     app.command("translate")(translate.translate)
     app.command("frames")(frames.frames)
     app.command("generate")(generate.generate)
+    app.command("morph")(morph.morph)
     app.command("eval")(evaluate.evaluate)
     app.command("warmup")(warmup.warmup)
     listing.register(app)

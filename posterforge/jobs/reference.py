@@ -1,5 +1,5 @@
 """docs/api.md and the Python API's docstrings, generated from the jobs: each keyword of
-``posterforge.translate``, ``generate``, ``frames``, ``train``, ``evaluate``, ``api.warmup`` and
+``posterforge.translate``, ``generate``, ``morph``, ``frames``, ``train``, ``evaluate``, ``api.warmup`` and
 of ``training.run.resume`` and ``export`` is a job field, with its type, default and description
 written once, in the job.
 
@@ -20,6 +20,9 @@ _PAGES: tuple[tuple[str, str, str, str], ...] = (
      "one Record per input", ""),
     ("posterforge.generate", "posterforge.jobs.generate:GenerateJob",
      "one Poster per image", ""),
+    ("posterforge.morph", "posterforge.jobs.morph:MorphJob",
+     "a MorphRecord: the video, ok or skipped, its frames and the frames resumed",
+     "`seeds` may be a list or a string (1,2,3); `conditions` are the stops' genres."),
     ("posterforge.frames", "posterforge.jobs.frames:FramesJob",
      "one FrameRecord per frame written or skipped, then one FilmReport per film", ""),
     ("posterforge.train", "posterforge.jobs.train:TrainJob",
