@@ -141,6 +141,7 @@ def start(
     path = _path(job, gen, space)
     run = MorphRun(job, gen, path, captions, vcodec, crf)
     run.check_unfinished()
+    run.reserve()
     return run
 
 
@@ -160,8 +161,8 @@ def choose_space(job: MorphJob, gen: LoadedGenerator) -> str:
 
 
 def _family(gen: LoadedGenerator) -> str | None:
-    arch = getattr(gen.engine, "arch", None)
-    return arch if isinstance(arch, str) else None
+    """The registered class's name (``model_id`` is ``name:sha256``)."""
+    return gen.engine.model_id.split(":")[0] or None
 
 
 def _encoder(job: MorphJob) -> tuple[str, int | None]:
@@ -195,6 +196,7 @@ class MorphRun:
     vcodec: str
     crf: int | None
     on_frames: Callable[[int], None] = field(default=lambda n: None)
+    completed: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -224,17 +226,26 @@ class MorphRun:
                 "discard it, or write to another --out"
             )
 
-    def records(self) -> Iterator[MorphRecord]:
-        """The one record of the video, once written (or found written by these settings)."""
-        from posterforge.atomic import claim, remove_stale
+    def reserve(self) -> None:
+        """Check the output against the folder's record of outputs (one made with other
+        settings is refused unless ``overwrite``) and reserve it for these settings."""
+        from posterforge.atomic import remove_stale
         from posterforge.outputs import reserve
 
         job, dest = self.job, self.job.out
         root = dest.absolute().parent
         root.mkdir(parents=True, exist_ok=True)
         remove_stale(root)  # temp files of a killed run (dead writers only)
-        completed = reserve(root, self.settings, [dest.absolute()], overwrite=job.overwrite,
-                            shown={"model": ("model", job.model)})  # fmt: skip
+        self.completed = reserve(root, self.settings, [dest.absolute()], overwrite=job.overwrite,
+                                 shown={"model": ("model", job.model)})  # fmt: skip
+
+    def records(self) -> Iterator[MorphRecord]:
+        """The one record of the video, once written (or found written by these settings)."""
+        from posterforge.atomic import claim
+
+        job, dest = self.job, self.job.out
+        if self.completed is None:
+            self.reserve()
         if dest.is_file() and not job.overwrite:  # made by these settings (else refused)
             yield MorphRecord(str(dest), SKIPPED, job.frames, self.path.space)
             return
@@ -246,7 +257,8 @@ class MorphRun:
             resumed = self._write(dest)
         finally:
             held.release()
-        completed()
+        assert self.completed is not None
+        self.completed()
         secs = round(time.perf_counter() - began, 2)
         yield MorphRecord(str(dest), OK, job.frames, self.path.space, resumed, secs)
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from posterforge.cli.exits import EXIT_OK
 from posterforge.cli.jobs import Opt, job_command
 from posterforge.jobs.morph import MorphJob
+
+if TYPE_CHECKING:
+    from posterforge.morphing import MorphRecord
 
 OPTIONS = {  # how the command line spells each field of the job (whose help it shows)
     "conditions": Opt(list[str] | None, typer.Option("--genre", "--label", "-g"), default=None,
@@ -58,7 +62,7 @@ def run(job: MorphJob, *, as_json: bool, quiet: bool) -> None:
         lines.err(engine_line(planned.generator.engine, job.device, job.batch_size))
     planned.on_frames = lines.advance_by
 
-    def report(rec) -> None:  # noqa: ANN001
+    def report(rec: MorphRecord) -> None:
         lines.close()
         lines.out(json.dumps(rec.as_dict()) if as_json else rec.output)
         if quiet:

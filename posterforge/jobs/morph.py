@@ -39,9 +39,7 @@ class MorphJob:
     frame is the first stop's poster (as ``generate --seeds`` makes it), the last the last one's.
     The same job writes the same file; a killed run resumes."""
 
-    out: Path = about(
-        "The video: .mp4, .mkv, .webm, .mov, ... or an animated .gif or .webp.", None
-    )
+    out: Path = about("The video: .mp4, .mkv, .webm, .mov, ... or an animated .gif or .webp.", None)
     conditions: tuple[str, ...] = about(
         "A stop's genre (label name, alias or mix); repeat for several. Leave out for an "
         "unconditional model.",
@@ -84,7 +82,8 @@ class MorphJob:
         self._check_out()
 
     def _check_timing(self) -> None:
-        for name, value, top in (("seconds", self.seconds, MAX_SECONDS), ("fps", self.fps, MAX_FPS)):
+        limits = (("seconds", self.seconds, MAX_SECONDS), ("fps", self.fps, MAX_FPS))
+        for name, value, top in limits:
             if not value > 0:  # also NaN
                 raise PosterforgeError(f"--{name} {value}: must be more than 0")
             if value > top:

@@ -1,7 +1,7 @@
 """docs/api.md and the Python API's docstrings, generated from the jobs: each keyword of
-``posterforge.translate``, ``generate``, ``morph``, ``frames``, ``train``, ``evaluate``, ``api.warmup`` and
-of ``training.run.resume`` and ``export`` is a job field, with its type, default and description
-written once, in the job.
+``posterforge.translate``, ``generate``, ``morph``, ``frames``, ``train``, ``evaluate``,
+``api.warmup`` and of ``training.run.resume`` and ``export`` is a job field, with its type,
+default and description written once, in the job.
 
 Regenerate the page with ``python -m posterforge.jobs.reference > docs/api.md``.
 """

@@ -14,6 +14,7 @@ merges a GIF frame identical to the one before it into that frame (their duratio
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from fractions import Fraction
@@ -47,7 +48,7 @@ def durations_ms(starts: Sequence[Fraction], end: Fraction, fmt: str) -> list[in
     unit = Fraction(UNIT_MS[fmt], 1000)
     t0 = starts[0] if starts else Fraction(0)
     ticks = [round((t - t0) / unit) for t in [*starts, end]]
-    return [(b - a) * UNIT_MS[fmt] for a, b in zip(ticks, ticks[1:], strict=False)]
+    return [(b - a) * UNIT_MS[fmt] for a, b in itertools.pairwise(ticks)]
 
 
 def write_animation(segments: Sequence[Path], dest: Path) -> int:
@@ -95,7 +96,8 @@ def _decode(path: Path) -> tuple[list, list[Fraction], Fraction]:
     with av.open(str(path)) as seg:
         stream = seg.streams.video[0]
         tb = stream.time_base
-        packets = [(p.pts, p.duration or 0) for p in seg.demux(stream) if p.size and p.pts is not None]
+        packets = [(p.pts, p.duration or 0) for p in seg.demux(stream) if p.size]
+        packets = [(pts, d) for pts, d in packets if pts is not None]
     with av.open(str(path)) as seg:
         frames = [
             (f.pts, Image.fromarray(f.to_ndarray(format="rgb24"))) for f in seg.decode(video=0)

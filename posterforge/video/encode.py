@@ -66,10 +66,11 @@ class SegmentEncoder:
         stream.pix_fmt = "rgb24" if self.lossless else PIX_FMT
         stream.time_base = spec.time_base
         ctx.time_base = spec.time_base
-        ctx.color_range = spec.color_range
-        ctx.colorspace = spec.colorspace
-        ctx.color_primaries = spec.color_primaries
-        ctx.color_trc = spec.color_trc
+        if not self.lossless:  # RGB tagged with a YUV range would be scaled when decoded
+            ctx.color_range = spec.color_range
+            ctx.colorspace = spec.colorspace
+            ctx.color_primaries = spec.color_primaries
+            ctx.color_trc = spec.color_trc
         if spec.sample_aspect_ratio:
             ctx.sample_aspect_ratio = spec.sample_aspect_ratio
         options = {"qp": "0"} if self.lossless else {}  # x264rgb at qp 0: exact RGB
