@@ -188,7 +188,10 @@ def _check_video_codec(vcodec: str | None, crf: int | None, dests: list[Path]) -
 
     by_codec: dict[str, set[str]] = {}
     for dest in dests:
-        if is_animation(dest):  # no encoder of ours (the video sink refuses --vcodec for it)
+        if is_animation(dest):  # no encoder of ours: Pillow writes it
+            from posterforge.video.animation import check_options
+
+            check_options(dest, vcodec, crf)
             continue
         by_codec.setdefault(vcodec or default_vcodec(dest), set()).add(dest.suffix)
     if not by_codec:  # --vcodec or --crf without a video: still checked

@@ -45,10 +45,13 @@ def test_the_path_is_eased_and_reaches_every_stop_exactly():
     assert [place(i, 5, 2) for i in (0, 4)] == [(0, 0.0), (0, 1.0)]
     assert place(2, 5, 3) == (1, 0.0)  # the middle frame of three stops is the middle stop
     assert ease(0.5) == pytest.approx(0.5) and ease(0.1) < 0.1  # slow at the ends
-    a, b = torch.randn(1, 8), torch.randn(1, 8)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1, 8, generator=g), torch.randn(1, 8, generator=g)
+    b = b * a.norm() / b.norm()  # the same length: slerp keeps it all the way, lerp would not
     assert torch.equal(slerp(a, b, 0.0), a) and torch.equal(slerp(a, b, 1.0), b)
-    mid = slerp(a, b, 0.5)
-    assert mid.norm() == pytest.approx(float((a.norm() + b.norm()) / 2), rel=0.1)
+    for t in (0.25, 0.5, 0.9):
+        assert float(slerp(a, b, t).norm()) == pytest.approx(float(a.norm()), rel=1e-5)
+    assert float(((a + b) / 2).norm()) < 0.95 * float(a.norm())
 
 
 def test_a_lossless_webp_morph_starts_and_ends_on_the_stops_posters(
@@ -214,3 +217,51 @@ def test_one_stop_is_nothing_to_morph_and_other_settings_are_refused(
     r = inproc(*base, "-g", "horror", "-g", "drama")
     assert r.code != 0 and "m.mp4" in r.err and len(r.err.strip().splitlines()) == 1, r.err
     assert inproc(*base, "-g", "horror", "-g", "drama", "--overwrite").code == 0
+
+
+@pytest.mark.slow
+def test_kill_9_at_varied_points_resumes_to_the_same_bytes(small_genre_generator, tmp_path):
+    """A morph killed -9 after 1, 3 and 4 finished segments (of 8), resumed each time, writes the
+    bytes of an uninterrupted run, and leaves no work folder behind."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "POSTERFORGE_SEGMENT_SECONDS": "0.25"}
+
+    def args(dest: Path) -> list[str]:
+        return [sys.executable, "-m", "posterforge", "morph", "-m", str(small_genre_generator),
+                "-g", "horror", "-g", "comedy", "--seeds", "1,2", "--seconds", "2", "--fps", "16",
+                "-b", "3", "--device", "cpu", "--precision", "fp32", "-q",
+                "--out", str(dest)]  # fmt: skip
+
+    def finished(parts: Path) -> int:
+        try:
+            return len(json.loads((parts / "manifest.json").read_text())["segments"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    whole = tmp_path / "whole" / "m.mp4"
+    subprocess.run(args(whole), env=env, cwd=ROOT, check=True, capture_output=True)
+    dest = tmp_path / "killed" / "m.mp4"
+    for after in (1, 3, 4):
+        proc = subprocess.Popen(args(dest), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while finished(dest.with_name(".m.mp4.parts")) < after:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not dest.exists()
+    done = subprocess.run([*args(dest), "--json"], env=env, cwd=ROOT, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["resumed"] >= 16
+    assert dest.read_bytes() == whole.read_bytes()
+    assert sorted(p.name for p in dest.parent.iterdir()) == [".posterforge-outputs.json", "m.mp4"]

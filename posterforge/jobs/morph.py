@@ -119,11 +119,10 @@ class MorphJob:
                                    f"use one of {known}")  # fmt: skip
         if out.is_dir():
             raise PosterforgeError(f"--out {out}: is a folder; name the video file to write")
-        if suffix in ANIMATIONS and (self.vcodec is not None or self.crf is not None):
-            raise PosterforgeError(
-                f"--out {out}: an animated {suffix[1:].upper()} has no --vcodec or --crf "
-                "(leave them out, or write a video)"
-            )
+        if suffix in ANIMATIONS:
+            from posterforge.video.animation import check_options
+
+            check_options(out, self.vcodec, self.crf)
         parent = out.absolute().parent
         existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():

@@ -29,6 +29,15 @@ MAX_BYTES = 1 << 30
 UNIT_MS = {"GIF": 10, "WEBP": 1}  # the time unit each format counts in
 
 
+def check_options(dest: Path, vcodec: str | None, crf: int | None) -> None:
+    """One line when an animation is asked for with a video encoder's options."""
+    if vcodec is not None or crf is not None:
+        raise PosterforgeError(
+            f"--out {dest}: an animated {dest.suffix[1:].upper()} has no --vcodec or --crf "
+            "(leave them out, or write a video)"
+        )
+
+
 def check_size(frames: int, width: int, height: int, dest: Path) -> None:
     """One line, before any work, when ``frames`` of ``width`` x ``height`` would not fit the
     memory an animation is assembled in."""

@@ -107,11 +107,10 @@ class VideoRun:
 
         codecs: dict[str, list[Path]] = {}
         for _, dest in self.pairs:
-            if is_animation(dest) and (self.vcodec is not None or self.crf is not None):
-                raise PosterforgeError(
-                    f"--out {dest}: an animated {dest.suffix[1:].upper()} has no --vcodec or "
-                    "--crf (leave them out, or write a video)"
-                )
+            if is_animation(dest):
+                from posterforge.video.animation import check_options
+
+                check_options(dest, self.vcodec, self.crf)
             name = LOSSLESS_VCODEC if is_animation(dest) else self.vcodec or default_vcodec(dest)
             codecs.setdefault(name, []).append(dest)
         for name, dests in codecs.items():
