@@ -272,13 +272,12 @@ class MorphRun:
         if resumed:
             self.on_frames(resumed)
         spec = self._spec()
+        step, stops = spec_step(self.job.rate), len(self.job.stops)
         writer = SegmentWriter(parts, spec)
         try:
             for batch in self._batches(resumed, spec):
-                frames = self.path.render([place(i, self.job.frames, len(self.job.stops))
-                                           for i, _ in batch])  # fmt: skip
+                frames = self.path.render([place(i, self.job.frames, stops) for i, _ in batch])
                 for (i, cut), rgb in zip(batch, frames, strict=True):
-                    step = spec_step(self.job.rate)
                     writer.write(self._fit(rgb, spec), i * step, step, cut)
                 self.on_frames(len(batch))
             writer.finish()
