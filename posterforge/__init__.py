@@ -17,6 +17,7 @@ _API = (
     "generate",
     "project",
     "mix",
+    "morph",
     "frames",
     "train",
     "evaluate",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
     from posterforge.mixing import MixGrid
+    from posterforge.morphing import MorphRecord
     from posterforge.onnx_export import Exported
     from posterforge.projection import Projected
     from posterforge.records import Record
@@ -175,6 +176,41 @@ def mix(
     from posterforge.mixing import mix as run_mix
 
     return run_mix(MixJob(rows, cols, Path(out), model=model, **options), ctx)  # type: ignore[arg-type]
+def morph(
+    out: str | Path,
+    conditions: Sequence[str] | None = None,
+    *,
+    model: str = "posters-demo",
+    seeds: Sequence[int] | str = (0,),
+    seconds: float = 4.0,
+    fps: float = 24.0,
+    space: str = "auto",
+    batch_size: int = 16,
+    vcodec: str | None = None,
+    crf: int | None = None,
+    device: str = "auto",
+    precision: Precision = "auto",
+    compile: CompileMode = "auto",
+    overwrite: bool = False,
+    ctx: Context | None = None,
+) -> MorphRecord:
+    """A morph video into ``out`` (.mp4, .webm, ... or an animated .gif or .webp) through the
+    stops ``conditions`` x ``seeds`` (one of them may be a single value); its record. The
+    keywords are :class:`~posterforge.jobs.morph.MorphJob`'s fields (its docstring says what
+    each means). A killed run resumes; the same arguments write the same file.
+
+    >>> posterforge.morph("m.mp4", ["horror", "comedy"], seeds=[1], seconds=2)  # doctest: +SKIP
+    """
+    from posterforge.jobs.morph import MorphJob
+    from posterforge.morphing import start
+
+    job = MorphJob(
+        Path(out), tuple(conditions or ()), model=model,
+        seeds=seeds if isinstance(seeds, str) else tuple(seeds), seconds=seconds, fps=fps,
+        space=space, batch_size=batch_size, vcodec=vcodec, crf=crf, device=device,
+        precision=precision, compile=compile, overwrite=overwrite,
+    )  # type: ignore[arg-type]  # fmt: skip
+    return next(iter(start(job, ctx).records()))
 
 
 def frames(
@@ -403,6 +439,7 @@ def _document() -> None:
     """The keywords of translate, generate and warmup, described in their jobs (one place for
     each)."""
     from posterforge.jobs.generate import GenerateJob
+    from posterforge.jobs.morph import MorphJob
     from posterforge.jobs.reference import document
     from posterforge.jobs.report import ReportJob
     from posterforge.jobs.translate import TranslateJob
@@ -411,6 +448,7 @@ def _document() -> None:
 
     document(translate, TranslateJob)
     document(generate, GenerateJob)
+    document(morph, MorphJob)
     document(warmup, WarmupJob)
     document(export_weights, WeightsExportJob)
     document(report, ReportJob)

@@ -239,6 +239,13 @@ class Engine:
                 return self.module.sample(z, conditions, **kw).float()
         return self._run("sample", z, conditions).float()
 
+    def call(self, entry: str, *args: torch.Tensor | None) -> torch.Tensor:
+        """The module's method ``entry`` (an optional capability such as ``render``) on the
+        device, eager, under inference mode and the autocast precision; float out."""
+        moved = [None if a is None else a.to(self.device) for a in args]
+        with torch.inference_mode(), self._autocast():
+            return getattr(self.module, entry)(*moved).float()
+
     def _run(self, entry: str, *args: torch.Tensor | None) -> torch.Tensor:
         key = _key(entry, *(None if a is None else tuple(a.shape) for a in args))
         path = self.choice.path(key, args)

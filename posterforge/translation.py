@@ -183,11 +183,16 @@ def translate_iter(job: TranslateJob, ctx: Context | None = None) -> Iterator[Re
 
 def _check_video_codec(vcodec: str | None, crf: int | None, dests: list[Path]) -> None:
     """The encoder each video output uses exists here, takes ``crf`` and fits the container."""
-    from posterforge.video.containers import default_vcodec
+    from posterforge.video.containers import default_vcodec, is_animation
     from posterforge.video.io import check_codec
 
     by_codec: dict[str, set[str]] = {}
     for dest in dests:
+        if is_animation(dest):  # no encoder of ours: Pillow writes it
+            from posterforge.video.animation import check_options
+
+            check_options(dest, vcodec, crf)
+            continue
         by_codec.setdefault(vcodec or default_vcodec(dest), set()).add(dest.suffix)
     if not by_codec:  # --vcodec or --crf without a video: still checked
         by_codec[vcodec or "libx264"] = set()

@@ -17,6 +17,7 @@ from PIL import Image
 from posterforge import api, weights
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.generate import GenerateJob
+from posterforge.jobs.morph import MorphJob
 from posterforge.jobs.translate import TranslateJob
 from tests.test_generate import tiny_generator  # noqa: F401  (a fixture)
 
@@ -105,7 +106,8 @@ def _fields(job: type) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("function", "job", "positional"),
     [(api.translate, TranslateJob, ("inputs", "out")),
-     (api.generate, GenerateJob, ("conditions", "n", "out"))],
+     (api.generate, GenerateJob, ("conditions", "n", "out")),
+     (api.morph, MorphJob, ("out", "conditions"))],
 )  # fmt: skip
 def test_the_api_takes_exactly_the_jobs_fields(function, job, positional):
     params = inspect.signature(function).parameters

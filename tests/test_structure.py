@@ -15,6 +15,7 @@ FAMILIES = tuple(name for name in PACKAGES if name != "posterforge")
 JOB_CONSTRUCTORS = {
     "posterforge.api:translate",
     "posterforge.api:generate",
+    "posterforge.api:morph",
     "posterforge.api:train",
     "posterforge.api:evaluate",
     "posterforge.jobs.train:TrainJob.create",

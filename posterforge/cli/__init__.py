@@ -48,6 +48,7 @@ def _register_builtin_commands() -> None:
         frames,
         generate,
         listing,
+        morph,
         project,
         report,
         train,
@@ -61,6 +62,7 @@ def _register_builtin_commands() -> None:
     app.command("generate")(generate.generate)
     app.command("project")(project.project)
     app.command("mix")(project.mix)
+    app.command("morph")(morph.morph)
     app.command("eval")(evaluate.evaluate)
     app.command("warmup")(warmup.warmup)
     app.command("report")(report.report)

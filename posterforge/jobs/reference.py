@@ -1,7 +1,7 @@
 """docs/api.md and the Python API's docstrings, generated from the jobs: each keyword of
-``posterforge.translate``, ``generate``, ``frames``, ``train``, ``evaluate``, ``api.warmup`` and
-of ``training.run.resume`` and ``export`` is a job field, with its type, default and description
-written once, in the job.
+``posterforge.translate``, ``generate``, ``morph``, ``frames``, ``train``, ``evaluate``,
+``api.warmup`` and of ``training.run.resume`` and ``export`` is a job field, with its type,
+default and description written once, in the job.
 
 Regenerate the page with ``python -m posterforge.jobs.reference > docs/api.md``.
 """
@@ -26,6 +26,9 @@ _PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("posterforge.mix", "posterforge.jobs.mix:MixJob",
      "a MixGrid (the file, the cells as uint8, the layers mixed)",
      "`rows`, `cols` (seed lists or a string such as 1,5-9) and `out` come first."),
+    ("posterforge.morph", "posterforge.jobs.morph:MorphJob",
+     "a MorphRecord: the video, ok or skipped, its frames and the frames resumed",
+     "`seeds` may be a list or a string (1,2,3); `conditions` are the stops' genres."),
     ("posterforge.frames", "posterforge.jobs.frames:FramesJob",
      "one FrameRecord per frame written or skipped, then one FilmReport per film", ""),
     ("posterforge.train", "posterforge.jobs.train:TrainJob",

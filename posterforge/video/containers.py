@@ -36,6 +36,10 @@ MUXERS: dict[str, str] = {
     ".mts": "mpegts",
     ".m2ts": "mpegts",
 }
+# animations we write (Pillow's animated save, from lossless segments): suffix -> Pillow format
+ANIMATIONS: dict[str, str] = {".gif": "GIF", ".webp": "WEBP"}
+# the segments of an animation: lossless RGB H.264, decoded exactly for the final save
+LOSSLESS_VCODEC = "libx264rgb"
 # a video whose own container we do not write (.wmv, .mpg, no suffix, ...) becomes Matroska,
 # which holds every codec and every audio and subtitle stream we copy
 FALLBACK_SUFFIX = ".mkv"
@@ -66,13 +70,22 @@ def muxer_for(path: str | os.PathLike[str]) -> str:
 
 
 def default_vcodec(dest: str | os.PathLike[str]) -> str:
+    if is_animation(dest):
+        return LOSSLESS_VCODEC
     return DEFAULT_VCODEC_FOR.get(Path(dest).suffix.lower(), DEFAULT_VCODEC)
 
 
 def names_video_file(out: str | os.PathLike[str]) -> bool:
-    """Whether ``--out`` names one video file (``clip-vintage.mp4``) rather than a folder: its
-    suffix is a video suffix and no folder of that name exists."""
-    return Path(out).suffix.lower() in VIDEO_SUFFIXES and not os.path.isdir(out)
+    """Whether ``--out`` names one video file (``clip-vintage.mp4``, or an animation:
+    ``clip.gif``, ``clip.webp``) rather than a folder: its suffix is a video or animation suffix
+    and no folder of that name exists."""
+    suffix = Path(out).suffix.lower()
+    return (suffix in VIDEO_SUFFIXES or suffix in ANIMATIONS) and not os.path.isdir(out)
+
+
+def is_animation(dest: str | os.PathLike[str]) -> bool:
+    """Whether ``dest`` is written as an animated GIF or WebP (:data:`ANIMATIONS`)."""
+    return Path(dest).suffix.lower() in ANIMATIONS
 
 
 def is_video(path: Path, *, probe: bool = True) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posterforge.video.colour import PIX_FMT, to_yuv
+from posterforge.video.containers import LOSSLESS_VCODEC
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,6 +47,7 @@ class SegmentEncoder:
         if spec.vcodec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints its banner
         self.spec = spec
+        self.lossless = spec.vcodec == LOSSLESS_VCODEC  # an animation's segments (exact RGB)
         self.container = av.open(
             str(path), "w", format=self.muxer, options=exact_times(self.muxer, spec.time_base)
         )
@@ -61,16 +63,17 @@ class SegmentEncoder:
         stream = self.container.add_stream(spec.vcodec, rate=spec.rate)
         ctx = stream.codec_context
         stream.width, stream.height = spec.width, spec.height
-        stream.pix_fmt = PIX_FMT
+        stream.pix_fmt = "rgb24" if self.lossless else PIX_FMT
         stream.time_base = spec.time_base
         ctx.time_base = spec.time_base
-        ctx.color_range = spec.color_range
-        ctx.colorspace = spec.colorspace
-        ctx.color_primaries = spec.color_primaries
-        ctx.color_trc = spec.color_trc
+        if not self.lossless:  # RGB tagged with a YUV range would be scaled when decoded
+            ctx.color_range = spec.color_range
+            ctx.colorspace = spec.colorspace
+            ctx.color_primaries = spec.color_primaries
+            ctx.color_trc = spec.color_trc
         if spec.sample_aspect_ratio:
             ctx.sample_aspect_ratio = spec.sample_aspect_ratio
-        options = {}
+        options = {"qp": "0"} if self.lossless else {}  # x264rgb at qp 0: exact RGB
         if spec.crf is not None:
             options["crf"] = str(spec.crf)
             if spec.vcodec.startswith("libvpx"):
@@ -82,7 +85,12 @@ class SegmentEncoder:
 
     def encode(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
         spec = self.spec
-        out = to_yuv(rgb, spec.colorspace, spec.color_range)
+        if self.lossless:
+            import av
+
+            out = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        else:
+            out = to_yuv(rgb, spec.colorspace, spec.color_range)
         out.pts, out.time_base = pts, spec.time_base
         if duration:
             out.duration = duration

@@ -26,14 +26,23 @@ _OWN_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_br
 
 
 def join(
-    segments: list[tuple[Path, int]], source: Path, copied: list[int], dest: Path, muxer: str
+    segments: list[tuple[Path, int]],
+    source: Path | None,
+    copied: list[int],
+    dest: Path,
+    muxer: str,
+    *,
+    rate: Fraction | None = None,
 ) -> list[str]:
     """Remux the video packets of ``segments`` (each with the time stamp its first frame must
     have, in the input video's time base) and the packets of the ``copied`` streams of
     ``source`` (audio, subtitles), interleaved by time, into ``dest``, atomically. Returns notes
-    about what the output container cannot hold (left out)."""
+    about what the output container cannot hold (left out). ``source`` None: a video made here
+    (``posterforge morph``), with nothing to copy, at the frame ``rate``."""
     import av
 
+    if source is None:
+        return _join(segments, None, [], dest, muxer, keep_timecode=False, rate=rate)
     try:
         return _join(segments, source, copied, dest, muxer, keep_timecode=True)
     except av.FFmpegError as e:
@@ -47,12 +56,13 @@ def join(
 
 def _join(
     segments: list[tuple[Path, int]],
-    source: Path,
+    source: Path | None,
     copied: list[int],
     dest: Path,
     muxer: str,
     *,
     keep_timecode: bool,
+    rate: Fraction | None = None,
 ) -> list[str]:
     import av
 
@@ -65,37 +75,33 @@ def _join(
     os.close(fd)
     notes: list[str] = []
     try:
+        opened = (
+            contextlib.nullcontext(None)
+            if source is None
+            else av.open(str(source), metadata_errors="ignore")
+        )
         with (
-            av.open(str(source), metadata_errors="ignore") as src,
+            opened as src,
             av.open(str(tmp), "w", format=muxer, options=exact_times(muxer, tb)) as out,
         ):
-            source_video = video_stream(src, source)
             with av.open(str(segments[0][0])) as first:
                 video = out.add_stream_from_template(first.streams.video[0], opaque=True)
-            tags = _stream_tags(source_video)
-            if not keep_timecode:  # FFmpeg reads tags whatever their case (MKV's: TIMECODE)
-                tags = {k: v for k, v in tags.items() if k.lower() != "timecode"}
-            video.metadata.update(tags)
-            _copy_disposition(source_video, video)
+            if src is not None:
+                source_video = video_stream(src, source)
+                _from_source(src, source_video, video, keep_timecode)
+                rate = source_video.average_rate or source_video.guessed_rate
             # the template's stream carries no frame rate: a timecode track is counted in it
-            if rate := source_video.average_rate or source_video.guessed_rate:
+            if rate:
                 with contextlib.suppress(AttributeError, TypeError, ValueError):
                     video.codec_context.framerate = rate
-            streams = _add_copied(out, src, copied, notes)
-            out.metadata.update(
-                {k: v for k, v in src.metadata.items() if k.lower() not in _OWN_TAGS}
-            )
-            try:
-                if chapters := src.chapters():
-                    out.set_chapters(chapters)
-            except (AttributeError, ValueError, av.FFmpegError):
-                pass
+            streams = _add_copied(out, src, copied, notes) if src is not None else {}
             try:
                 out.start_encoding()
             except (ValueError, av.FFmpegError) as e:
                 raise PosterforgeError(f"cannot write {dest}: {e}") from None
+            video_tb = source_video.time_base if src is not None else tb
             packets = heapq.merge(
-                _video_packets(segments, video, source_video.time_base),
+                _video_packets(segments, video, video_tb),
                 _copied_packets(src, streams),
                 key=lambda kp: kp[0],
             )
@@ -107,6 +113,24 @@ def _join(
         tmp.unlink(missing_ok=True)
         raise
     return notes
+
+
+def _from_source(src: Any, source_video: Any, video: Any, keep_timecode: bool) -> None:
+    """The input's stream tags, disposition, container tags and chapters, onto the output."""
+    import av
+
+    tags = _stream_tags(source_video)
+    if not keep_timecode:  # FFmpeg reads tags whatever their case (MKV's: TIMECODE)
+        tags = {k: v for k, v in tags.items() if k.lower() != "timecode"}
+    video.metadata.update(tags)
+    _copy_disposition(source_video, video)
+    out = video.container
+    out.metadata.update({k: v for k, v in src.metadata.items() if k.lower() not in _OWN_TAGS})
+    try:
+        if chapters := src.chapters():
+            out.set_chapters(chapters)
+    except (AttributeError, ValueError, av.FFmpegError):
+        pass
 
 
 def _add_copied(out: Any, src: Any, copied: list[int], notes: list[str]) -> dict[int, Any]:

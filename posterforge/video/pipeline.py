@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from posterforge.sizing import Size, resize
 from posterforge.video.colour import to_rgb, written_tags
+from posterforge.video.containers import LOSSLESS_VCODEC
 from posterforge.video.encode import EncodeSpec, even, frame_step
 from posterforge.video.io import Damage, Probe, VideoError, decode, open_input, video_stream
 from posterforge.video.segments import Cuts, Parts, SegmentWriter, segment_seconds
@@ -37,14 +38,18 @@ class VideoPlan:
 
     def __init__(self, info: Probe, size: Size | None, vcodec: str, crf: int | None):
         self.turns = info.rotation // 90  # counter-clockwise quarter turns to upright
+        # an animation's frames (lossless RGB segments) are stored upright, at any side
+        self.upright_out = vcodec == LOSSLESS_VCODEC
+        sides = (lambda n: n) if self.upright_out else even
         uw, uh = info.upright
         tw, th = (uw, uh) if size is None else size.target(uw, uh)
-        self.out_w, self.out_h = even(tw), even(th)  # upright
+        self.out_w, self.out_h = sides(tw), sides(th)  # upright
         self.cropped = size is None and (self.out_w, self.out_h) != (uw, uh)
         # the model's input: resized straight to the even size when resizing at all
         self.resize = None if size is None else Size(width=self.out_w, height=self.out_h)
         self.model_w, self.model_h = (self.out_w, self.out_h) if size is not None else (uw, uh)
-        stored = (self.out_h, self.out_w) if self.turns % 2 else (self.out_w, self.out_h)
+        turned = self.turns % 2 and not self.upright_out
+        stored = (self.out_h, self.out_w) if turned else (self.out_w, self.out_h)
         self.spec = EncodeSpec(
             vcodec=vcodec,
             crf=crf,
@@ -57,7 +62,7 @@ class VideoPlan:
             color_primaries=info.color_primaries,
             color_trc=info.color_trc,
             sample_aspect_ratio=info.sample_aspect_ratio if size is None else None,
-            display_matrix=info.display_matrix,
+            display_matrix=None if self.upright_out else info.display_matrix,
         )
 
 
@@ -279,7 +284,7 @@ class Pipeline:
             if plan.resize is not None:
                 x = resize(x, plan.resize)
             y = engine.forward(x)
-            if plan.turns:
+            if plan.turns and not plan.upright_out:
                 y = torch.rot90(y, -plan.turns, (2, 3))
             out = engine.to_uint8(y).numpy()
         w, h = plan.spec.width, plan.spec.height

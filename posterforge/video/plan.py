@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from posterforge.errors import PosterforgeError
 from posterforge.inputs import Job
-from posterforge.video.containers import MUXERS, is_video
+from posterforge.video.containers import ANIMATIONS, MUXERS, is_video
 
 
 def plan_file(
@@ -30,9 +30,12 @@ def plan_file(
             f"--out {out} names one video file, but {src} is a folder: make --out a folder"
         )
     if not is_video(src):
-        raise PosterforgeError(f"{src}: not a video, and --out {out} names a video file")
-    if out.suffix.lower() not in MUXERS:
-        known = " ".join(sorted(MUXERS))
+        what = "an animation" if out.suffix.lower() in ANIMATIONS else "a video file"
+        raise PosterforgeError(
+            f"{src}: not a video (nor an animated GIF or APNG), and --out {out} names {what}"
+        )
+    if out.suffix.lower() not in MUXERS and out.suffix.lower() not in ANIMATIONS:
+        known = " ".join(sorted({*MUXERS, *ANIMATIONS}))
         raise PosterforgeError(f"--out {out}: cannot write {out.suffix} videos; use one of {known}")
     parent = out.absolute().parent
     existing = next((p for p in (parent, *parent.parents) if os.path.lexists(p)), None)

@@ -29,7 +29,13 @@ from posterforge.errors import PosterforgeError
 from posterforge.records import FAILED, OK, SKIPPED, Record, Status
 from posterforge.runner import Outputs, Todo, claim_output
 from posterforge.sizing import Size
-from posterforge.video.containers import default_vcodec, muxer_for, names_video_file
+from posterforge.video.containers import (
+    LOSSLESS_VCODEC,
+    default_vcodec,
+    is_animation,
+    muxer_for,
+    names_video_file,
+)
 from posterforge.video.io import VideoError, declared_duration, probe
 from posterforge.video.join import copyable, join
 from posterforge.video.pipeline import Mismatch, Model, Pipeline, VideoPlan
@@ -101,9 +107,17 @@ class VideoRun:
 
         codecs: dict[str, list[Path]] = {}
         for _, dest in self.pairs:
-            codecs.setdefault(self.vcodec or default_vcodec(dest), []).append(dest)
+            if is_animation(dest):
+                from posterforge.video.animation import check_options
+
+                check_options(dest, self.vcodec, self.crf)
+            name = LOSSLESS_VCODEC if is_animation(dest) else self.vcodec or default_vcodec(dest)
+            codecs.setdefault(name, []).append(dest)
         for name, dests in codecs.items():
-            used_crf = check_codec(name, self.crf, {d.suffix for d in dests})
+            if name == LOSSLESS_VCODEC:  # animations: Pillow writes them from exact frames
+                used_crf = None
+            else:
+                used_crf = check_codec(name, self.crf, {d.suffix for d in dests})
             settings = video_settings(self.engine, self.size, name, used_crf)
             for dest in dests:
                 self._check_unfinished(dest, settings)
@@ -175,7 +189,10 @@ class VideoRun:
         import av
 
         info = probe(src)  # before the work folder exists: a bad input leaves nothing
-        info.copied, left_out = copyable(src, info.copied, muxer_for(dest))
+        if is_animation(dest):
+            left_out = self._animation_checks(info, dest)
+        else:
+            info.copied, left_out = copyable(src, info.copied, muxer_for(dest))
         others = [f"{o} left out (only audio and subtitles are copied)" for o in info.others]
         for what in [*left_out, *others]:
             self._say(f"{src}: {what}")
@@ -210,7 +227,13 @@ class VideoRun:
                 parts.remove()
                 raise VideoError(src, "no frame decodes")
             segments = [(parts.dir / s.file, s.first_pts) for s in parts.segments]
-            notes = join(segments, src, info.copied, dest, muxer_for(dest))
+            if is_animation(dest):
+                from posterforge.video.animation import write_animation
+
+                write_animation([path for path, _ in segments], dest)
+                notes = []
+            else:
+                notes = join(segments, src, info.copied, dest, muxer_for(dest))
         except av.FFmpegError as e:
             raise VideoError(src, f"FFmpeg: {e}") from None
         finally:
@@ -220,6 +243,20 @@ class VideoRun:
         for extra in notes:
             self._say(f"{src}: {extra}")
         return frames, note
+
+    def _animation_checks(self, info: Any, dest: Path) -> list[str]:
+        """An animation holds no sound or subtitles (notes for those left out) and is made in
+        memory (refused, before work, when it would not fit)."""
+        from posterforge.video.animation import check_size
+
+        w, h = info.upright if self.size is None else self.size.target(*info.upright)
+        check_size(info.frames, w, h, dest)
+        kind = dest.suffix[1:].upper()
+        left = [
+            f"stream #{i} left out: an animated {kind} holds only pictures" for i in info.copied
+        ]
+        info.copied = []
+        return left
 
     def _expect(self, plan: VideoPlan, frames: int) -> None:
         """Tell the engine the job (for its compile decision), the same on every resume."""
