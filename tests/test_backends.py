@@ -294,3 +294,34 @@ def test_warmup_calibrates_ahead_so_the_first_run_does_not(
     r = inproc("translate", str(src), "-o", str(tmp_path / "o"), "-s", str(tiny_style),
                "--device", "cpu", "--backend", "auto")  # fmt: skip
     assert r.code == 0 and "backend torch-plain (calibrated " in r.err, r.err
+
+
+# one conversion each, as in the test above; asked goes the same way as auto's calibration
+@pytest.mark.parametrize("backend", ["auto", pytest.param("openvino", marks=pytest.mark.slow)])
+def test_bf16_takes_openvino_in_a_fresh_home(
+    backend, tiny_style, tmp_path, pf_home, monkeypatch, calibrated_small
+):
+    """The conversion ran under bf16 autocast and failed (issue 21): it traces with autocast
+    off, and the converted model is kept per precision, so no fp32 run has to come first."""
+    pytest.importorskip("openvino")
+    assert not (pf_home / "openvino").exists()  # nothing converted before
+    monkeypatch.setattr(calibration, "fastest", _timed({TORCH: 2.0, PLAIN: 2.0, OPENVINO: 1.0}))
+    src, out = _frames(tmp_path / "in", n=1), tmp_path / "out"
+    kw = dict(style=str(tiny_style), device="cpu", compile="off", backend=backend)
+    [rec] = translate([src], out, precision="bf16", **kw)
+    assert rec.status == "ok"
+    [settings] = json.loads((out / RECORD).read_text())["settings"].values()
+    assert (settings["backend"], settings["precision"]) == (OPENVINO, "bf16")
+    assert len(list((pf_home / "openvino" / "models").glob("*.xml"))) == 1
+
+
+def test_the_converted_model_is_kept_per_precision(tiny_style):
+    pytest.importorskip("openvino")
+    from posterforge.backends.openvino import OpenVINOPath
+
+    engine = load_engine(str(tiny_style), device="cpu", backend="openvino", compile="off")
+    paths = {
+        p: OpenVINOPath(engine.plain, "forward", p, engine.model_id)._ir_path()
+        for p in ("fp32", "bf16")
+    }
+    assert paths["fp32"] != paths["bf16"] and paths["fp32"].parent == paths["bf16"].parent
