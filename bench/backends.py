@@ -4,10 +4,12 @@ eager, ONNX Runtime and OpenVINO, fp32 and bf16, at 256x256 and 1280x720 (issue 
 Each side is set up once (converted, compiled, warmed by one pass), then the sides run in turn,
 one pass each per round, which goes first rotating every round, so a burst of load elsewhere
 hits them alike. Prints the load average before and after and at the end of each round (with that
-round's seconds per side), one line per side with its median and
-min-max seconds per frame, then a markdown table with ratios to plain torch and to OpenVINO at the
-same precision (the target: posterforge at least 1.0x OpenVINO). ``--busy N`` keeps N spinning
-processes running meanwhile. Ratios from one run compare; absolute times across runs do not.
+round's seconds per side), one line per side with its median and min-max seconds per frame, then
+a markdown table with ratios to plain torch and to OpenVINO at the same precision (the target:
+posterforge at least 1.0x OpenVINO). posterforge's side calibrates in a fresh home, as a first
+run on this machine would (``--home DIR`` to use a home's cached decisions instead), and prints
+the path chosen with the timings it was chosen by. ``--busy N`` keeps N spinning processes
+running meanwhile. Ratios from one run compare; absolute times across runs do not.
 
     python bench/backends.py                       # both sizes, fp32 and bf16, 3 rounds
     python bench/backends.py --sizes 256x256 --precisions fp32 --rounds 5
@@ -55,7 +57,8 @@ def plain_torch(precision: str) -> Side:
 
 
 def posterforge_side(precision: str, hw: tuple[int, int]) -> tuple[Side, str]:
-    """posterforge's engine with ``--backend auto`` (calibrated first, as a first run would)."""
+    """posterforge's engine with ``--backend auto`` (calibrated first, as a first run would; a
+    calibration cached in the home is kept). Prints the calibration's timings: why the path."""
     from posterforge.translation import load_engine
 
     engine = load_engine(
@@ -63,6 +66,8 @@ def posterforge_side(precision: str, hw: tuple[int, int]) -> tuple[Side, str]:
     )
     engine.expect(1, hw, 1)
     engine.decide_paths()
+    for why in engine.choice.calibrations() or ["none: " + engine.choice.line()]:
+        print(f"  calibration {why}", flush=True)
     return engine.forward, engine.choice.line()
 
 
@@ -132,7 +137,10 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--busy", type=int, default=0, help="spinning processes meanwhile")
+    parser.add_argument("--home", help="posterforge home to calibrate in (default: a fresh one)")
     args = parser.parse_args()
+    os.environ["POSTERFORGE_HOME"] = args.home or tempfile.mkdtemp(prefix="pf-bench-home-")
+    print(f"posterforge home: {os.environ['POSTERFORGE_HOME']}")
     print(f"load before: {load()}; torch threads {torch.get_num_threads()}; busy {args.busy}")
     busy = [mp.Process(target=spin, daemon=True) for _ in range(args.busy)]
     for p in busy:

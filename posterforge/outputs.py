@@ -78,6 +78,23 @@ def reserve(
     return done
 
 
+def recorded(root: Path, dests: Sequence[Path], key: str, model: str) -> set[Any]:
+    """The values of setting ``key`` with which ``model`` made (or began to make: a killed run's
+    outputs are recorded at once) any of ``dests``, per the record under ``root``; read without
+    the lock (what a run follows, checked again when it reserves)."""
+    try:
+        record = json.loads((Path(root) / RECORD).read_text())
+        files, known = record["files"], record["settings"]
+        found = set()
+        for dest in dests:
+            made = known.get(files.get(_rel(dest, Path(root))))
+            if isinstance(made, dict) and made.get("model") == model and key in made:
+                found.add(made[key])
+        return found
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()  # no record, or one not to trust: nothing to follow
+
+
 def _rel(dest: Path, root: Path) -> str:
     try:
         return Path(dest).relative_to(root).as_posix()

@@ -91,6 +91,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "autocast": ("posterforge.training.precision", "autocast"),
     "check_precision": ("posterforge.training.precision", "check_precision"),
     "note_if_slow": ("posterforge.training.precision", "note_if_slow"),
+    "training_precision": ("posterforge.training.precision", "training_precision"),
     "ImageFolderStream": ("posterforge.training.data", "ImageFolderStream"),
     "LabelledImageStream": ("posterforge.training.data", "LabelledImageStream"),
     "list_images": ("posterforge.training.data", "list_images"),
@@ -174,6 +175,7 @@ if TYPE_CHECKING:
         autocast,
         check_precision,
         note_if_slow,
+        training_precision,
     )
     from posterforge.training.run import export as export_run
     from posterforge.training.schedules import Schedule

@@ -110,12 +110,40 @@ def start(
         # before the model loads: a read-only --out fails in a second
         one_file = len(videos) == 1 and pairs[0][1] == job.out
         check_writable(job.out.parent if one_file else job.out)
+    precision, follows = job.precision, None
+    if precision == "auto" and not job.overwrite:
+        follows = recorded_precision(job, model, pairs)
+        precision = follows or precision
     run.engine = load_engine(
-        model, device=job.device, precision=job.precision, compile=job.compile,
+        model, device=job.device, precision=precision, compile=job.compile,
         backend=job.backend,
     )  # fmt: skip
+    if follows is not None:
+        run.engine.precision_how = "auto: as the outputs in --out were made"
     run.expect()
     return run
+
+
+def recorded_precision(
+    job: TranslateJob, model: ResolvedModel, pairs: list[tuple[Job, Path]]
+) -> str | None:
+    """The precision this model made the planned outputs with, per the outputs record in
+    ``--out`` (a re-run or a resumed job): what ``auto`` follows so it continues with the same
+    bytes. None when there is no such record, or it holds more than one precision (the outputs
+    of another one are then refused, naming both)."""
+    from posterforge.engine import PRECISIONS
+    from posterforge.outputs import recorded
+    from posterforge.video.containers import names_video_file
+
+    video_root = job.out.parent if names_video_file(job.out) else job.out
+    found: set[object] = set()
+    for root, video in ((job.out, False), (video_root, True)):
+        dests = [dest for src, dest in pairs if src.video == video]
+        if dests:
+            found |= recorded(root, dests, "precision", model.model_id)
+    if len(found) == 1 and (only := found.pop()) in PRECISIONS:
+        return str(only)
+    return None
 
 
 @dataclass(eq=False)

@@ -28,6 +28,7 @@ class Warmed:
     cached: bool
     backend: str = ""  # the engine's backend line: the path the runs of this size take
     precision: str = ""  # the precision taken and why: ``bf16 (auto: native avx512_bf16, ...)``
+    calibration: tuple[str, ...] = ()  # why a calibrated path was taken: its timings, per class
 
 
 def run_warmup(job: WarmupJob, ctx: Context | None = None) -> Warmed:
@@ -120,15 +121,15 @@ def warmup_generator(
 def _result(engine: Engine) -> Warmed:
     from posterforge.backends import OPENVINO
 
-    line = engine.choice.line()
+    line, timings = engine.choice.line(), tuple(engine.choice.calibrations())
     if not engine.compiled_shapes:
         for key, decision in engine.choice.decisions.items():
             if decision.path == OPENVINO:  # OpenVINO compiled it, into its own cache
-                return Warmed(tuple(key[1]), 0.0, False, line, _precision(engine))
+                return Warmed(tuple(key[1]), 0.0, False, line, _precision(engine), timings)
         why = engine.compile_error or "no working C compiler on this machine?"
         raise PosterforgeError(f"compiling failed: {why}; runs stay eager")
     shape, secs, cached = engine.compiled_shapes[0]
-    return Warmed(shape, secs, cached, line, _precision(engine))
+    return Warmed(shape, secs, cached, line, _precision(engine), timings)
 
 
 def _precision(engine: Engine) -> str:

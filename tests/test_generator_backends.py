@@ -20,17 +20,17 @@ def test_the_genre_cgan_takes_openvino_when_the_calibration_picks_it(
     pytest.importorskip("openvino")
     monkeypatch.setattr(choice, "CALIBRATE_MIN_PARAMS", 0)  # calibrate even this tiny model
 
-    def fastest(candidates, rounds=2):
+    def fastest(candidates, **kw):
         for run in candidates.values():
             run()  # each candidate really runs
         assert OPENVINO in candidates
-        return {name: 1.0 if name == OPENVINO else 2.0 for name in candidates}
+        return {name: [1.0 if name == OPENVINO else 2.0] * 3 for name in candidates}
 
     monkeypatch.setattr(calibration, "fastest", fastest)
     r = inproc("generate", "-m", str(tiny_generator), "-g", "horror", "-n", "2", "-o",
                str(tmp_path / "o"), "--device", "cpu", "--backend", "auto")  # fmt: skip
     assert r.code == 0, r.err
-    assert "backend openvino (calibrated " in r.err
+    assert "backend openvino (calibrated " in r.err and ", 2.00x torch)" in r.err
     assert len(list((tmp_path / "o").glob("*.png"))) == 2
 
 

@@ -158,3 +158,52 @@ def test_a_bad_precision_is_one_line(inproc, tiny_style, tmp_path):
         r = inproc(*cmd, "--precision", "fast")
         assert r.code != 0 and "Traceback" not in r.err, r.err
         assert len(r.err.strip().splitlines()) == 1 and "'fast'" in r.err, r.err
+
+
+def test_auto_follows_the_precision_the_outputs_in_out_were_made_with(
+    inproc, tiny_style, native, monkeypatch, tmp_path
+):
+    """A folder made in fp32 (by an earlier version, whose default it was): auto, which takes
+    bf16 here, goes on in fp32 and writes the same bytes; an explicit other one is refused."""
+    calls = _probe(monkeypatch, 0.5)  # auto would take bf16 on this machine
+    src, out = _frames(tmp_path / "in", n=3), tmp_path / "out"
+    cmd = ["translate", str(src), "-o", str(out), "-s", str(tiny_style), "--device", "cpu"]
+    r = inproc(*cmd, "--precision", "fp32")
+    assert r.code == 0, r.err
+    made = (out / "f1.png").read_bytes()
+    (out / "f1.png").unlink()  # a killed run's missing output
+    r = inproc(*cmd)  # --precision auto, the default
+    assert r.code == 0 and "translated 1, skipped 2" in r.err, r.err
+    assert "precision fp32 (auto: as the outputs in --out were made)" in r.err
+    assert (out / "f1.png").read_bytes() == made and calls == []  # nothing to decide
+    r = inproc(*cmd, "--precision", "bf16")  # asked for another: refused, naming both
+    assert r.code != 0 and "(--precision: fp32, now bf16)" in r.err, r.err
+    assert "Traceback" not in r.err and (out / "f1.png").read_bytes() == made
+    r = inproc(*cmd, "--overwrite")  # replacing them all: auto decides afresh
+    assert r.code == 0 and "precision bf16 (auto: native avx512_bf16" in r.err, r.err
+    record = json.loads((out / RECORD).read_text())
+    assert [s["precision"] for s in record["settings"].values()] == ["bf16"]
+    (out / "f2.png").unlink()
+    r = inproc(*cmd, "-s", str(tiny_style))  # and now follows bf16
+    assert r.code == 0 and "precision bf16 (auto: as the outputs in --out were made)" in r.err
+
+
+def test_the_record_tells_what_made_the_planned_outputs_of_this_model(tmp_path):
+    from posterforge.outputs import recorded
+
+    record = {
+        "files": {"a.png": "f1", "b.png": "f1", "c.png": "f2", "sub/d.png": "f3"},
+        "settings": {
+            "f1": {"model": "m", "precision": "fp32"},
+            "f2": {"model": "other", "precision": "bf16"},  # another style's outputs
+            "f3": {"model": "m", "precision": "bf16"},
+        },
+    }
+    (tmp_path / RECORD).write_text(json.dumps(record))
+    planned = [tmp_path / n for n in ("a.png", "b.png", "c.png", "new.png")]
+    assert recorded(tmp_path, planned, "precision", "m") == {"fp32"}
+    assert recorded(tmp_path, [*planned, tmp_path / "sub" / "d.png"], "precision", "m") == {
+        "fp32", "bf16"
+    }  # mixed: nothing one precision can follow  # fmt: skip
+    (tmp_path / RECORD).write_text("{not json")
+    assert recorded(tmp_path, planned, "precision", "m") == set()

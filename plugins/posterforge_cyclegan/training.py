@@ -27,8 +27,8 @@ from posterforge.plugin import (
     distributed,
     make_augment,
     make_header,
-    note_if_slow,
     recipe_from_dict,
+    training_precision,
 )
 from posterforge_cyclegan import losses
 from posterforge_cyclegan.config import ResnetConfig
@@ -200,7 +200,8 @@ class CycleGANTask:
             g_config = ResnetConfig(ngf=recipe.ngf, n_blocks=recipe.n_blocks, affine=recipe.affine)
         self.recipe = recipe
         self.init_from = None if init_from is None else str(init_from.path or init_from.arch)
-        note_if_slow(self.device, recipe.precision)
+        pixels = recipe.batch_size * recipe.size**2  # "auto" by the pixels of a step
+        self.precision = training_precision(self.device, recipe.precision, pixels)
 
         self.G_AB, self.G_BA = ResnetGenerator(g_config), ResnetGenerator(g_config)
         self.D_A, self.D_B = PatchDiscriminator(recipe.ndf), PatchDiscriminator(recipe.ndf)
@@ -260,7 +261,7 @@ class CycleGANTask:
             return self._step(batch, step)
 
     def _autocast(self) -> torch.autocast:
-        return autocast(self.device, self.recipe.precision)
+        return autocast(self.device, self.precision)
 
     def _step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor | float]:
         r = self.recipe

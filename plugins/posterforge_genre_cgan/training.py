@@ -30,8 +30,8 @@ from posterforge.plugin import (
     label_grid,
     make_diffaugment,
     make_header,
-    note_if_slow,
     recipe_from_dict,
+    training_precision,
     update_ema,
 )
 from posterforge_genre_cgan.config import HEIGHT, WIDTH, GenreConfig
@@ -151,7 +151,8 @@ class GenreCGANTask:
         self.labels = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
         self.label_names = list(self.labels.names)
         self.device = torch.device(device)
-        note_if_slow(self.device, r.precision)
+        pixels = r.batch_size * WIDTH * HEIGHT  # "auto" by the pixels of a step
+        self.precision = training_precision(self.device, r.precision, pixels)
         self.init_from = None
         if init_from is not None:
             r = self._init_recipe(r, init_from)
@@ -200,7 +201,7 @@ class GenreCGANTask:
         r = self.recipe
         real, y = batch["image"], batch["labels"]
         z = torch.randn(len(real), r.z_dim, device=real.device)
-        with autocast(self.device, r.precision):  # the losses read the scores as fp32
+        with autocast(self.device, self.precision):  # the losses read the scores as fp32
             fake = self.g(z, y).float().add(1).mul(0.5)  # [0, 1] like the real batch
             real_s = self.d(self._view(real), y).float()
             fake_s = self.d(self._view(fake.detach()), y).float()
@@ -211,7 +212,7 @@ class GenreCGANTask:
 
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        with autocast(self.device, r.precision):  # D fixed: no DDP wrapper needed
+        with autocast(self.device, self.precision):  # D fixed: no DDP wrapper needed
             fake_s = self.D(self._view(fake), y).float()
         loss_g = g_loss(r.loss, fake_s)
         loss_g.backward()

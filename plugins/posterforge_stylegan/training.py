@@ -35,8 +35,8 @@ from posterforge.plugin import (
     distributed,
     label_grid,
     make_header,
-    note_if_slow,
     recipe_from_dict,
+    training_precision,
     update_ema,
 )
 from posterforge_stylegan import losses
@@ -161,7 +161,8 @@ class StyleGANTask:
         self.labels = labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels))
         self.label_names = list(self.labels.names)
         self.device = torch.device(device)
-        note_if_slow(self.device, self.recipe.precision)
+        w, h = r.image_size  # "auto" by the pixels of a step
+        self.precision = training_precision(self.device, r.precision, r.batch_size * w * h)
         n = len(self.label_names)
         torch.manual_seed(seed)  # initial weights: reproducible per seed
         g_config = r.generator_config(n)
@@ -199,7 +200,7 @@ class StyleGANTask:
         return StyleGeneratorConfig.from_dict(init_from.config)  # its shape wins the recipe's
 
     def _autocast(self) -> torch.autocast:
-        return autocast(self.device, self.recipe.precision)
+        return autocast(self.device, self.precision)
 
     # -- the step --------------------------------------------------------------------------------
     def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor | float]:

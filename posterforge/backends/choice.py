@@ -32,6 +32,7 @@ CALIBRATE_MIN_PARAMS = 1_000_000
 class Decision:
     path: str
     how: str  # "asked", "calibrated YYYY-MM-DD", "only torch here", or why a path fell back
+    why: str = ""  # a calibration's timings in one line (calibration.explain), else empty
 
 
 @dataclass
@@ -72,6 +73,10 @@ class Choice:
         earlier version wrote, so their outputs stay valid)."""
         paths = sorted({d.path for d in self.decisions.values()})
         return None if paths in ([], [TORCH]) else "+".join(paths)
+
+    def calibrations(self) -> list[str]:
+        """Why each calibrated path was taken, one line per shape class: its timings."""
+        return list(dict.fromkeys(d.why for d in self.decisions.values() if d.why))
 
     def plain_torch(self) -> bool:
         """Torch asked and torch run: nothing to say beyond what the device line always said."""
@@ -133,11 +138,17 @@ class Choice:
                 " ".join(str(s) for s in key[1:] if s is not None),
                 ", ".join(candidates),
             )
-            seconds = calibration.fastest(
+            times = calibration.fastest(
                 {name: (lambda fn=fn: self._run(fn, args)) for name, fn in candidates.items()}
             )
-            kept = calibration.remember(entry_key, calibration.winner(seconds), seconds)
-        return self._try(kept["path"], key, args, f"calibrated {kept.get('date', '?')}")
+            path = calibration.winner(calibration.medians(times))
+            kept = calibration.remember(entry_key, path, times)
+        gain = calibration.speedup(kept)
+        how = f"calibrated {kept.get('date', '?')}" + (f", {gain}" if gain else "")
+        decision = self._try(kept["path"], key, args, how)
+        if decision.path == kept["path"]:  # not a fallback: the timings are why
+            decision.why = f"{self._shape_class(key)}: {calibration.explain(kept)}"
+        return decision
 
     def _candidates(
         self, key: tuple, args: tuple[torch.Tensor | None, ...]

@@ -2,14 +2,18 @@
 module, dynamic batch and frame size), compiled per input shape.
 
 The converted model is kept in the posterforge home as OpenVINO IR, named by the weights (the
-engine's ``model_id``, which holds their sha256), the entry (``forward`` or ``sample``) and the
-torch and OpenVINO versions; the compiled blobs go to OpenVINO's own model cache (``CACHE_DIR``),
-which keys them by model, shape, device and settings. So a later run on this machine starts in
-well under a second instead of converting (10-25 s for the vintage ResNet) and compiling.
+engine's ``model_id``, which holds their sha256), the entry (``forward`` or ``sample``), the
+precision and the torch and OpenVINO versions; the compiled blobs go to OpenVINO's own model
+cache (``CACHE_DIR``), which keys them by model, shape, device and settings. So a later run on
+this machine starts in well under a second instead of converting (10-25 s for the vintage ResNet)
+and compiling.
 
 ``openvino.convert_model`` was kept over ``torch.onnx.export``: it needs no ``onnx`` package and
-traced the CycleGAN, the genre cGAN and the test models as they are. Any failure (no OpenVINO,
-a module it cannot convert, a compile error) raises :class:`BackendFailed` with one line.
+traced the CycleGAN, the genre cGAN and the test models as they are. It traces with autocast off,
+also when called under the engine's bf16 autocast (the calibration runs every candidate so): the
+converter has no rule for autocast's casts (``aten::_autocast_to_reduced_precision``), and bf16
+is OpenVINO's inference hint instead, applied when compiling. Any failure (no OpenVINO, a module
+it cannot convert, a compile error) raises :class:`BackendFailed` with one line.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class OpenVINOPath:
         import openvino as ov
 
         self.module, self.entry, self.model_id, self.side = module, entry, model_id, side
+        self.precision = precision
         self.config = {
             "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
             "PERFORMANCE_HINT": "LATENCY",
@@ -139,8 +144,9 @@ class OpenVINOPath:
             module = _Sample(self.module, conditional=len(given) > 1)
             dynamic = [ov.PartialShape([-1, *a.shape[1:]]) for a in given]
         example = tuple(_small(a, self.side) if self.entry == "forward" else a[:1] for a in given)
+        # autocast off, whatever the caller runs under (see the module's docstring)
         try:  # the tracer's warnings are about tracing, not for a user of the converted model
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), torch.autocast("cpu", enabled=False), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return ov.convert_model(module, example_input=example, input=dynamic)
         except Exception as e:
@@ -149,7 +155,8 @@ class OpenVINOPath:
     def _ir_path(self) -> Path | None:
         if not self.model_id:
             return None
-        text = json.dumps([self.model_id, self.entry, torch.__version__, version()])
+        about = [self.model_id, self.entry, self.precision, torch.__version__, version()]
+        text = json.dumps(about)
         return cache_dir() / "models" / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.xml"
 
 

@@ -37,6 +37,8 @@ def run(job: WarmupJob) -> None:
     shape = "x".join(map(str, done.shape))
     if done.precision:
         print(f"posterforge: precision {done.precision}", file=sys.stderr)
+    for why in done.calibration:  # the timings the calibration chose by
+        print(f"posterforge: calibration {why}", file=sys.stderr)
     if done.backend.startswith("backend openvino"):
         print(f"{what} (batch shape {shape}): {done.backend}; compiled by OpenVINO, in its cache",
               file=sys.stderr)  # fmt: skip
