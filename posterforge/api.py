@@ -16,10 +16,11 @@ from posterforge import catalog
 from posterforge.context import default_context
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.evaluate import DATA_REPORT as EVAL_DATA_REPORT
+from posterforge.latent_api import mix, morph, project  # noqa: F401  (part of the API)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Any, Unpack
+    from typing import Unpack
 
     from posterforge.backends import Backend
     from posterforge.context import Context
@@ -27,10 +28,7 @@ if TYPE_CHECKING:
     from posterforge.generation import Poster
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
-    from posterforge.mixing import MixGrid
-    from posterforge.morphing import MorphRecord
     from posterforge.onnx_export import Exported
-    from posterforge.projection import Projected
     from posterforge.records import Record
     from posterforge.sizing import Size
     from posterforge.store import Store
@@ -136,81 +134,6 @@ def generate(
 
         return list(start_from_latent(job, ctx).records())
     return list(start(job, ctx).records())
-
-
-def project(
-    posters: Sequence[str | Path],
-    out: str | Path,
-    *,
-    model: str = "posters-demo",
-    genre: str | None = None,
-    as_labels: Sequence[str] = (),
-    ctx: Context | None = None,
-    **options: Any,
-) -> list[Projected]:
-    """Project each poster into the model's latent space: one record per poster. ``options``
-    are :class:`~posterforge.jobs.project.ProjectJob`'s other fields (steps, lr, seed, fit,
-    feature_weight, features, device, overwrite). For the records as they land, use
-    :func:`posterforge.projection.start`."""
-    from posterforge.jobs.project import ProjectJob
-    from posterforge.projection import start
-
-    job = ProjectJob(tuple(Path(p) for p in posters), Path(out), model=model, genre=genre,
-                     as_labels=tuple(as_labels), **options)  # fmt: skip
-    return list(start(job, ctx).records())
-
-
-def mix(
-    rows: Sequence[int] | str,
-    cols: Sequence[int] | str,
-    out: str | Path,
-    *,
-    model: str = "posters-stylegan",
-    ctx: Context | None = None,
-    **options: Any,
-) -> MixGrid:
-    """A style mixing grid written to ``out``; ``options`` are
-    :class:`~posterforge.jobs.mix.MixJob`'s other fields (layers, genre, truncation, device,
-    overwrite)."""
-    from posterforge.jobs.mix import MixJob
-    from posterforge.mixing import mix as run_mix
-
-    return run_mix(MixJob(rows, cols, Path(out), model=model, **options), ctx)  # type: ignore[arg-type]
-def morph(
-    out: str | Path,
-    conditions: Sequence[str] | None = None,
-    *,
-    model: str = "posters-demo",
-    seeds: Sequence[int] | str = (0,),
-    seconds: float = 4.0,
-    fps: float = 24.0,
-    space: str = "auto",
-    batch_size: int = 16,
-    vcodec: str | None = None,
-    crf: int | None = None,
-    device: str = "auto",
-    precision: Precision = "auto",
-    compile: CompileMode = "auto",
-    overwrite: bool = False,
-    ctx: Context | None = None,
-) -> MorphRecord:
-    """A morph video into ``out`` (.mp4, .webm, ... or an animated .gif or .webp) through the
-    stops ``conditions`` x ``seeds`` (one of them may be a single value); its record. The
-    keywords are :class:`~posterforge.jobs.morph.MorphJob`'s fields (its docstring says what
-    each means). A killed run resumes; the same arguments write the same file.
-
-    >>> posterforge.morph("m.mp4", ["horror", "comedy"], seeds=[1], seconds=2)  # doctest: +SKIP
-    """
-    from posterforge.jobs.morph import MorphJob
-    from posterforge.morphing import start
-
-    job = MorphJob(
-        Path(out), tuple(conditions or ()), model=model,
-        seeds=seeds if isinstance(seeds, str) else tuple(seeds), seconds=seconds, fps=fps,
-        space=space, batch_size=batch_size, vcodec=vcodec, crf=crf, device=device,
-        precision=precision, compile=compile, overwrite=overwrite,
-    )  # type: ignore[arg-type]  # fmt: skip
-    return next(iter(start(job, ctx).records()))
 
 
 def frames(
@@ -439,7 +362,6 @@ def _document() -> None:
     """The keywords of translate, generate and warmup, described in their jobs (one place for
     each)."""
     from posterforge.jobs.generate import GenerateJob
-    from posterforge.jobs.morph import MorphJob
     from posterforge.jobs.reference import document
     from posterforge.jobs.report import ReportJob
     from posterforge.jobs.translate import TranslateJob
@@ -448,7 +370,6 @@ def _document() -> None:
 
     document(translate, TranslateJob)
     document(generate, GenerateJob)
-    document(morph, MorphJob)
     document(warmup, WarmupJob)
     document(export_weights, WeightsExportJob)
     document(report, ReportJob)

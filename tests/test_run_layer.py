@@ -17,7 +17,9 @@ from PIL import Image
 from posterforge import api, weights
 from posterforge.errors import PosterforgeError
 from posterforge.jobs.generate import GenerateJob
+from posterforge.jobs.mix import MixJob
 from posterforge.jobs.morph import MorphJob
+from posterforge.jobs.project import ProjectJob
 from posterforge.jobs.translate import TranslateJob
 from tests.test_generate import tiny_generator  # noqa: F401  (a fixture)
 
@@ -107,7 +109,9 @@ def _fields(job: type) -> dict[str, object]:
     ("function", "job", "positional"),
     [(api.translate, TranslateJob, ("inputs", "out")),
      (api.generate, GenerateJob, ("conditions", "n", "out")),
-     (api.morph, MorphJob, ("out", "conditions"))],
+     (api.morph, MorphJob, ("out", "conditions")),
+     (api.project, ProjectJob, ("posters", "out")),
+     (api.mix, MixJob, ("rows", "cols", "out"))],
 )  # fmt: skip
 def test_the_api_takes_exactly_the_jobs_fields(function, job, positional):
     params = inspect.signature(function).parameters

@@ -15,7 +15,9 @@ FAMILIES = tuple(name for name in PACKAGES if name != "posterforge")
 JOB_CONSTRUCTORS = {
     "posterforge.api:translate",
     "posterforge.api:generate",
-    "posterforge.api:morph",
+    "posterforge.latent_api:project",
+    "posterforge.latent_api:mix",
+    "posterforge.latent_api:morph",
     "posterforge.api:train",
     "posterforge.api:evaluate",
     "posterforge.jobs.train:TrainJob.create",
