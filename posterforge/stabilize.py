@@ -164,6 +164,8 @@ def set_norm_state(
     """Restore what :func:`norm_state` returned, onto ``device`` (the engine's). Raises
     ``ValueError`` when it does not fit the module's layers."""
     norms = shared_norms(module)
+    if any(int(k.split(".")[0]) >= len(norms) for k in state):
+        raise ValueError(f"state for more layers than the network's {len(norms)}")
     for i, norm in enumerate(norms):
         mean, var = state.get(f"{i}.mean"), state.get(f"{i}.var")
         if mean is None or var is None:
@@ -172,8 +174,6 @@ def set_norm_state(
         if mean.shape != (norm.num_features,) or var.shape != (norm.num_features,):
             raise ValueError(f"layer {i}: {tuple(mean.shape)} for {norm.num_features} channels")
         norm.mean, norm.var = mean.to(device), var.to(device)
-    if any(int(k.split(".")[0]) >= len(norms) for k in state):
-        raise ValueError(f"state for more layers than the network's {len(norms)}")
 
 
 def state_bytes(state: dict[str, torch.Tensor]) -> bytes:

@@ -8,6 +8,7 @@ are made here with PyAV, 64x48."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -107,12 +108,12 @@ def test_stabilised_statistics_change_less_from_frame_to_frame():
         own = torch.rsqrt(var + norm.eps)
         scale, _ = shared._scale_shift(x[i : i + 1])
         scales.append((own.flatten(), scale.flatten()))
-    own_jumps = sum((a[0] - b[0]).abs().sum() for a, b in zip(scales, scales[1:]))
-    shared_jumps = sum((a[1] - b[1]).abs().sum() for a, b in zip(scales, scales[1:]))
+    own_jumps = sum((a[0] - b[0]).abs().sum() for a, b in itertools.pairwise(scales))
+    shared_jumps = sum((a[1] - b[1]).abs().sum() for a, b in itertools.pairwise(scales))
     assert shared_jumps < 0.5 * own_jumps
 
 
-# --- videos ----------------------------------------------------------------------------------------
+# --- videos ---------------------------------------------------------------------------------------
 
 
 def still_clip(path: Path, frames: int = 24, cut_at: int | None = None, fps: int = 12) -> Path:
@@ -168,7 +169,7 @@ def test_a_noisy_still_shot_changes_less_and_stays_close(tiny_style, tmp_path, c
     close = psnr(outs["stable"], outs["plain"])
     with capsys.disabled():  # the measure, for the record (docs/translate.md)
         print(f"\nstill shot: input {temporal_change(decoded(src)):.3f}, plain {plain:.3f}, "
-              f"stabilised {stable:.3f} grey levels/frame; PSNR stabilised/plain {close:.1f} dB")  # fmt: skip
+              f"stabilised {stable:.3f} grey levels/frame; PSNR against plain {close:.1f} dB")
     assert stable < plain
     assert close > 30
 
