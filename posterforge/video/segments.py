@@ -185,7 +185,10 @@ class Parts:
             "fingerprint": self.fingerprint,
             "settings": self.settings,
             "input": self.identity,
-            "segments": [vars(s) for s in self.segments],
+            # "state" only where there is one: a plain run's manifest is as it was
+            "segments": [
+                {k: v for k, v in vars(s).items() if k != "state" or v} for s in self.segments
+            ],
         }
         write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
 
