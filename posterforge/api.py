@@ -72,6 +72,7 @@ def translate(
     vcodec: str | None = None,
     crf: int | None = None,
     workers: int | None = None,
+    stabilize: float | None = None,
     ctx: Context | None = None,
 ) -> list[Record]:
     """Translate image files, folders and videos into ``out`` (mirroring the tree); one record
@@ -88,6 +89,7 @@ def translate(
         precision=precision, compile=compile, backend=backend, overwrite=overwrite, shard=shard,
         alpha=alpha,
         null=null, relative_to=relative_to, vcodec=vcodec, crf=crf, workers=workers,
+        stabilize=stabilize,
     )  # type: ignore[arg-type]  # fmt: skip
     return list(start(job, ctx).records())
 

@@ -158,6 +158,7 @@ class Engine:
     backend: str = "torch"  # "torch", "openvino" or "auto" (see posterforge.backends)
     arch: str = ""  # architecture and config, what speed depends on: the calibration's key
     exportable: bool = True  # the model family's word on whether OpenVINO may take it
+    stabilize: float | None = None  # the strength of a stabilised module (posterforge.stabilize)
     _shapes: dict[tuple, _ShapeState] = field(default_factory=dict, init=False)
     _expected: dict[tuple, int] = field(default_factory=dict, init=False)
     # what compiling cost this run: (shape, seconds, whether this model and shape were compiled

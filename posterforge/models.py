@@ -50,7 +50,15 @@ class Translator(_Model):
 
     The built module may define ``optimize_for(device, dtype) -> nn.Module``: the engine calls it
     once, after moving the module to ``device`` (``dtype`` is the autocast dtype, None for fp32),
-    and runs what it returns, e.g. a variant with faster kernels for that device."""
+    and runs what it returns, e.g. a variant with faster kernels for that device.
+
+    The built module may define ``stabilized(strength) -> nn.Module`` (``translate
+    --stabilize``): a module of the same weights whose instance norms are
+    :class:`~posterforge.stabilize.SharedNorm` layers (``posterforge.plugin.share_norms`` swaps
+    them in for ``nn.InstanceNorm2d``), which normalise each frame with a running average of
+    the statistics of the frames before it; its ``optimize_for`` variants must keep them. The
+    core resets their state at scene cuts and checkpoints it with a video's segments. A family
+    without it is refused by ``--stabilize`` in one line."""
 
     multiple: ClassVar[int] = 1
     min_size: ClassVar[int] = 1

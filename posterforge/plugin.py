@@ -20,7 +20,9 @@ name is imported on first use (the training building blocks import torch then). 
   (optional capabilities: :class:`LatentGenerator`, :class:`StyleMixer`), :class:`Kind`,
   :class:`Family` with :class:`Input` and :class:`Option` (its factories may
   take the run's :class:`Context`), :class:`Importer`,
-  :class:`WeightSource`, :class:`Extractor` with :class:`FeatureExtractor`;
+  :class:`WeightSource`, :class:`Extractor` with :class:`FeatureExtractor`; for
+  ``translate --stabilize``, :class:`SharedNorm` and :func:`share_norms` (see
+  :class:`Translator`);
 - weight files: :class:`Weights`, :func:`make_header`, :func:`check_shapes`,
   :func:`shipped_source`, :func:`ship_weights`; a network's config stated once, as a frozen
   :class:`NetConfig` dataclass whose fields declare their values (:func:`between`, :func:`flag`,
@@ -61,6 +63,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Extractor": ("posterforge.models", "Extractor"),
     "FeatureExtractor": ("posterforge.evaluation.features", "FeatureExtractor"),
     "PosterforgeError": ("posterforge.errors", "PosterforgeError"),
+    "SharedNorm": ("posterforge.stabilize", "SharedNorm"),
+    "share_norms": ("posterforge.stabilize", "share_norms"),
     "WeightsError": ("posterforge.errors", "WeightsError"),
     # weight files
     "Weights": ("posterforge.weights", "Weights"),
@@ -157,6 +161,7 @@ if TYPE_CHECKING:
     from posterforge.plugins import discover
     from posterforge.presets import shipped
     from posterforge.records import Kind
+    from posterforge.stabilize import SharedNorm, share_norms
     from posterforge.store import Store
     from posterforge.training import distributed
     from posterforge.training.augment import make_augment, make_diffaugment

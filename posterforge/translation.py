@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from posterforge.atomic import check_writable
 from posterforge.catalog import ResolvedModel
 from posterforge.context import Context, default_context
+from posterforge.errors import PosterforgeError
 from posterforge.image_pipeline import ImageRunner
 from posterforge.inputs import Job
 from posterforge.jobs.translate import DEFAULT_STYLE, TranslateJob
@@ -48,16 +49,25 @@ def load_engine(
     compile: str = "auto",
     backend: str = "torch",
     ctx: Context | None = None,
+    stabilize: float | None = None,
 ) -> Engine:
     """Resolve a style (name, weight file, or a model resolved already), build its network and
-    wrap it in an Engine (``backend``: see :mod:`posterforge.backends`)."""
+    wrap it in an Engine (``backend``: see :mod:`posterforge.backends`). ``stabilize``: the
+    network's stabilised form (:mod:`posterforge.stabilize`) with this strength, on torch and
+    eager (neither OpenVINO nor a compiled graph carries its state from frame to frame)."""
     from posterforge.backends import architecture
     from posterforge.engine import Engine, resolve_device
 
     model = style if isinstance(style, ResolvedModel) else _resolve(style, ctx)
     cls = model.cls
+    module = model.build()
+    if stabilize is not None:
+        from posterforge.stabilize import stabilized
+
+        module = stabilized(module, stabilize, cls.name)
+        backend, compile = "torch", "off"
     return Engine(
-        model.build(),
+        module,
         resolve_device(device),
         multiple=cls.multiple,
         min_size=cls.min_size,
@@ -67,6 +77,7 @@ def load_engine(
         backend=backend,
         arch=architecture(model),
         exportable=getattr(cls, "exportable", True),
+        stabilize=stabilize,
     )
 
 
@@ -106,6 +117,11 @@ def start(
     videos = run.videos
     if videos or job.vcodec is not None or job.crf is not None:
         _check_video_codec(job.vcodec, job.crf, [dest for _, dest in videos])
+    if job.stabilize is not None and (image := next((j for j, _ in pairs if not j.video), None)):
+        raise PosterforgeError(
+            f"--stabilize works on videos: {image.src} is an image (translate it without "
+            "--stabilize, or give only videos)"
+        )
     if job.overwrite or any(not dest.exists() for _, dest in pairs):
         # before the model loads: a read-only --out fails in a second
         one_file = len(videos) == 1 and pairs[0][1] == job.out
@@ -116,7 +132,7 @@ def start(
         precision = follows or precision
     run.engine = load_engine(
         model, device=job.device, precision=precision, compile=job.compile,
-        backend=job.backend,
+        backend=job.backend, stabilize=job.stabilize,
     )  # fmt: skip
     if follows is not None:
         run.engine.precision_how = "auto: as the outputs in --out were made"

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posterforge.plugin import SharedNorm, share_norms
 from posterforge_cyclegan.config import ResnetConfig
 from posterforge_cyclegan.winograd import WinogradConv3x3, Workspace, winograd_conv3x3
 
@@ -21,12 +22,16 @@ def _norm(channels: int, affine: bool) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=affine, track_running_stats=False)
 
 
-def _instance_norm_(x: torch.Tensor, norm: nn.InstanceNorm2d, relu: bool = False) -> torch.Tensor:
-    """``norm(x)`` (then ReLU) written into ``x`` itself, for inference: bit-identical to
+def _instance_norm_(x: torch.Tensor, norm: nn.Module, relu: bool = False) -> torch.Tensor:
+    """A :class:`SharedNorm` (``translate --stabilize``) normalises in place by its own rule.
+    Else ``norm(x)`` (then ReLU) written into ``x`` itself, for inference: bit-identical to
     ``F.instance_norm``, which is batch norm over ``(1, B*C, H, W)``, here run by its ``out=``
     kernel with ``x`` as the output (it reads each element before writing it). No new
     image-sized tensor, so a 1280x720 frame does not page-fault in a fresh buffer per layer:
     17 ms against 41 ms for ``instance_norm`` at 256 x 180x320 on this project's CPUs."""
+    if isinstance(norm, SharedNorm):
+        x = norm.forward_(x)
+        return x.relu_() if relu else x
     b, c, h, w = x.shape
     weight = bias = None
     if norm.affine:
@@ -197,6 +202,12 @@ class UnitRange(nn.Module):
         if device.type != "cpu" or dtype is not None:
             return self
         return UnitRange(cpu_inference(self.net), self.multiple)
+
+    def stabilized(self, strength: float) -> UnitRange:
+        """A copy whose instance norms share their statistics across frames (the translator
+        contract's capability for ``translate --stabilize``; see :mod:`posterforge.stabilize`).
+        Its :meth:`optimize_for` variant (Winograd, in place) keeps them."""
+        return UnitRange(share_norms(copy.deepcopy(self.net), strength), self.multiple)
 
 
 class SharedWorkspace(nn.Sequential):

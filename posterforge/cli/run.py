@@ -55,6 +55,11 @@ def engine_line(engine: Engine, device: str, batch: int) -> str:
     where = f"{engine.device} ({', '.join(about)})" if about else str(engine.device)
     # the backend is named when it is not the default torch path, or when something was chosen
     path = "" if engine.choice.plain_torch() else f", {engine.choice.line()}"
+    if (strength := getattr(engine, "stabilize", None)) is not None:
+        path += (
+            f", stabilised {strength:g} (on torch, eager: OpenVINO and compiled graphs cannot "
+            "carry its state)"
+        )
     return (
         f"posterforge: device {where}, precision {_precision(engine)}{path}, batch size {batch}"
     )

@@ -21,7 +21,7 @@ import typer
 from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
 from posterforge.cli.jobs import Opt, job_command
 from posterforge.cli.signals import exit_code
-from posterforge.jobs.translate import TranslateJob, default_output
+from posterforge.jobs.translate import STABILIZE_STRENGTH, TranslateJob, default_output
 from posterforge.records import FAILED, OK, SKIPPED
 
 if TYPE_CHECKING:
@@ -61,6 +61,12 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "relative_to": Opt(Path | None, typer.Option(metavar="DIR")),
     "vcodec": Opt(str | None, typer.Option()),
     "crf": Opt(int | None, typer.Option()),
+    "stabilize": Opt(bool, typer.Option("--stabilize", help=(
+        "Videos: share instance-norm statistics across each shot's frames (less flicker;"
+        " torch, eager).")), default=False, to_field=lambda on: STABILIZE_STRENGTH if on else None),
+    "stabilize_strength": Opt(float | None, typer.Option(
+        "--stabilize-strength", metavar="S", help=f"--stabilize with this strength, 0 <= S < 1"
+        f" (default {STABILIZE_STRENGTH}; 0: none)."), default=None, for_job=True),
 }
 SHOWN = {  # how the records are shown: not part of the job
     "as_json": Opt(bool, typer.Option("--json",
@@ -147,6 +153,13 @@ def run(
     raise typer.Exit(EXIT_FAILED_INPUTS if own_failures else EXIT_OK)
 
 
+def _prepare(values: dict) -> dict:
+    """--stabilize-strength S means --stabilize with S; then the default --out."""
+    if (strength := values.pop("stabilize_strength", None)) is not None:
+        values["stabilize"] = strength
+    return _default_out(values)
+
+
 def _default_out(values: dict) -> dict:
     """No --out: the default beside the one input (see ``default_output``), said at once."""
     if values["out"] is not None:
@@ -156,7 +169,7 @@ def _default_out(values: dict) -> dict:
 
 
 translate = job_command(
-    TranslateJob, OPTIONS, run, extras=SHOWN, left_out=("workers",), prepare=_default_out
+    TranslateJob, OPTIONS, run, extras=SHOWN, left_out=("workers",), prepare=_prepare
 )
 
 

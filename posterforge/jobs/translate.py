@@ -15,6 +15,7 @@ from posterforge.jobs.common import (
     PRECISIONS,
     AlphaMode,
     CompileMode,
+    InvalidOption,
     Precision,
     about,
     at_least,
@@ -31,6 +32,7 @@ from posterforge.jobs.common import (
 from posterforge.sizing import Size
 
 DEFAULT_STYLE = "vintage"
+STABILIZE_STRENGTH = 0.5  # --stabilize alone (see posterforge/stabilize.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class TranslateJob:
         "Video quality: constant rate factor, lower is better (default 18).", None
     )
     workers: int | None = about("Decode and encode threads (default: up to 4).", None)
+    stabilize: float | None = about(
+        "Videos: normalise each frame with instance-norm statistics averaged over its shot's "
+        "frames so far, this strength, 0 <= S < 1 (less flicker; None: off).", None
+    )
 
     def __post_init__(self) -> None:
         # Accept what a caller naturally has (a list, a str path, "256") and keep one form.
@@ -106,7 +112,10 @@ class TranslateJob:
             raise PosterforgeError(f"--relative-to {self.relative_to}: no such folder")
         if self.shard is not None:
             check_shard(self.shard)
-
+        if self.stabilize is not None:
+            if isinstance(self.stabilize, bool) or not 0 <= self.stabilize < 1:
+                raise InvalidOption("stabilize", self.stabilize, "use a strength 0 <= S < 1")
+            set_(self, "stabilize", float(self.stabilize))
 
 
 def default_output(inputs: tuple[str, ...], style: str) -> Path:

@@ -16,6 +16,7 @@ from posterforge.video.containers import LOSSLESS_VCODEC
 from posterforge.video.encode import EncodeSpec, even, frame_step
 from posterforge.video.io import Damage, Probe, VideoError, decode, open_input, video_stream
 from posterforge.video.segments import Cuts, Parts, SegmentWriter, segment_seconds
+from posterforge.video.stable import SceneCuts, restore, snapshot, stabilized, state_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,6 +80,8 @@ class _Frame:
     duration: int | None
     rgb: np.ndarray
     cut: bool = False  # starts a segment
+    scene: bool = False  # --stabilize: starts a shot (the shared statistics restart)
+    state: Any = None  # --stabilize, on a segment's first frame: the statistics before it
 
 
 @dataclass
@@ -99,6 +102,8 @@ class Pipeline:
         self.frames = parts.frames_done  # frames in the output so far
         self.end_time: float | None = None
         self.encode_error: BaseException | None = None
+        self.stable = stabilized(model.engine)  # --stabilize: see posterforge.video.stable
+        self.restored = not (self.stable and parts.segments)  # the state to go on from
 
     def run(self) -> tuple[int, str | None]:
         decoder = threading.Thread(target=self._decode, name="posterforge-decode", daemon=True)
@@ -144,11 +149,13 @@ class Pipeline:
     def _decode(self) -> None:
         skip, last_done = self.parts.frames_done, self.parts.last_pts
         cuts = Cuts(self.info.time_base, segment_seconds())
+        scenes = SceneCuts(self.info.time_base) if self.stable else None
         try:
             index = 0
             for pts, duration, frame in self._timed_frames():
                 if self.stop.is_set():
                     return
+                scene = scenes is not None and scenes(pts, frame)  # skipped frames too
                 if index < skip:
                     if index == skip - 1 and pts != last_done:
                         self._put(self.decoded, _Failure(Mismatch()))
@@ -159,7 +166,7 @@ class Pipeline:
                 # a stream whose frame size changes midway is scaled to its first size
                 size = (self.info.width, self.info.height)
                 rgb = to_rgb(frame, size if (frame.width, frame.height) != size else None)
-                frame_out = _Frame(pts, duration, rgb, cuts.starts(pts))
+                frame_out = _Frame(pts, duration, rgb, cuts.starts(pts), scene)
                 if not self._put(self.decoded, frame_out):
                     return
             if index < skip:
@@ -215,7 +222,8 @@ class Pipeline:
                 if isinstance(item, _Failure):
                     writer.abort()
                     return
-                writer.write(item.rgb, item.pts, item.duration, item.cut)
+                state = None if item.state is None else state_bytes(item.state)
+                writer.write(item.rgb, item.pts, item.duration, item.cut, state)
         except BaseException as e:
             writer.abort()
             self.encode_error = e
@@ -239,7 +247,8 @@ class Pipeline:
                 raise item.error
             if item is _END:
                 break
-            if item.cut and batch:  # a batch ends at a segment's start (see Cuts)
+            if (item.cut or item.scene) and batch:  # a batch ends at a segment's start (see
+                # Cuts) and at a shot's
                 self._run_batch(batch)
                 batch = []
             batch.append(item)
@@ -250,9 +259,21 @@ class Pipeline:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Frame]) -> None:
+        state = None
+        if not self.restored:  # a resumed run goes on from the finished segments' state
+            restore(self.model.engine, self.parts)
+            self.restored = True
+        if self.stable:  # the state before the batch's first frame; a shot starts afresh
+            first = batch[0]
+            state = snapshot(self.model.engine) if first.cut else None
+            if first.scene:
+                from posterforge.video.stable import reset
+
+                reset(self.model.engine)
         out = self._translate([f.rgb for f in batch])
-        for f, rgb in zip(batch, out, strict=True):
-            if not self._put(self.encoded, _Frame(f.pts, f.duration, rgb, f.cut)):
+        for i, (f, rgb) in enumerate(zip(batch, out, strict=True)):
+            frame = _Frame(f.pts, f.duration, rgb, f.cut, state=state if i == 0 else None)
+            if not self._put(self.encoded, frame):
                 return
         self.frames += len(batch)
         self.model.on_frames(len(batch))
@@ -260,9 +281,14 @@ class Pipeline:
     def _translate(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
+        before = snapshot(self.model.engine) if self.stable else None
         try:
             return list(self._compute_batch(frames))
         except (MemoryError, torch.OutOfMemoryError) as e:
+            if before is not None:  # the failed pass advanced some layers' state: undo it
+                from posterforge.stabilize import set_norm_state
+
+                set_norm_state(self.model.engine.module, before, self.model.engine.device)
             if len(frames) > 1:
                 half = len(frames) // 2
                 return self._translate(frames[:half]) + self._translate(frames[half:])

@@ -65,6 +65,7 @@ class Segment:
     frames: int
     first_pts: int
     last_pts: int
+    state: str | None = None  # --stabilize: the state after it (posterforge.video.stable)
 
 
 class Parts:
@@ -119,10 +120,13 @@ class Parts:
         for seg in self.segments:
             if not (self.dir / seg.file).is_file():
                 break
+            if seg.state and not (self.dir / seg.state).is_file():
+                kept.append(Segment(seg.file, seg.frames, seg.first_pts, seg.last_pts))
+                break  # a resume from there finds no state, and starts over (StateLost)
             kept.append(seg)
         self.segments = kept
         self.dir.mkdir(parents=True, exist_ok=True)
-        listed = {s.file for s in self.segments} | {MANIFEST}
+        listed = {s.file for s in self.segments} | {s.state for s in self.segments} | {MANIFEST}
         for entry in os.scandir(self.dir):
             if entry.name not in listed:  # cut short by a kill, or another run's leftovers
                 _remove(Path(entry.path))
@@ -140,6 +144,8 @@ class Parts:
     def restart(self) -> None:
         for seg in self.segments:
             _remove(self.dir / seg.file)
+            if seg.state:
+                _remove(self.dir / seg.state)
         self.segments = []
         self._save()
 
@@ -152,11 +158,25 @@ class Parts:
         os.close(fd)
         return tmp
 
-    def commit(self, tmp: Path, final: Path, frames: int, first_pts: int, last_pts: int) -> None:
-        """A finished segment: make it durable, give it its name, then list it."""
+    def commit(
+        self, tmp: Path, final: Path, frames: int, times: tuple[int, int], state: bytes | None
+    ) -> None:
+        """A finished segment (``times``: its first and last time stamps) and, for ``--stabilize``,
+        the state after it: make them durable, give them their names, then list them."""
+        from posterforge.video.stable import state_name
+
         fsync_file(tmp)
         os.replace(tmp, final)
-        self.segments.append(Segment(final.name, frames, first_pts, last_pts))
+        name = None
+        if state is not None:
+            name = state_name(final.name)
+            fd, state_tmp = create_temp(self.dir / name)
+            with os.fdopen(fd, "wb") as f:
+                f.write(state)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(state_tmp, self.dir / name)
+        self.segments.append(Segment(final.name, frames, *times, state=name))
         self._save()
 
     def _save(self) -> None:
@@ -165,7 +185,10 @@ class Parts:
             "fingerprint": self.fingerprint,
             "settings": self.settings,
             "input": self.identity,
-            "segments": [vars(s) for s in self.segments],
+            # "state" only where there is one: a plain run's manifest is as it was
+            "segments": [
+                {k: v for k, v in vars(s).items() if k != "state" or v} for s in self.segments
+            ],
         }
         write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
 
@@ -219,11 +242,15 @@ class SegmentWriter:
         self.tmp = self.final = Path()
         self.first_pts = self.last_pts = 0
 
-    def write(self, rgb: Any, pts: int, duration: int | None, cut: bool) -> None:
+    def write(
+        self, rgb: Any, pts: int, duration: int | None, cut: bool, state: bytes | None = None
+    ) -> None:
+        """One frame; ``state`` (``--stabilize``, on a segment's first frame): the shared
+        statistics before it, kept with the segment it ends."""
         from posterforge.video.encode import SegmentEncoder
 
         if self.encoder is not None and cut:
-            self._finish()
+            self._finish(state)
         if self.encoder is None:
             self.final = self.parts.next_name()
             self.tmp = self.parts.temp_for(self.final)
@@ -236,14 +263,15 @@ class SegmentWriter:
         if self.encoder is not None:
             self._finish()
 
-    def _finish(self) -> None:
+    def _finish(self, state: bytes | None = None) -> None:
         encoder, self.encoder = self.encoder, None
         try:
             encoder.close()
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
-        self.parts.commit(self.tmp, self.final, encoder.frames, self.first_pts, self.last_pts)
+        times = (self.first_pts, self.last_pts)
+        self.parts.commit(self.tmp, self.final, encoder.frames, times, state)
 
     def abort(self) -> None:
         """Drop the segment being written (a resumed run writes it again)."""

@@ -41,6 +41,7 @@ from posterforge.video.join import copyable, join
 from posterforge.video.pipeline import Mismatch, Model, Pipeline, VideoPlan
 from posterforge.video.records import VideoRecord
 from posterforge.video.segments import Parts, input_identity, parts_dir
+from posterforge.video.stable import StateLost
 
 if TYPE_CHECKING:
     from posterforge.engine import Engine
@@ -65,6 +66,8 @@ def video_settings(engine: Engine, size: Size | None, vcodec: str, crf: int | No
         "crf": crf,
         "pix_fmt": "yuv420p",
     }
+    if (strength := getattr(engine, "stabilize", None)) is not None:  # other bytes again
+        settings["stabilize"] = strength
     if engine.backend != "torch":  # another path writes other bytes (torch's: left out, as before)
         settings["backend"] = engine.choice.record() or engine.backend
     return settings
@@ -216,10 +219,9 @@ class VideoRun:
             pipeline = Pipeline(self._model(), info, plan, parts)
             try:
                 frames, note = pipeline.run()
-            except Mismatch:
-                self._say(
-                    f"{src}: the input no longer matches the finished segments: starting over"
-                )
+            except (Mismatch, StateLost) as e:
+                why = str(e) or "the input no longer matches the finished segments"
+                self._say(f"{src}: {why}: starting over")
                 parts.restart()
                 pipeline = Pipeline(self._model(), info, plan, parts)
                 frames, note = pipeline.run()
