@@ -45,6 +45,7 @@ def _root(
 def _register_builtin_commands() -> None:
     from posterforge.cli import (
         evaluate,
+        evalvideo,
         frames,
         generate,
         listing,
@@ -58,6 +59,7 @@ def _register_builtin_commands() -> None:
     app.command("frames")(frames.frames)
     app.command("generate")(generate.generate)
     app.command("eval")(evaluate.evaluate)
+    app.command("eval-video")(evalvideo.evaluate_video)
     app.command("warmup")(warmup.warmup)
     listing.register(app)
     app.add_typer(weights.app, name="weights")
