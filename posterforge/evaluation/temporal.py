@@ -14,7 +14,7 @@ Streams both clips in step: a few frames in memory whatever the length.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from posterforge.jobs.evalvideo import EvalVideoJob
+    from posterforge.video.cuts import SceneCuts
+    from posterforge.video.sequence import Clip
 
 # the shortest shot, frames: a cut missed costs a pair of frames warped across it (a spike),
 # a flash taken for two cuts only a pair or two left out
@@ -158,7 +160,15 @@ def measure_clips(
     return report
 
 
-def _lockstep(a, b, xs, ys, cuts, take, progress) -> int:  # noqa: ANN001
+def _lockstep(
+    a: Clip,
+    b: Clip,
+    xs: Iterator[np.ndarray],
+    ys: Iterator[np.ndarray],
+    cuts: SceneCuts[Any],
+    take: Callable[[list[Any]], None],
+    progress: Callable[[int, int], None] | None,
+) -> int:
     """Feed the frames of both clips in step to ``cuts`` and its ready frames to ``take``;
     one line when one clip ends before the other."""
     sentinel = object()
