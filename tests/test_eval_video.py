@@ -153,3 +153,13 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         assert "Traceback" not in err
     with pytest.raises(PosterforgeError, match="scene-threshold"):
         posterforge.evaluate_video(a, b, scene_threshold=1.5)
+
+
+def test_without_the_extra_it_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    a, b = _pair(tmp_path, tc.still(3))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "cv2" else real(n))
+    with pytest.raises(PosterforgeError, match=r"pip install 'posterforge\[video-metrics\]'"):
+        posterforge.evaluate_video(a, b)
