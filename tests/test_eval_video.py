@@ -163,3 +163,9 @@ def test_without_the_extra_it_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "cv2" else real(n))
     with pytest.raises(PosterforgeError, match=r"pip install 'posterforge\[video-metrics\]'"):
         posterforge.evaluate_video(a, b)
+
+
+def test_the_clip_makers_doctests():
+    import doctest
+
+    assert doctest.testmod(tc).failed == 0
