@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e '.[test,onnx]' $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e '.[test,onnx,video-metrics]' $(TORCH_PINS)
 	touch $(STAMP)
 
 # Everything: lint, the quick suite, then the slow tests (real training, process fleets, stress).

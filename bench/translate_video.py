@@ -10,7 +10,11 @@ libx264 CRF 18 and copy the audio (PyAV again).
 Both routes are timed whole (process start, model load and file I/O included), in interleaved
 rounds (the order alternates each round) so that drifting machine load hits both alike. Printed:
 frames/s per round, the median and spread (min-max) per route, the ratio of medians (> 1: the
-video route is faster) and the load average before and after.
+video route is faster) and the load average before and after; then, beside the speed, the
+flicker of each route's output (`posterforge eval-video`: the flow-warped error of the output
+against the clip's own, and their ratio; 1 is none added), measured once on the last round's
+output (it does not change between rounds). --no-flicker leaves it out (it needs the
+video-metrics extra).
 
     .venv/bin/python bench/translate_video.py                         # 720p, 24 frames, 3 rounds
     .venv/bin/python bench/translate_video.py --frames 48 --rounds 5 -- --compile off
@@ -141,6 +145,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--style", default="vintage")
+    p.add_argument("--no-flicker", action="store_true", help="no flicker measure")
     p.add_argument("extra", nargs="*", help="after --: options for both translate runs")
     args = p.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
@@ -169,6 +174,22 @@ def main() -> None:
             )
         ratio = statistics.median(times["frames"]) / statistics.median(times["video"])
         print(f"video route / frames route speed: {ratio:.2f}x")
+        if not args.no_flicker:
+            for name in routes:
+                print(flicker_line(name, clip, Path(tmp) / name / "out.mp4"))
+
+
+def flicker_line(route: str, clip: Path, out: Path) -> str:
+    """The flicker that ``route``'s output added to ``clip``, as one line."""
+    from posterforge.evaluation.temporal import measure_clips
+    from posterforge.jobs.evalvideo import EvalVideoJob
+
+    r = measure_clips(EvalVideoJob(clip, out))
+    ratio = "n/a" if r.ratio is None else f"{r.ratio:.2f}"
+    return (
+        f"{route:6s} flicker: warped error {r.output:.6f} (input {r.input:.6f}), ratio {ratio}, "
+        f"{len(r.shots)} shot(s), {r.pairs} pairs"
+    )
 
 
 if __name__ == "__main__":

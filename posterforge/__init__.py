@@ -21,6 +21,7 @@ _API = (
     "frames",
     "train",
     "evaluate",
+    "evaluate_video",
     "list_styles",
     "list_generators",
     "import_weights",

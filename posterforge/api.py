@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from posterforge.backends import Backend
     from posterforge.context import Context
     from posterforge.evaluation.evaluator import EvalReport
+    from posterforge.evaluation.temporal import FlickerReport
     from posterforge.generation import Poster
     from posterforge.jobs.common import AlphaMode, CompileMode, Precision
     from posterforge.jobs.frames import FrameSettings
@@ -239,6 +240,29 @@ def evaluate(
     return evaluate_model(job, ctx or default_context(), progress)
 
 
+def evaluate_video(
+    original: str | Path,
+    translated: str | Path,
+    *,
+    scene_threshold: float = 0.06,
+    progress: Callable[[int, int], None] | None = None,
+) -> FlickerReport:
+    """The flicker a translation added: the flow-warped error (Lai et al. 2018) of
+    ``translated`` and of ``original`` (each a video file or a folder of frames, frame for frame),
+    overall and per shot, and their ratio. The keywords are
+    :class:`~posterforge.jobs.evalvideo.EvalVideoJob`'s fields; ``progress(done, total)`` counts
+    frames. Needs the ``video-metrics`` extra (OpenCV, PySceneDetect).
+
+    >>> report = evaluate_video("clip.mp4", "clip-vintage.mp4")  # doctest: +SKIP
+    >>> report.ratio, [s.ratio for s in report.shots]  # doctest: +SKIP
+    """
+    from posterforge.evaluation.temporal import measure_clips
+    from posterforge.jobs.evalvideo import EvalVideoJob
+
+    job = EvalVideoJob(Path(original), Path(translated), scene_threshold=scene_threshold)
+    return measure_clips(job, progress)
+
+
 def warmup(
     *,
     style: str | None = None,
@@ -363,6 +387,7 @@ def weights_path(spec: str, store: Store | None = None) -> Path:
 def _document() -> None:
     """The keywords of translate, generate and warmup, described in their jobs (one place for
     each)."""
+    from posterforge.jobs.evalvideo import EvalVideoJob
     from posterforge.jobs.generate import GenerateJob
     from posterforge.jobs.reference import document
     from posterforge.jobs.report import ReportJob
@@ -373,6 +398,7 @@ def _document() -> None:
     document(translate, TranslateJob)
     document(generate, GenerateJob)
     document(warmup, WarmupJob)
+    document(evaluate_video, EvalVideoJob)
     document(export_weights, WeightsExportJob)
     document(report, ReportJob)
 

@@ -45,6 +45,7 @@ def _root(
 def _register_builtin_commands() -> None:
     from posterforge.cli import (
         evaluate,
+        evalvideo,
         frames,
         generate,
         listing,
@@ -64,6 +65,7 @@ def _register_builtin_commands() -> None:
     app.command("mix")(project.mix)
     app.command("morph")(morph.morph)
     app.command("eval")(evaluate.evaluate)
+    app.command("eval-video")(evalvideo.evaluate_video)
     app.command("warmup")(warmup.warmup)
     app.command("report")(report.report)
     app.command("runs")(report.runs)

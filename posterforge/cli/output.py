@@ -196,7 +196,7 @@ PLAIN_EVERY_S = 30.0  # off a terminal (nohup, a log file): one count line at mo
 
 @contextmanager
 def count_progress(
-    label: str, every_s: float = PLAIN_EVERY_S
+    label: str, every_s: float = PLAIN_EVERY_S, unit: str = "images"
 ) -> Iterator[Callable[[int, int], None] | None]:
     """A ``progress(done, total)`` callback: a :class:`ProgressLine` on a terminal (taken off
     when the block ends); elsewhere a plain ``eval: 120/2,000 images`` line, the first at once,
@@ -209,7 +209,7 @@ def count_progress(
             now = time.monotonic()
             if now - last >= every_s or done >= total:
                 last = now
-                print(f"{label}: {done:,}/{total:,} images", file=sys.stderr, flush=True)
+                print(f"{label}: {done:,}/{total:,} {unit}", file=sys.stderr, flush=True)
 
         yield plain
         return

@@ -14,6 +14,8 @@ The core of ``posterforge eval``; knows no model family and no label vocabulary:
 - :mod:`.consistency`: the label classifier behind the consistency score.
 - :mod:`.evaluator`: ``evaluate`` and its ``EvalReport``; input checks.
 - :mod:`.model`: ``evaluate_model``: a stored generator against a folder of real images.
+- :mod:`.temporal` and :mod:`.flow`: ``eval-video``, the flow-warped error of a translated clip
+  against its input, per shot (OpenCV optical flow, PySceneDetect cuts).
 
 Importing this package imports neither torch nor any weights; names load on first access.
 """

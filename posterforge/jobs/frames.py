@@ -25,6 +25,17 @@ MAX_SIDE = 16384
 # PySceneDetect's adaptive detector (the cut detector's ratio does most of the work); here, not
 # in posterforge.video.picks, so that the job (and ``--help``) import no numpy
 SCENE_THRESHOLD = 0.06
+# who finds the cuts of --scenes: PySceneDetect's adaptive detector (the video-metrics extra),
+# or, where it is not installed, our numpy copy of its rule (posterforge.video.picks); both find
+# the same cuts on the test clips and the demo clip (bench/scene_cuts.py)
+PYSCENEDETECT, OURS = "pyscenedetect-adaptive", "posterforge"
+
+
+def scene_detector() -> str:
+    """The cut detector ``--scenes`` uses here (a setting of the frames it gives)."""
+    import importlib.util
+
+    return PYSCENEDETECT if importlib.util.find_spec("scenedetect") else OURS
 
 
 def parse_size(text: str) -> tuple[int, int] | int:
@@ -108,6 +119,8 @@ class FrameOptions:
             s["every"] = self.every
         if self.mode == "scenes":
             s["scene_threshold"] = self.scene_threshold
+            if (detector := scene_detector()) != OURS:  # a manifest without it: ours made it
+                s["cuts"] = detector
         s.update(size=self.size, crop_bars=self.crop_bars, dedupe=self.dedupe)
         s.update(max=self.max_frames, format=self.fmt)
         if self.fmt in ("jpg", "webp"):

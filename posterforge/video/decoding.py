@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posterforge.jobs.frames import FrameOptions
+from posterforge.jobs.frames import OURS, FrameOptions, scene_detector
 from posterforge.video.films import Film, clock
 from posterforge.video.io import open_input, video_stream
 from posterforge.video.picks import BAR_SAMPLES, THUMB, BarMeter, Every, ShotPicker
@@ -25,22 +25,49 @@ TRUNCATED_S, TRUNCATED_FRACTION = 2.0, 0.01
 
 
 def picked(
-    frames: Iterator[tuple[float, av.video.frame.VideoFrame]], options: FrameOptions
+    frames: Iterator[tuple[float, av.video.frame.VideoFrame]],
+    options: FrameOptions,
+    fps: float = 24.0,
 ) -> Iterator[tuple[float, av.video.frame.VideoFrame]]:
-    """The frames that ``options.mode`` keeps, in order (before --dedupe and --max)."""
+    """The frames that ``options.mode`` keeps, in order (before --dedupe and --max); ``fps``
+    is the film's frame rate (for the shortest shot, in frames, of PySceneDetect)."""
     if options.mode == "scenes":
         shots: ShotPicker[tuple[float, Any]] = ShotPicker(options.scene_threshold)
-        for t, frame in frames:
-            thumb = frame.reformat(
-                width=THUMB[0], height=THUMB[1], format="rgb24", interpolation="AREA"
-            ).to_ndarray()
-            yield from shots.feed(t, thumb, (t, frame))
+        if scene_detector() == OURS:
+            for t, frame in frames:
+                thumb = frame.reformat(
+                    width=THUMB[0], height=THUMB[1], format="rgb24", interpolation="AREA"
+                ).to_ndarray()
+                yield from shots.feed(t, thumb, (t, frame))
+        else:
+            yield from _scenedetect_shots(frames, shots, options.scene_threshold, fps)
         yield from shots.finish()
     elif options.mode == "every":
         every = Every(options.every)
         yield from ((t, f) for t, f in frames if every(t))
     else:  # keyframes: the decoder skips the others
         yield from frames
+
+
+def _scenedetect_shots(
+    frames: Iterator[tuple[float, av.video.frame.VideoFrame]],
+    shots: ShotPicker[tuple[float, Any]],
+    threshold: float,
+    fps: float,
+) -> Iterator[tuple[float, av.video.frame.VideoFrame]]:
+    """The picks of ``shots`` with the cuts PySceneDetect's adaptive detector finds (frames
+    reach ``shots`` a few frames late: the detector looks ahead)."""
+    from posterforge.video.cuts import DETECT_WIDTH, SceneCuts
+
+    cuts: SceneCuts[tuple[float, Any]] = SceneCuts(threshold, fps)
+    for t, frame in frames:
+        w = min(DETECT_WIDTH, frame.width)
+        h = max(1, round(frame.height * w / frame.width))
+        small = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
+        for (tt, f), starts in cuts.feed(small.to_ndarray(), (t, frame)):
+            yield from shots.feed_decided(tt, starts, (tt, f))
+    for (tt, f), starts in cuts.finish():
+        yield from shots.feed_decided(tt, starts, (tt, f))
 
 
 def find_bars(film: Film) -> tuple[int, int, int, int] | None:

@@ -208,7 +208,7 @@ class _Cut:
         job, report = self.job, self.report
         size = job.resize
         repeats = Repeats(job.dedupe) if job.dedupe is not None else None
-        frames = picked(self._decoded(decoder), job)
+        frames = picked(self._decoded(decoder), job, 1 / decoder.step)
         writer = FrameWriter(self.manifest)
         try:
             for t, frame in frames:

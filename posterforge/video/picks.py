@@ -91,25 +91,34 @@ class ShotPicker(Generic[T]):
         self.cuts: list[float] = []  # the time of each shot's first frame
 
     def is_cut(self, t: float, thumb: np.ndarray) -> bool:
-        """Whether the frame at ``t`` starts a new shot (updates the running state)."""
+        """Whether the frame at ``t`` starts a new shot by our own rule (updates the running
+        state): the fallback when PySceneDetect is not installed."""
         prev, self.prev = self.prev, thumb
         if prev is None or prev.shape != thumb.shape:
             return True  # the first frame, or a change of size: a new shot
         d = change(prev, thumb)
         before = sum(self.recent) / len(self.recent) if self.recent else 0.0
         self.recent.append(d)
-        long_enough = self.shot is None or t - self.shot.start >= SETTLE_S - 1e-6
-        return long_enough and d > self.threshold and d > SCENE_RATIO * before
+        return self.long_enough(t) and d > self.threshold and d > SCENE_RATIO * before
+
+    def long_enough(self, t: float) -> bool:
+        """Whether the shot has lasted :data:`SETTLE_S` at ``t`` (so a cut may end it)."""
+        return self.shot is None or t - self.shot.start >= SETTLE_S - 1e-6
 
     def feed(self, t: float, thumb: np.ndarray, payload: T) -> list[T]:
+        """The next frame, cut or not by :meth:`is_cut` on its thumbnail."""
+        return self.feed_decided(t, self.is_cut(t, thumb), payload, checked=True)
+
+    def feed_decided(self, t: float, cut: bool, payload: T, checked: bool = False) -> list[T]:
+        """The next frame, whether it starts a shot decided elsewhere (PySceneDetect); unless
+        ``checked``, a cut within :data:`SETTLE_S` of the last is ignored."""
         out: list[T] = []
-        if self.is_cut(t, thumb):
+        if self.shot is None or (cut and (checked or self.long_enough(t))):
             out += self._close()
             self.shot = _Shot(t)
             self.cuts.append(t)
             self.recent.clear()  # the cut itself is no measure of the new shot's motion
         shot = self.shot
-        assert shot is not None
         if shot.picked:
             return out
         if t - shot.start >= SETTLE_S - 1e-6:
