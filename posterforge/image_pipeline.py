@@ -132,9 +132,9 @@ class ImageRunner:
     ) -> Generator[Record, None, list[tuple[Job, Path]]]:
         """One pipeline over ``todo``; returns the items that another run holds."""
         waiting: list[tuple[Job, Path]] = []
-        if self.footprint is None:
+        if self.footprint is None and todo:  # a 64x64 probe through the model, once a run
             self.footprint = Footprint(self.engine)
-        gate = Gate(self.footprint, self.size)
+        gate = Gate(self.footprint, self.size) if self.footprint is not None else None
         with ThreadPoolExecutor(self.workers, thread_name_prefix="posterforge-io") as pool:
             decoding: deque[tuple[Job, Path, Future[Any]]] = deque()
             encoding: deque[Future[Record]] = deque()
@@ -175,7 +175,7 @@ class ImageRunner:
                 image, ms, fit = got
                 if image.frames > 1:
                     self.notify(f"{job.src}: {image.frames} frames, only the first is translated")
-                if fit.tile is not None:  # alone, in tiles: it does not fit whole
+                if fit.tile is not None and gate is not None:  # alone, in tiles: not whole
                     self.notify(f"{job.src}: {gate.tiles_line(image.size, fit.tile)}")
                     encoding.extend(self._process([_Item(job, dest, image, ms, fit.tile)], pool))
                     yield from _drain(encoding, limit=2 * self.batch_size)

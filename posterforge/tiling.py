@@ -22,8 +22,9 @@ a ramp that falls from 1 to near 0 over the :data:`OVERLAP` pixels at each edge 
 neighbour, and the sums are divided by the summed weights. Tiles see less context than the whole
 frame (and instance norm its own statistics), so a tiled output is close to, not equal to, the
 untiled one (tests/test_tiling.py states by how much). A frame for which even the smallest tile
-does not fit is refused: ``PATH: 8000x8000 needs about 9.2 GiB at this model and precision, more
-than the memory budget of 1.0 GiB (POSTERFORGE_MEMORY_BUDGET); about 2600x2600 fits``.
+does not fit is refused: ``PATH: 300x200 needs about 3.6 MiB at this model and precision, more
+than the memory budget of 3.0 MiB (POSTERFORGE_MEMORY_BUDGET); about 228x152 fits (try --size
+152)`` (the tiny test translator).
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class Footprint:
 
 
 def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
 
 
 def spans(n: int, tile: int, overlap: int = OVERLAP) -> list[int]:
