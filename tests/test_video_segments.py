@@ -158,7 +158,7 @@ def test_kill_9_at_each_point_resumes_to_the_same_bytes(tiny_style, tmp_path):
     listed that it should. Batches of 4 over segments of 6 frames: before, a resumed run batched
     the frames after the resume point otherwise and the model rounded them otherwise (the last
     segments differed). Kills by a hook, not by racing a timer: the old test killed when a
-    poll saw the manifest grow, flaked 1 run in 3 on a loaded machine and none in 6 here."""
+    poll saw the manifest grow, flaked 1 run in 3 on a loaded machine and none in 9 here."""
     import random
 
     from posterforge.video.segments import KILL_ENV
