@@ -31,6 +31,7 @@ from posterforge.inputs import Job
 from posterforge.records import FAILED, OK, Record
 from posterforge.runner import Identity, Outputs, Todo, claim_output
 from posterforge.sizing import resize
+from posterforge.tiling import Fit, Footprint, tiled_forward
 
 if TYPE_CHECKING:
     from posterforge.engine import Engine
@@ -45,6 +46,7 @@ class _Item:
     dest: Path
     image: Decoded
     decode_ms: float
+    tile: int | None = None  # run in tiles of this side (posterforge.tiling)
 
 
 class ImageRunner:
@@ -68,6 +70,7 @@ class ImageRunner:
         self.max_buffered = 4 * batch_size
         self.claims: dict[Path, Claim] = {}  # outputs this run has locked and not yet written
         self.planned: dict[Path, Identity] = {}  # outputs to replace, as found
+        self.footprint: Footprint | None = None  # what frames cost (measured on the first pass)
 
     @property
     def root(self) -> Path:
@@ -129,6 +132,9 @@ class ImageRunner:
     ) -> Generator[Record, None, list[tuple[Job, Path]]]:
         """One pipeline over ``todo``; returns the items that another run holds."""
         waiting: list[tuple[Job, Path]] = []
+        if self.footprint is None and todo:  # a 64x64 probe through the model, once a run
+            self.footprint = Footprint(self.engine)
+        gate = Gate(self.footprint, self.size) if self.footprint is not None else None
         with ThreadPoolExecutor(self.workers, thread_name_prefix="posterforge-io") as pool:
             decoding: deque[tuple[Job, Path, Future[Any]]] = deque()
             encoding: deque[Future[Record]] = deque()
@@ -147,7 +153,7 @@ class ImageRunner:
                     elif isinstance(got, Record):
                         decoding.append((job, dest, _done(got)))
                     else:
-                        decoding.append((job, dest, pool.submit(_timed_decode, job.src)))
+                        decoding.append((job, dest, pool.submit(_timed_decode, job.src, gate)))
 
             def flush(key: tuple[int, int]) -> None:
                 for fut in self._process(buckets.pop(key), pool):
@@ -166,9 +172,14 @@ class ImageRunner:
                 if isinstance(got, Record):  # skipped or failed when claimed
                     yield got
                     continue
-                image, ms = got
+                image, ms, fit = got
                 if image.frames > 1:
                     self.notify(f"{job.src}: {image.frames} frames, only the first is translated")
+                if fit.tile is not None and gate is not None:  # alone, in tiles: not whole
+                    self.notify(f"{job.src}: {gate.tiles_line(image.size, fit.tile)}")
+                    encoding.extend(self._process([_Item(job, dest, image, ms, fit.tile)], pool))
+                    yield from _drain(encoding, limit=2 * self.batch_size)
+                    continue
                 key = image.size
                 buckets.setdefault(key, []).append(_Item(job, dest, image, ms))
                 if len(buckets[key]) >= self.batch_size:
@@ -212,6 +223,8 @@ class ImageRunner:
             x = self.engine.to_device(batch)
             if self.size is not None:
                 x = resize(x, self.size)
+            if (tile := items[0].tile) is not None:
+                return self.engine.to_uint8(tiled_forward(self.engine, x, tile)).numpy()
             return self.engine.to_uint8(self.engine.forward(x)).numpy()
 
     def _encode(self, item: _Item, rgb: np.ndarray, hw: tuple[int, int], ms: float) -> Record:
@@ -260,8 +273,36 @@ def _done(record: Record) -> Future[Record]:
     return fut
 
 
-def _timed_decode(path: Path) -> tuple[Decoded, float]:
+class Gate:
+    """Whether a frame fits whole, in tiles, or not at all, decided from its header before it is
+    decoded (:mod:`posterforge.tiling`)."""
+
+    def __init__(self, footprint: Footprint, size: Any):
+        self.footprint, self.size = footprint, size
+
+    def __call__(self, path: Path) -> Fit:
+        from posterforge.images import probe_size
+
+        wh = probe_size(path)
+        if wh is None:  # decoding will say why
+            return Fit()
+        model = None if self.size is None else self.size.target(*wh)
+        return self.footprint.fit(path, *wh, model)
+
+    def tiles_line(self, wh: tuple[int, int], tile: int) -> str:
+        from posterforge.tiling import BUDGET_ENV, spans
+
+        mw, mh = wh if self.size is None else self.size.target(*wh)
+        n = len(spans(mw, min(tile, mw))) * len(spans(mh, min(tile, mh)))
+        return (
+            f"{wh[0]}x{wh[1]} does not fit whole in the memory budget ({BUDGET_ENV}): "
+            f"translated in {n} blended tiles of {tile} px"
+        )
+
+
+def _timed_decode(path: Path, gate: Gate | None = None) -> tuple[Decoded, float, Fit]:
     start = time.perf_counter()
+    fit = Fit() if gate is None else gate(path)  # an ImageError when it can never fit
     try:
         image = decode(path)
     except MemoryError:  # one huge image is its own failure, not the run's
@@ -270,7 +311,7 @@ def _timed_decode(path: Path) -> tuple[Decoded, float]:
         wh = probe_size(path)
         why = f"out of memory decoding it at {wh[0]}x{wh[1]}; " + smaller(*wh) if wh else ""
         raise ImageError(path, why or "out of memory decoding it") from None
-    return image, (time.perf_counter() - start) * 1000
+    return image, (time.perf_counter() - start) * 1000, fit
 
 
 def out_of_memory(e: BaseException) -> bool:
@@ -280,7 +321,9 @@ def out_of_memory(e: BaseException) -> bool:
     if isinstance(e, MemoryError | torch.OutOfMemoryError):
         return True
     text = str(e)
-    return "can't allocate memory" in text or "out of memory" in text.lower()
+    # CPU allocator: "can't allocate memory" (Linux) or "not enough memory: you tried to allocate"
+    said = ("can't allocate memory", "out of memory", "not enough memory")
+    return any(s in text.lower() for s in said)
 
 
 def smaller(w: int, h: int) -> str:

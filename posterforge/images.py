@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -62,6 +63,16 @@ class Decoded:
 
 # Grayscale modes that hold 16-bit samples; Pillow opens 16-bit PNG/TIFF as one of these ("I" too).
 _WIDE_GRAY = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+
+def quiet_bombs() -> None:
+    """Pillow warns of a "decompression bomb" past 89 Mpx with its raw warning; our own limits
+    decide instead, in one line: decode's ``max_pixels`` and translate's memory gate
+    (:mod:`posterforge.tiling`). Set at each open (idempotent), since a caller's
+    ``warnings.catch_warnings`` restores the filters on its way out."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 _BOMB_RE = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
 
 
@@ -72,6 +83,7 @@ def decode(path: str | os.PathLike[str], *, max_pixels: int = 178_956_970) -> De
     Pillow's own ``Image.MAX_IMAGE_PIXELS`` still applies as a ceiling (it rejects at open time).
     """
     path = Path(path)
+    quiet_bombs()
     with _open_regular(path) as fh:
         try:
             with Image.open(fh) as im:
@@ -125,6 +137,7 @@ def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     alone; None when it cannot be read (decoding will then report why)."""
     if not_regular(path) is not None:
         return None
+    quiet_bombs()
     try:
         with Image.open(path) as im:
             w, h = im.size

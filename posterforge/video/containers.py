@@ -110,6 +110,9 @@ def is_animated(path: Path) -> bool:
     (and reported there). Reads the header (a GIF: up to its second frame), decodes no picture."""
     from PIL import Image
 
+    from posterforge.images import quiet_bombs
+
+    quiet_bombs()
     try:
         if not path.is_file():  # a FIFO would block the open until a writer came
             return False

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -38,6 +39,9 @@ VERSION = 1
 # seconds of video per segment: what a kill can cost; POSTERFORGE_SEGMENT_SECONDS overrides it
 SEGMENT_SECONDS = 5.0
 MAX_SEGMENT_FRAMES = 1000  # a segment ends after this many frames whatever their time stamps
+# tests only: "EVENT:N" kills this process (-9) at its Nth EVENT (see kill_point)
+KILL_ENV = "POSTERFORGE_TEST_KILL"
+_kills: dict[str, int] = {}
 # container metadata the muxer writes itself
 _OWN_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands", "duration"})
 
@@ -48,6 +52,21 @@ def segment_seconds() -> float:
     except ValueError:
         return SEGMENT_SECONDS
     return value if value > 0 else SEGMENT_SECONDS
+
+
+def kill_point(event: str) -> None:
+    """A point where a kill -9 leaves the work folder in a state of its own, named for tests
+    (``POSTERFORGE_TEST_KILL=renamed:2`` dies right after its second segment's rename), so that
+    every such state is resumed deterministically rather than by racing a timer: ``opened``
+    (leftovers removed, manifest not yet rewritten), ``encoded`` (a frame into a segment's temp
+    file), ``closed`` (a segment whole, not yet durable), ``renamed`` (named, not yet listed),
+    ``listed`` (in the manifest)."""
+    spec = os.environ.get(KILL_ENV)
+    if not spec or spec.partition(":")[0] != event:
+        return
+    _kills[event] = _kills.get(event, 0) + 1
+    if spec.partition(":")[2] == str(_kills[event]):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def parts_dir(dest: Path) -> Path:
@@ -130,6 +149,7 @@ class Parts:
         for entry in os.scandir(self.dir):
             if entry.name not in listed:  # cut short by a kill, or another run's leftovers
                 _remove(Path(entry.path))
+        kill_point("opened")
         self._save()
         return note
 
@@ -165,8 +185,10 @@ class Parts:
         the state after it: make them durable, give them their names, then list them."""
         from posterforge.video.stable import state_name
 
+        kill_point("closed")
         fsync_file(tmp)
         os.replace(tmp, final)
+        kill_point("renamed")
         name = None
         if state is not None:
             name = state_name(final.name)
@@ -178,6 +200,7 @@ class Parts:
             os.replace(state_tmp, self.dir / name)
         self.segments.append(Segment(final.name, frames, *times, state=name))
         self._save()
+        kill_point("listed")
 
     def _save(self) -> None:
         manifest = {
@@ -258,6 +281,7 @@ class SegmentWriter:
             self.first_pts = pts
         self.encoder.encode(rgb, pts, duration)
         self.last_pts = pts
+        kill_point("encoded")
 
     def finish(self) -> None:
         if self.encoder is not None:
