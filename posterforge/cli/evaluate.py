@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.jobs.evaluate import EvalJob
 from posterforge.jobs.labelled import FIELDS as READING
 
@@ -36,10 +36,8 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "device": Opt(str, typer.Option()),
     "batch_size": Opt(int, typer.Option("--batch-size", "-b", min=1)),
 }  # fmt: skip
-SHOWN = {
-    "as_json": Opt(bool, typer.Option("--json", help="One JSON record on stdout."),
-                   default=False),
-}  # fmt: skip
+# how the records are shown: not part of the job
+SHOWN = shown("One JSON record on stdout.")
 
 
 def run(job: EvalJob, *, as_json: bool) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.jobs.evalvideo import EvalVideoJob
 
 if TYPE_CHECKING:
@@ -23,10 +23,8 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "translated": Opt(Path, typer.Argument()),
     "scene_threshold": Opt(float, typer.Option()),
 }
-SHOWN = {
-    "as_json": Opt(bool, typer.Option("--json", help="One JSON record on stdout."),
-                   default=False),
-}  # fmt: skip
+# how the records are shown: not part of the job
+SHOWN = shown("One JSON record on stdout.")
 
 
 def run(job: EvalVideoJob, *, as_json: bool) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.cli.output import ProgressLine
 from posterforge.cli.signals import closed_pipe, exit_code
 from posterforge.jobs.frames import FramesJob
@@ -51,12 +51,8 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "quality": Opt(int, typer.Option()),
     "overwrite": Opt(bool, typer.Option()),
 }  # fmt: skip
-SHOWN = {  # how the records are shown: not part of the job
-    "as_json": Opt(bool, typer.Option("--json", help="One JSON object per frame on stdout."),
-        default=False),
-    "quiet": Opt(bool, typer.Option("--quiet", "-q", help="No progress or summary."),
-        default=False),
-}  # fmt: skip
+# how the records are shown: not part of the job
+SHOWN = shown("One JSON object per frame on stdout.", "No progress or summary.")
 
 
 def run(job: FramesJob, *, as_json: bool, quiet: bool) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from posterforge.cli.exits import EXIT_OK
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.jobs.generate import GenerateJob
 from posterforge.records import OK
 
@@ -44,12 +44,8 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "shard": Opt(str | None, typer.Option()),
     "from_latent": Opt(Path | None, typer.Option("--from-latent", metavar="NPZ")),
 }  # fmt: skip
-SHOWN = {  # how the records are shown: not part of the job
-    "as_json": Opt(bool, typer.Option("--json", help="One JSON object per poster on stdout."),
-        default=False),
-    "quiet": Opt(bool, typer.Option("--quiet", "-q", help="No summary on stderr."),
-        default=False),
-}  # fmt: skip
+# how the records are shown: not part of the job
+SHOWN = shown("One JSON object per poster on stdout.", "No summary on stderr.")
 
 
 DEFAULT_OUT = Path("posters")

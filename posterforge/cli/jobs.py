@@ -38,6 +38,17 @@ class Opt:
     for_job: bool = False
 
 
+def shown(json_help: str, quiet_help: str | None = None) -> dict[str, Opt]:
+    """The options that say how a command's records are shown, not part of its job: ``--json``
+    and, where it has one, ``--quiet``."""
+    import typer
+
+    out = {"as_json": Opt(bool, typer.Option("--json", help=json_help), default=False)}
+    if quiet_help is not None:
+        out["quiet"] = Opt(bool, typer.Option("--quiet", "-q", help=quiet_help), default=False)
+    return out
+
+
 def job_command(
     job: type,
     options: Mapping[str, Opt],

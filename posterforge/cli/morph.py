@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from posterforge.cli.exits import EXIT_OK
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.jobs.morph import MorphJob
 
 if TYPE_CHECKING:
@@ -33,12 +33,8 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "precision": Opt(str, typer.Option()),
     "overwrite": Opt(bool, typer.Option()),
 }  # fmt: skip
-SHOWN = {
-    "as_json": Opt(bool, typer.Option("--json", help="The video's record as JSON on stdout."),
-                   default=False),
-    "quiet": Opt(bool, typer.Option("--quiet", "-q", help="No summary on stderr."),
-                 default=False),
-}  # fmt: skip
+# how the records are shown: not part of the job
+SHOWN = shown("The video's record as JSON on stdout.", "No summary on stderr.")
 
 
 def run(job: MorphJob, *, as_json: bool, quiet: bool) -> None:

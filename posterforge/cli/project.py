@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.jobs.generate import parse_seeds
 from posterforge.jobs.mix import MixJob
 from posterforge.jobs.project import ProjectJob, split_labels
@@ -32,12 +32,8 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "device": Opt(str, typer.Option()),
     "overwrite": Opt(bool, typer.Option()),
 }  # fmt: skip
-SHOWN = {
-    "as_json": Opt(bool, typer.Option("--json", help="One JSON object per poster on stdout."),
-        default=False),
-    "quiet": Opt(bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr."),
-        default=False),
-}  # fmt: skip
+# how the records are shown: not part of the job
+SHOWN = shown("One JSON object per poster on stdout.", "No progress or summary on stderr.")
 
 
 def run(job: ProjectJob, *, as_json: bool, quiet: bool) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from posterforge.cli.exits import EXIT_FAILED_INPUTS, EXIT_OK
-from posterforge.cli.jobs import Opt, job_command
+from posterforge.cli.jobs import Opt, job_command, shown
 from posterforge.cli.signals import exit_code
 from posterforge.jobs.translate import STABILIZE_STRENGTH, TranslateJob, default_output
 from posterforge.records import FAILED, OK, SKIPPED
@@ -69,10 +69,7 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
         f" (default {STABILIZE_STRENGTH}; 0: none)."), default=None, for_job=True),
 }
 SHOWN = {  # how the records are shown: not part of the job
-    "as_json": Opt(bool, typer.Option("--json",
-        help="One JSON object per image or video on stdout."), default=False),
-    "quiet": Opt(bool, typer.Option("--quiet", "-q", help="No progress or summary."),
-        default=False),
+    **shown("One JSON object per image or video on stdout.", "No progress or summary."),
     "contact_sheet": Opt(Path | None, typer.Option(
         help="Also write a before/after sheet of the first images."), default=None),
 }  # fmt: skip

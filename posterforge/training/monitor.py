@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posterforge.errors import PosterforgeError
+from posterforge.jsonl import json_objects
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,13 +96,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return json_objects(path.read_text(encoding="utf-8"))
 
 
 class Events:

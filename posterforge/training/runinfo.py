@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from posterforge.errors import PosterforgeError
+from posterforge.jsonl import json_objects
 from posterforge.training.checkpoints import list_checkpoints
 from posterforge.training.monitor import best_path, new_best, read_metrics
 
@@ -47,15 +48,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The object lines of a JSONL file (a torn line, from a kill, left out)."""
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict) and isinstance(item.get("step"), int):
-            out.append(item)
-    return out
+    return json_objects(path.read_text(encoding="utf-8", errors="replace"), "step", int)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from posterforge.jsonl import json_objects
 from posterforge.outputs import fingerprint
 from posterforge.video.films import Film
 
@@ -49,15 +50,7 @@ class Manifest:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
-        records = []
-        for line in data.splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("film"), str):
-                records.append(rec)
-        return records
+        return json_objects(data, "film", str)
 
     def state(self, name: str, records: list[dict[str, Any]] | None = None) -> FilmState:
         state = FilmState()
