@@ -16,7 +16,7 @@ from PIL import Image
 from posterforge import Generator, Translator, hookimpl, plugins
 from posterforge.family import Family, Input
 
-from .conftest import ROOT, pip_install_into, run_cli
+from .conftest import ROOT, pip_install_into, run_cli, run_inprocess
 
 # -- registration ----------------------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ def test_a_hook_implementation_may_leave_out_its_argument():
 
 
 def test_plugins_json_shows_exit_and_builtin_name_clash_and_the_rest_works(test_plugins_dir):
-    r = run_cli("plugins", "--json", extra_path=test_plugins_dir)
+    r = run_inprocess("plugins", "--json", extra_path=test_plugins_dir)
     assert r.code == 0, r.err
     by_name = {p["name"]: p for p in json.loads(r.out)}
     assert by_name["exiter"]["errors"] == ["load failed: called sys.exit(3)"]
@@ -146,7 +146,7 @@ def test_plugins_json_shows_exit_and_builtin_name_clash_and_the_rest_works(test_
         "translators": ["moods-mono"],
         "presets": ["styles/noir", "labels/moods"],
     }
-    r = run_cli("styles", "--json", extra_path=test_plugins_dir)
+    r = run_inprocess("styles", "--json", extra_path=test_plugins_dir)
     assert r.code == 0, r.err
     styles = {s["name"]: s for s in json.loads(r.out)}
     assert styles["vintage"]["translator"] == "cyclegan-resnet"

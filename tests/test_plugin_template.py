@@ -78,8 +78,8 @@ def test_unknown_kind_is_refused(tmp_path):
         new_plugin("sepia", tmp_path, kind="generator")
 
 
-def test_cli_errors_are_one_line(cli, tmp_path):
-    r = cli("plugins", "new", "Bad Name", "--dir", str(tmp_path))
+def test_cli_errors_are_one_line(inproc, tmp_path):
+    r = inproc("plugins", "new", "Bad Name", "--dir", str(tmp_path))
     assert r.code == 2
     assert r.err.strip().splitlines() == [
         "posterforge: error: invalid plugin name 'Bad Name': use lowercase letters, digits and "
