@@ -43,10 +43,10 @@ def test_plugins_and_styles_list_toon(inproc, toon_site):
 
 
 @pytest.mark.slow
-def test_translate_with_the_toon_style(cli, toon_site, tmp_path, monkeypatch):
+def test_translate_with_the_toon_style(inproc, toon_site, tmp_path, monkeypatch):
     out = tmp_path / "out"
     args = ["translate", *map(str, FRAMES), "--style", "toon", "--out", str(out), "-f", "png"]
-    r = cli(*args, extra_path=toon_site)
+    r = inproc(*args, extra_path=toon_site)
     assert r.code == 0, r.err
     written = [Path(line) for line in r.out.split()]
     assert written == [out / "chelsea.png", out / "rocket.png"]
