@@ -189,7 +189,7 @@ def run_inprocess(
         sys.stdin = real_stdin
         if extra_path is not None:
             sys.path[:] = saved_path
-            _forget_modules_under(Path(extra_path))
+            forget_modules_under(Path(extra_path))
         os.environ.clear()
         os.environ.update(saved_env)
         app.registered_commands[:], app.registered_groups[:] = saved
@@ -197,7 +197,7 @@ def run_inprocess(
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def _forget_modules_under(folder: Path) -> None:
+def forget_modules_under(folder: Path) -> None:
     """Drop from ``sys.modules`` what was imported from ``folder`` (a test's plugin site)."""
     root = str(folder.resolve())
     for name, module in list(sys.modules.items()):
