@@ -139,13 +139,17 @@ def run_inprocess(
     env: dict[str, str] | None = None,
     stdin: str | bytes | None = None,
     cwd: Path | None = None,
+    extra_path: Path | None = None,
 ) -> Result:
     """The console entry point run in this process (``posterforge.cli.main``): what
     :func:`run_cli` checks, for the cases where a new process is not what is being tested.
     Environment, working folder, streams, the plugin host and the commands plugins add are
     restored after. ``stdin`` as bytes is read as a real stdin is (a text stream over a binary
     buffer, for NUL-separated names). Warnings go to stderr under a fresh interpreter's filters,
-    as a user would see them (pytest would otherwise collect them)."""
+    as a user would see them (pytest would otherwise collect them). ``extra_path`` is put first
+    on ``sys.path`` (as :func:`run_cli` puts it on PYTHONPATH: the distributions installed there
+    are found by their entry points); the path and the modules imported from it are restored
+    after."""
     import io
     import warnings
 
@@ -156,6 +160,12 @@ def run_inprocess(
     saved = (list(app.registered_commands), list(app.registered_groups))
     out, err = io.StringIO(), io.StringIO()
     os.environ.update(env or {})
+    saved_path = list(sys.path)
+    if extra_path is not None:
+        import importlib
+
+        sys.path.insert(0, str(extra_path))
+        importlib.invalidate_caches()
     plugins.reset()
     real_stdin = sys.stdin
     if isinstance(stdin, bytes):
@@ -177,11 +187,23 @@ def run_inprocess(
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
         sys.stdin = real_stdin
+        if extra_path is not None:
+            sys.path[:] = saved_path
+            forget_modules_under(Path(extra_path))
         os.environ.clear()
         os.environ.update(saved_env)
         app.registered_commands[:], app.registered_groups[:] = saved
         plugins.reset()
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def forget_modules_under(folder: Path) -> None:
+    """Drop from ``sys.modules`` what was imported from ``folder`` (a test's plugin site)."""
+    root = str(folder.resolve())
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None) or ""
+        if where and os.path.realpath(where).startswith(root + os.sep):
+            del sys.modules[name]
 
 
 def _fresh_warning_filters() -> None:

@@ -5,6 +5,7 @@ file and function. tests/test_structure.py holds the tree to its rules."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"posterforge": ROOT / "posterforge"} | {
     p.name: p for p in sorted((ROOT / "plugins").iterdir()) if (p / "__init__.py").is_file()
 }
+
+
+def parse(path: Path) -> ast.Module:
+    """The file's syntax tree, parsed once per version of the file: the checks only read it."""
+    return _parsed(path, path.stat().st_mtime_ns)
+
+
+@functools.cache
+def _parsed(path: Path, mtime_ns: int) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
 
 
 def module_files() -> dict[str, Path]:
@@ -61,7 +72,7 @@ def import_graph() -> dict[str, set[str]]:
     files = module_files()
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse(path)
         targets = set()
         for name in _imports(tree, module, path.name == "__init__.py"):
             base, _, attr = name.partition(":")
@@ -122,7 +133,7 @@ def functions() -> Iterator[Function]:
     """Every function and method: its length in lines and its parameter count (``self`` and
     ``cls`` not counted)."""
     for module, path in module_files().items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse(path)
         todo: list[tuple[ast.AST, str]] = [(tree, "")]
         while todo:
             node, prefix = todo.pop()

@@ -43,8 +43,8 @@ def demo():
     return load_generator("posters-demo", device="cpu")
 
 
-def test_the_demo_model_is_installed_from_the_package_with_what_it_learnt(cli):
-    r = cli("generators", "--json")
+def test_the_demo_model_is_installed_from_the_package_with_what_it_learnt(inproc):
+    r = inproc("generators", "--json")
     assert r.code == 0, r.err
     from posterforge.store import Store
     from posterforge.weights import read_header

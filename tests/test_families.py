@@ -16,7 +16,7 @@ from PIL import Image
 from posterforge import Generator, Translator, hookimpl, plugins
 from posterforge.family import Family, Input
 
-from .conftest import ROOT, pip_install_into, run_cli
+from .conftest import ROOT, pip_install_into, run_inprocess
 
 # -- registration ----------------------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ def test_a_hook_implementation_may_leave_out_its_argument():
 
 
 def test_plugins_json_shows_exit_and_builtin_name_clash_and_the_rest_works(test_plugins_dir):
-    r = run_cli("plugins", "--json", extra_path=test_plugins_dir)
+    r = run_inprocess("plugins", "--json", extra_path=test_plugins_dir)
     assert r.code == 0, r.err
     by_name = {p["name"]: p for p in json.loads(r.out)}
     assert by_name["exiter"]["errors"] == ["load failed: called sys.exit(3)"]
@@ -146,7 +146,7 @@ def test_plugins_json_shows_exit_and_builtin_name_clash_and_the_rest_works(test_
         "translators": ["moods-mono"],
         "presets": ["styles/noir", "labels/moods"],
     }
-    r = run_cli("styles", "--json", extra_path=test_plugins_dir)
+    r = run_inprocess("styles", "--json", extra_path=test_plugins_dir)
     assert r.code == 0, r.err
     styles = {s["name"]: s for s in json.loads(r.out)}
     assert styles["vintage"]["translator"] == "cyclegan-resnet"
@@ -154,7 +154,7 @@ def test_plugins_json_shows_exit_and_builtin_name_clash_and_the_rest_works(test_
 
 @pytest.mark.slow
 def test_a_third_party_style_preset_runs(test_plugins_dir, tmp_path):
-    r = run_cli("styles", "--json", extra_path=test_plugins_dir)
+    r = run_inprocess("styles", "--json", extra_path=test_plugins_dir)
     noir = {s["name"]: s for s in json.loads(r.out)}["noir"]
     assert (noir["origin"], noir["status"], noir["translator"]) == (
         "preset:moods",
@@ -164,7 +164,7 @@ def test_a_third_party_style_preset_runs(test_plugins_dir, tmp_path):
     rgb = np.zeros((8, 8, 3), np.uint8)
     rgb[..., 0] = 200
     Image.fromarray(rgb).save(tmp_path / "red.png")
-    r = run_cli(
+    r = run_inprocess(
         "translate", str(tmp_path / "red.png"), "--style", "noir", "--out", str(tmp_path / "o"),
         "--device", "cpu", extra_path=test_plugins_dir,
     )  # fmt: skip
@@ -188,7 +188,7 @@ def test_a_third_party_label_vocabulary_trains_a_first_party_family(test_plugins
                 data / mood / f"{j}.png"
             )
     run = tmp_path / "run"
-    r = run_cli(
+    r = run_inprocess(
         "train", "generator", "--arch", "genre-cgan", "--data", str(data), "--name", "moody",
         "--out", str(run), "--max-steps", "2", "--device", "cpu", "--set", 'labels="moods"',
         *[x for item in TINY_CGAN for x in ("--set", item)], extra_path=test_plugins_dir,
@@ -201,7 +201,7 @@ def test_a_third_party_label_vocabulary_trains_a_first_party_family(test_plugins
     h = read_header(Path(model))
     assert h["labels"] == ["calm", "tense", "joyful"] and h["vocabulary"]["noun"] == "mood"
     assert h["provenance"]["data"]["images_found"] == 9
-    r = run_cli(
+    r = run_inprocess(
         "generate", "--model", model, "--genre", "happy", "-n", "2", "--out", str(tmp_path / "g"),
         "--device", "cpu", extra_path=test_plugins_dir,
     )  # fmt: skip
@@ -210,10 +210,10 @@ def test_a_third_party_label_vocabulary_trains_a_first_party_family(test_plugins
         "joyful-00000.png",
         "joyful-00001.png",
     ]
-    r = run_cli("generate", "--model", model, "-g", "sad", "-o", str(tmp_path / "x"))
+    r = run_inprocess("generate", "--model", model, "-g", "sad", "-o", str(tmp_path / "x"))
     assert r.code == 2 and "unknown mood 'sad'" in r.err and "valid: calm" in r.err
     shutil.rmtree(data)
-    r = run_cli("train", "export", str(run), "--name", "moody2", extra_path=test_plugins_dir)
+    r = run_inprocess("train", "export", str(run), "--name", "moody2", extra_path=test_plugins_dir)
     assert r.code == 0, r.err
     again = read_header(Path(r.out.strip()))
     assert again["labels"] == h["labels"] and again["provenance"]["data"] == h["provenance"]["data"]
@@ -259,12 +259,12 @@ def test_a_third_party_unconditional_family_trains_exports_and_generates(blobs_s
     for i in range(6):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(images / f"{i}.png")
 
-    r = run_cli("train", "generator", "--help", extra_path=blobs_site)
+    r = run_inprocess("train", "generator", "--help", extra_path=blobs_site)
     assert r.code == 0 and "--images" in r.out and "blobs" in r.out
 
     run = tmp_path / "run"
     common = ["--device", "cpu", "--set", "batch_size=4", "--set", "width=8"]
-    r = run_cli(
+    r = run_inprocess(
         "train", "generator", "--arch", "blobs", "--images", str(images), "--name", "blobs",
         "--out", str(run), "--max-steps", "3", "--set", "train.checkpoint_every=2",
         "--set", "train.log_every=1", *common, extra_path=blobs_site,
@@ -277,11 +277,11 @@ def test_a_third_party_unconditional_family_trains_exports_and_generates(blobs_s
 
     shutil.rmtree(images)  # export needs only the run
     site = {"extra_path": blobs_site}
-    r = run_cli("train", "export", str(run), "--name", "blobs-2", "--step", "2", **site)
+    r = run_inprocess("train", "export", str(run), "--name", "blobs-2", "--step", "2", **site)
     assert r.code == 0, r.err
 
     out = tmp_path / "out"
-    r = run_cli(
+    r = run_inprocess(
         "generate", "--model", "blobs", "-n", "3", "--out", str(out), "--json", "--device", "cpu",
         extra_path=blobs_site,
     )  # fmt: skip
@@ -293,15 +293,15 @@ def test_a_third_party_unconditional_family_trains_exports_and_generates(blobs_s
         ("", 2, "00002.png"),
     ]
     assert Image.open(out / "00000.png").size == (32, 32)
-    r = run_cli("generate", "--model", "blobs-2", "-g", "horror", "-o", str(out), **site)
+    r = run_inprocess("generate", "--model", "blobs-2", "-g", "horror", "-o", str(out), **site)
     assert r.code == 2 and "unconditional: leave out --genre" in r.err
 
-    r = run_cli(
+    r = run_inprocess(
         "train", "generator", "--arch", "blobs", "--data", str(tmp_path), "--name", "x",
         "--out", str(tmp_path / "r2"), extra_path=blobs_site,
     )  # fmt: skip
     assert r.code == 2 and "blobs does not take --data" in r.err
-    r = run_cli(
+    r = run_inprocess(
         "train", "generator", "--arch", "blobs", "--images", str(tmp_path), "--name", "x",
         "--out", str(tmp_path / "r3"), "--init-from", "blobs", extra_path=blobs_site,
     )  # fmt: skip
@@ -341,14 +341,14 @@ def test_a_family_declaration_is_checked():
 @pytest.mark.slow
 def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(test_plugins_dir, tmp_path):
     site = {"extra_path": test_plugins_dir}
-    r = run_cli("generate", "--model", "broken-model", "-o", str(tmp_path), **site)
+    r = run_inprocess("generate", "--model", "broken-model", "-o", str(tmp_path), **site)
     assert r.code == 2 and r.err.count("\n") == 1, r.err
     assert "plugins that failed to load: " in r.err and "broken (RuntimeError: pf-broken" in r.err
 
 
 @pytest.mark.slow
 def test_resume_refuses_options_it_would_ignore(tmp_path):
-    r = run_cli("train", "translator", "--resume", str(tmp_path), "--a", str(tmp_path),
+    r = run_inprocess("train", "translator", "--resume", str(tmp_path), "--a", str(tmp_path),
                 "--name", "other")  # fmt: skip
     assert r.code == 2 and r.err.count("\n") == 1, r.err
     assert "leave out --a, --name (only --max-steps and --device may change)" in r.err

@@ -1,13 +1,15 @@
-"""Faults, round three (issue 27), each as a user meets it: a real process, a real FIFO, a real
-memory limit, real concurrent runs."""
+"""Faults, round three (issue 27), each as a user meets it: a real FIFO, a real memory limit
+and real concurrent runs (real processes where the fault needs one)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,24 +30,52 @@ def _posterforge(*args: str, timeout: float = 120, **kw) -> subprocess.Completed
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout, **kw)
 
 
-def test_a_fifo_among_the_inputs_is_reported_never_opened(tiny_style, tmp_path):
+@contextlib.contextmanager
+def _fifos_unblocked_after(fifos: list[Path], seconds: float):
+    """What a subprocess timeout did for an in-process run: a FIFO opened by mistake would block
+    the run (and the suite) for ever, so after ``seconds`` each one is opened and closed again,
+    every second, which ends a blocked open or read. Yields the list that says whether that
+    happened (a test asserts it is empty)."""
+    done, fired = threading.Event(), []
+
+    def unblock() -> None:
+        if done.wait(seconds):
+            return
+        fired.append(seconds)
+        while not done.is_set():
+            for fifo in fifos:
+                os.close(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))  # never blocks on Linux
+            done.wait(1)
+
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    try:
+        yield fired
+    finally:
+        done.set()
+        watchdog.join()
+
+
+def test_a_fifo_among_the_inputs_is_reported_never_opened(tiny_style, tmp_path, inproc):
     """A FIFO blocks whoever opens it until a writer comes: it must be a failure record, found
     in a folder or named as an argument, image or video suffix, and the run goes on."""
     _png(tmp_path / "t" / "a.png")
-    os.mkfifo(tmp_path / "t" / "p.png")
-    os.mkfifo(tmp_path / "t" / "clip.mp4")
+    fifos = [tmp_path / "t" / "p.png", tmp_path / "t" / "clip.mp4"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
     out = tmp_path / "o"
-    r = _posterforge("translate", str(tmp_path / "t"), "-o", str(out), "-s", str(tiny_style),
-                     "--device", "cpu", timeout=90)  # fmt: skip
-    assert r.returncode == 1, r.stderr
+    with _fifos_unblocked_after(fifos, 90) as fired:
+        r = inproc("translate", str(tmp_path / "t"), "-o", str(out), "-s", str(tiny_style),
+                   "--device", "cpu")  # fmt: skip
+        again = inproc("translate", str(fifos[1]), str(tmp_path / "t" / "a.png"), "-o",
+                       str(tmp_path / "o2"), "-s", str(tiny_style), "--device", "cpu")  # fmt: skip
+    assert not fired, f"a run still blocked after {fired[0]} s: a FIFO was opened"
+    assert r.code == 1, r.err
     assert (out / "a.png").is_file()
     for name in ("p.png", "clip.mp4"):
-        assert f"{tmp_path / 't' / name}: not a regular file" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr
-    r = _posterforge("translate", str(tmp_path / "t" / "clip.mp4"), str(tmp_path / "t" / "a.png"),
-                     "-o", str(tmp_path / "o2"), "-s", str(tiny_style), "--device", "cpu",
-                     timeout=90)  # fmt: skip
-    assert r.returncode == 1 and "clip.mp4: not a regular file" in r.stderr, r.stderr
+        assert f"{tmp_path / 't' / name}: not a regular file" in r.err, r.err
+    assert "Traceback" not in r.err
+    assert again.code == 1 and "clip.mp4: not a regular file" in again.err, again.err
     assert (tmp_path / "o2" / "a.png").is_file()
 
 

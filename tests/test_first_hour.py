@@ -3,7 +3,6 @@ to a default that the first line names, beside the input and never inside it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -77,13 +76,13 @@ def test_a_rerun_with_other_settings_names_them_as_typed(inproc, tiny_style, tmp
 
 def test_a_new_sepia_plugin_tones_sepia_and_tests_that(tmp_path, monkeypatch):
     """`plugins new posterforge-sepia` starts from a sepia tone (other names start grey), and
-    the tests it writes check that look; both run here without installing it."""
-    import subprocess
-    import sys
-
+    the tests it writes check that look; both run here without installing it (its tests by
+    pytest in this process, its folder on the path)."""
     import torch
 
     from posterforge.plugin_template import new_plugin
+
+    from .conftest import forget_modules_under
 
     root = new_plugin("posterforge-sepia", tmp_path)
     monkeypatch.syspath_prepend(str(root))
@@ -93,12 +92,12 @@ def test_a_new_sepia_plugin_tones_sepia_and_tests_that(tmp_path, monkeypatch):
     assert brown[0] > brown[1] > brown[2] and "Sepia" in SepiaTranslator.description
     tests = (root / "tests" / "test_plugin.py").read_text()
     assert "def test_the_output_is_sepia_toned" in tests and "is_gray" not in tests
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "sepia or shape",
-         str(root / "tests")], capture_output=True, text=True, cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )  # fmt: skip
-    assert r.returncode == 0, r.stdout + r.stderr
+    try:  # its output is this test's captured output
+        code = pytest.main(["-q", "-p", "no:cacheprovider", "-k", "sepia or shape",
+                            f"--rootdir={root}", str(root / "tests")])  # fmt: skip
+    finally:
+        forget_modules_under(root)
+    assert code == pytest.ExitCode.OK, "the new plugin's own tests failed (output above)"
     gray = new_plugin("posterforge-ash", tmp_path)
     assert "def test_the_output_is_gray" in (gray / "tests" / "test_plugin.py").read_text()
 

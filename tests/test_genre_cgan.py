@@ -280,6 +280,11 @@ def test_export_recalibrates_batch_norm_deterministically():
     net = recalibrated(task.G_ema, task.label_bank)
     raw = task.G_ema.state_dict()
     assert not torch.equal(net.net[1].running_mean, raw["net.1.running_mean"])
+    # a fresh estimate is the exported one (the task re-estimates once per state, not per call)
+    assert all(torch.equal(t1[k], v.to(t1[k].dtype)) for k, v in net.state_dict().items())
+    task.step(_batch(), 3)
+    t3, _ = task.export()
+    assert not torch.equal(t3["net.1.running_mean"], t1["net.1.running_mean"])  # a new state
 
 
 def _train(tmp_path, demo_set, name, steps, **kw):
@@ -313,7 +318,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, demo_se
 
 
 @pytest.mark.slow
-def test_train_generator_command_prints_counts_and_bad_rows(tmp_path, demo_set, cli):
+def test_train_generator_command_prints_counts_and_bad_rows(tmp_path, demo_set, inproc):
+    cli = inproc  # the command in this process: what is tested is its report, not a process
     labels = tmp_path / "labels.csv"
     rows = (demo_set / "labels.csv").read_text().splitlines()
     labels.write_text("\n".join([*rows[:3], "posters/gone.png,horror", *rows[3:]]) + "\n")
@@ -353,7 +359,9 @@ def test_the_same_command_under_torchrun_trains_with_ddp(tmp_path, demo_set):
 
 
 @pytest.mark.slow
-def test_moviegenre_csv_trains_its_own_genres_and_generate_refuses_an_untrained_one(tmp_path, cli):
+def test_moviegenre_csv_trains_its_own_genres_and_generate_refuses_an_untrained_one(
+    tmp_path, inproc
+):
     """MovieGenre.csv as it is (latin-1, its header, <imdbId>.jpg posters) with the genres of
     the data; the model keeps per-genre counts, and generate refuses a genre it never saw."""
     from posterforge.api import list_generators
@@ -380,6 +388,7 @@ def test_moviegenre_csv_trains_its_own_genres_and_generate_refuses_an_untrained_
     labels = tmp_path / "MovieGenre.csv"
     labels.write_bytes(text.encode("latin-1"))
     inputs = {"data": posters, "labels": labels}
+    cli = inproc  # the commands in this process: what is tested is what they say and store
 
     with pytest.raises(PosterforgeError) as e:  # before any work, naming the file and the line
         run.train("generator", inputs, "mg", tmp_path / "bad", device="cpu",

@@ -78,8 +78,8 @@ def test_unknown_kind_is_refused(tmp_path):
         new_plugin("sepia", tmp_path, kind="generator")
 
 
-def test_cli_errors_are_one_line(cli, tmp_path):
-    r = cli("plugins", "new", "Bad Name", "--dir", str(tmp_path))
+def test_cli_errors_are_one_line(inproc, tmp_path):
+    r = inproc("plugins", "new", "Bad Name", "--dir", str(tmp_path))
     assert r.code == 2
     assert r.err.strip().splitlines() == [
         "posterforge: error: invalid plugin name 'Bad Name': use lowercase letters, digits and "
@@ -88,7 +88,10 @@ def test_cli_errors_are_one_line(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_plugin_installs_lists_translates_and_passes_its_tests(cli, tmp_path):
+def test_generated_plugin_installs_lists_translates_and_passes_its_tests(inproc, tmp_path):
+    """Installed for real (pip, entry point) and run by its own tests in a new process; the
+    commands run in this process, with the installed site on the path."""
+    cli = inproc
     r = cli("plugins", "new", "posterforge-ash", "--dir", str(tmp_path / "src"))
     assert r.code == 0, r.err
     source = Path(r.out.strip())

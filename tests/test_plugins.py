@@ -39,8 +39,8 @@ def test_broken_plugin_is_reported_and_the_rest_work(with_test_plugins):
     assert "cyclegan-resnet" in host.translators
 
 
-def test_cli_lists_plugins_with_errors_and_exits_zero(cli, test_plugins_dir):
-    r = cli("plugins", "--json", extra_path=test_plugins_dir)
+def test_cli_lists_plugins_with_errors_and_exits_zero(inproc, test_plugins_dir):
+    r = inproc("plugins", "--json", extra_path=test_plugins_dir)
     assert r.code == 0, r.err
     by_name = {p["name"]: p for p in json.loads(r.out)}
     assert by_name["hello"]["version"] == "1.2.3"
@@ -48,15 +48,15 @@ def test_cli_lists_plugins_with_errors_and_exits_zero(cli, test_plugins_dir):
     assert by_name["cyclegan"]["errors"] == []
 
 
-def test_plugin_command_appears_in_help_and_runs(cli, test_plugins_dir):
-    r = cli("--help", extra_path=test_plugins_dir)
+def test_plugin_command_appears_in_help_and_runs(inproc, test_plugins_dir):
+    r = inproc("--help", extra_path=test_plugins_dir)
     assert r.code == 0 and "hello" in r.out
-    r = cli("hello", "--name", "you", extra_path=test_plugins_dir)
+    r = inproc("hello", "--name", "you", extra_path=test_plugins_dir)
     assert (r.code, r.out.strip()) == (0, "hello you from pf-hello")
 
 
-def test_weightless_plugin_translator_is_listed_as_a_style(cli, test_plugins_dir):
-    r = cli("styles", "--json", extra_path=test_plugins_dir)
+def test_weightless_plugin_translator_is_listed_as_a_style(inproc, test_plugins_dir):
+    r = inproc("styles", "--json", extra_path=test_plugins_dir)
     styles = {s["name"]: s for s in json.loads(r.out)}
     assert styles["hello-invert"]["status"] == "no weights needed"
     assert styles["hello-invert"]["origin"] == "plugin:hello"
@@ -72,8 +72,10 @@ def test_load_plugins_env_restricts(with_test_plugins, monkeypatch, value, expec
     assert set(plugins.get_host().plugins) == expected
 
 
-def test_load_plugins_env_in_the_cli(cli, test_plugins_dir):
-    r = cli("plugins", "--json", env={"POSTERFORGE_LOAD_PLUGINS": ""}, extra_path=test_plugins_dir)
+def test_load_plugins_env_in_the_cli(inproc, test_plugins_dir):
+    r = inproc(
+        "plugins", "--json", env={"POSTERFORGE_LOAD_PLUGINS": ""}, extra_path=test_plugins_dir
+    )
     assert (r.code, json.loads(r.out)) == (0, [])
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import ast
 
-from tests.structure import PACKAGES, cycles, file_lines, functions, import_graph, module_files
+from tests.structure import (
+    PACKAGES,
+    cycles,
+    file_lines,
+    functions,
+    import_graph,
+    module_files,
+    parse,
+)
 
 MAX_FILE, MAX_FUNCTION, MAX_PARAMS = 450, 80, 8
 FAMILIES = tuple(name for name in PACKAGES if name != "posterforge")
@@ -44,7 +52,7 @@ def test_the_core_names_no_family_outside_its_docs():
     for module, path in module_files().items():
         if module.startswith(FAMILIES):
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse(path)
         docstrings = {
             id(node.body[0].value)
             for node in ast.walk(tree)

@@ -109,7 +109,7 @@ def test_the_larger_poster_size_builds_from_config(tmp_path):
     assert sample(gen, "a", 2).shape == (2, 3, 256, 128)
 
 
-def test_the_shipped_stylegan_demo_installs_and_is_conditioned(cli):
+def test_the_shipped_stylegan_demo_installs_and_is_conditioned(inproc):
     from posterforge.store import Store
     from posterforge.weights import read_header
     from posterforge_stylegan import DEMO_FILE
@@ -122,7 +122,7 @@ def test_the_shipped_stylegan_demo_installs_and_is_conditioned(cli):
     horror = sample(gen, "horror", 16, seed=0).mean().item()
     comedy = sample(gen, "comedy", 16, seed=0).mean().item()
     assert comedy - horror > 0.2  # the demo set's comedy is bright, its horror dark
-    r = cli("generators", "--json")
+    r = inproc("generators", "--json")
     assert "posters-stylegan" in {m["name"] for m in json.loads(r.out)["models"]}
 
 

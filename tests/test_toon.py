@@ -31,22 +31,22 @@ def distinct_colours(rgb: np.ndarray) -> int:
     return len(np.unique(rgb.reshape(-1, 3), axis=0))
 
 
-def test_plugins_and_styles_list_toon(cli, toon_site):
-    r = cli("plugins", "--json", extra_path=toon_site)
+def test_plugins_and_styles_list_toon(inproc, toon_site):
+    r = inproc("plugins", "--json", extra_path=toon_site)
     assert r.code == 0, r.err
     toon = {p["name"]: p for p in json.loads(r.out)}["toon"]
     assert (toon["version"], toon["module"], toon["errors"]) == ("0.1.0", "posterforge_toon", [])
     assert toon["hooks"] == ["register_translators"]
-    r = cli("styles", "--json", extra_path=toon_site)
+    r = inproc("styles", "--json", extra_path=toon_site)
     style = {s["name"]: s for s in json.loads(r.out)}["toon"]
     assert (style["status"], style["origin"]) == ("no weights needed", "plugin:toon")
 
 
 @pytest.mark.slow
-def test_translate_with_the_toon_style(cli, toon_site, tmp_path, monkeypatch):
+def test_translate_with_the_toon_style(inproc, toon_site, tmp_path, monkeypatch):
     out = tmp_path / "out"
     args = ["translate", *map(str, FRAMES), "--style", "toon", "--out", str(out), "-f", "png"]
-    r = cli(*args, extra_path=toon_site)
+    r = inproc(*args, extra_path=toon_site)
     assert r.code == 0, r.err
     written = [Path(line) for line in r.out.split()]
     assert written == [out / "chelsea.png", out / "rocket.png"]

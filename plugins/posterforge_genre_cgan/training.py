@@ -177,6 +177,7 @@ class GenreCGANTask:
         self.augment = aug.to(self.device) if aug is not None else None
         self.label_bank = torch.zeros(0, n, device=self.device)  # on the device: no host sync
         self.steps_done = 0
+        self._sampler: GenreGenerator | None = None  # the recalibrated average, until a change
 
     def _init_recipe(self, r: GenreCGANRecipe, init_from: Weights) -> GenreCGANRecipe:
         """Start the generator from a genre-cgan weight file: its shape (z_dim, ngf) wins over
@@ -199,6 +200,7 @@ class GenreCGANTask:
 
     def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         r = self.recipe
+        self._sampler = None
         real, y = batch["image"], batch["labels"]
         z = torch.randn(len(real), r.z_dim, device=real.device)
         with autocast(self.device, self.precision):  # the losses read the scores as fp32
@@ -245,11 +247,16 @@ class GenreCGANTask:
             getattr(self, name).load_state_dict(state[name])
         self.label_bank = state["label_bank"].float().to(self.device)
         self.steps_done = int(state.get("steps_done", 0))
+        self._sampler = None
 
     # -- samples and export ----------------------------------------------------------------------
     def sampler(self) -> GenreGenerator:
-        """The generator to sample from: the average with its batch norm re-estimated."""
-        return recalibrated(self.G_ema, self.label_bank)
+        """The generator to sample from: the average with its batch norm re-estimated, once per
+        state (the last step's sample grid and the export share it; the estimate is seeded, so
+        a second one would be the same net)."""
+        if self._sampler is None:
+            self._sampler = recalibrated(self.G_ema, self.label_bank)
+        return self._sampler
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor], columns: int = 6) -> torch.Tensor:
