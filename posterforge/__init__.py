@@ -20,6 +20,7 @@ _API = (
     "frames",
     "train",
     "evaluate",
+    "evaluate_translator",
     "list_styles",
     "list_generators",
     "import_weights",

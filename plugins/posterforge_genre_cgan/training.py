@@ -27,6 +27,7 @@ from posterforge.plugin import (
     autocast,
     check_precision,
     distributed,
+    generator_metrics,
     label_grid,
     make_diffaugment,
     make_header,
@@ -258,6 +259,16 @@ class GenreCGANTask:
         return label_grid(
             net, batch["image"], n, net.z_dim, self.device, columns, names=self.label_names
         )
+
+    def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
+        """FID, KID, precision, recall and label consistency (:func:`generator_metrics`, those
+        of ``posterforge eval``) of the sampled generator on the held-out posters."""
+        net = self.sampler()
+
+        def sample(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+            return net(z, y).add(1).mul(0.5)
+
+        return generator_metrics(sample, net.z_dim, held["image"], held["labels"], self.label_names)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         net = self.sampler()

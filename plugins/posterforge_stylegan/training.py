@@ -33,6 +33,7 @@ from posterforge.plugin import (
     autocast,
     check_precision,
     distributed,
+    generator_metrics,
     label_grid,
     make_header,
     note_if_slow,
@@ -300,6 +301,16 @@ class StyleGANTask:
         n = len(self.label_names)
         z_dim, names = self.G.z_dim, self.label_names
         return label_grid(sample, batch["image"], n, z_dim, self.device, columns, names=names)
+
+    def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
+        """FID, KID, precision, recall and label consistency (:func:`generator_metrics`, those
+        of ``posterforge eval``) of the averaged generator on the held-out posters."""
+
+        def sample(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+            return self.G_ema(z, y, noise_mode="const").add(1).mul(0.5)
+
+        names, z_dim = self.label_names, self.G.z_dim
+        return generator_metrics(sample, z_dim, held["image"], held["labels"], names)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         dtype = torch.float16 if self.recipe.export_dtype == "fp16" else torch.float32

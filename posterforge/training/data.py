@@ -244,6 +244,7 @@ class LabelledImageStream(ImageFolderStream):
         summary: dict[str, Any] | None = None,
         recipe_updates: dict[str, Any] | None = None,
         report: str | None = None,
+        held: tuple[Sequence[Path], np.ndarray] | None = None,
         **kw: Any,
     ):
         if len(files) != len(labels):
@@ -252,7 +253,19 @@ class LabelledImageStream(ImageFolderStream):
         self._summary = dict(summary or {})
         self._recipe_updates = dict(recipe_updates or {})
         self._report = report
+        self.held = (list(held[0]), np.asarray(held[1], dtype=np.float32)) if held else None
         super().__init__(list(files), batch_size, load_size, **kw)
+
+    def held_out(self) -> dict[str, torch.Tensor] | None:
+        """The images held out for the metrics, ``{"image": (N, 3, H, W), "labels": (N, L)}``
+        at the training size (None: none held out)."""
+        if self.held is None:
+            return None
+        from posterforge.training.holdout import load_held_out
+
+        paths, rows = self.held
+        images = load_held_out(paths, self.load_size, self.fit)
+        return {"image": images, "labels": torch.from_numpy(rows.copy())}
 
     def summary(self) -> dict[str, Any]:
         return dict(self._summary)
