@@ -55,7 +55,7 @@ def posters(tmp_path_factory):
 
 def _train(arch, data, out, sets, steps=4):
     sets = ['balance="none"', *sets]
-    return run.train("generator", {"data": data}, f"m-{arch}", out, arch=arch, preset="tiny",
+    return run.train("generator", {"data": data}, f"m-{out.name}", out, arch=arch, preset="tiny",
                      max_steps=steps, device="cpu", overrides=sets)  # fmt: skip
 
 

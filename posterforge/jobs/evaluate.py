@@ -77,7 +77,6 @@ class EvalJob(LabelsReading):
         at_least(self.batch_size, 1, "batch_size")
         check_device(self.device)
 
-
     def _check_translator(self) -> None:
         for name in ("a", "b"):
             value = getattr(self, name)

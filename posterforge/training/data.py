@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -244,7 +244,6 @@ class LabelledImageStream(ImageFolderStream):
         summary: dict[str, Any] | None = None,
         recipe_updates: dict[str, Any] | None = None,
         report: str | None = None,
-        held: tuple[Sequence[Path], np.ndarray] | None = None,
         **kw: Any,
     ):
         if len(files) != len(labels):
@@ -253,19 +252,23 @@ class LabelledImageStream(ImageFolderStream):
         self._summary = dict(summary or {})
         self._recipe_updates = dict(recipe_updates or {})
         self._report = report
-        self.held = (list(held[0]), np.asarray(held[1], dtype=np.float32)) if held else None
+        self.held: tuple[list[Path], np.ndarray] | None = None
+        self._load_held: Callable[[], torch.Tensor] | None = None
         super().__init__(list(files), batch_size, load_size, **kw)
+
+    def hold_out(
+        self, paths: Sequence[Path], rows: np.ndarray, load: Callable[[], torch.Tensor]
+    ) -> None:
+        """Keep ``paths`` (with their ``rows``) for the metrics; ``load()`` reads them."""
+        self.held = (list(paths), np.asarray(rows, dtype=np.float32))
+        self._load_held = load
 
     def held_out(self) -> dict[str, torch.Tensor] | None:
         """The images held out for the metrics, ``{"image": (N, 3, H, W), "labels": (N, L)}``
         at the training size (None: none held out)."""
-        if self.held is None:
+        if self.held is None or self._load_held is None:
             return None
-        from posterforge.training.holdout import load_held_out
-
-        paths, rows = self.held
-        images = load_held_out(paths, self.load_size, self.fit)
-        return {"image": images, "labels": torch.from_numpy(rows.copy())}
+        return {"image": self._load_held(), "labels": torch.from_numpy(self.held[1].copy())}
 
     def summary(self) -> dict[str, Any]:
         return dict(self._summary)

@@ -215,7 +215,7 @@ def labelled_stream(
             "images": [_relative(it.path, Path(inputs["data"])) for it in held],
             "label_counts": dict(zip(labels.names, kept.counts(), strict=True)),
         }
-    return LabelledImageStream(
+    stream = LabelledImageStream(
         [it.path for it in items],
         used.multi_hot(),
         batch_size,
@@ -227,8 +227,13 @@ def labelled_stream(
         summary=summary,
         recipe_updates={"label_names": list(labels.names)} if from_data else None,
         report=report_text(found) if found.problems else None,
-        held=([it.path for it in held], kept.multi_hot()) if held else None,
     )
+    if held:
+        from posterforge.training.holdout import load_held_out
+
+        paths, fit = [it.path for it in held], recipe.fit
+        stream.hold_out(paths, kept.multi_hot(), lambda: load_held_out(paths, image_size, fit))
+    return stream
 
 
 def _relative(path: Path, data: Path) -> str:
