@@ -129,3 +129,24 @@ def test_a_held_out_split_too_small_is_refused_before_training(
     with pytest.raises(PosterforgeError, match=said):
         _train("genre-cgan", data, tmp_path / "run", [*sets, "train.eval_every=2"])
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_the_cached_real_features_give_the_numbers_of_a_fresh_pass():
+    from posterforge.evaluation.generation import generator_metrics
+
+    torch.manual_seed(0)
+    real, rows = torch.rand(20, 3, 16, 8), torch.eye(2).repeat_interleave(10, dim=0)
+
+    def sample(z, y):
+        return torch.sigmoid(z[:, :1, None, None] + y[:, :1, None, None]).expand(-1, 3, 16, 8)
+
+    cache: dict = {}
+    first = generator_metrics(sample, 4, real, rows, ["x", "y"], extractor=Means(), cache=cache)
+    assert set(cache) == {"real"} and cache["real"].shape == (20, 6)
+    again = generator_metrics(sample, 4, real, rows, ["x", "y"], extractor=Means(), cache=cache)
+    fresh = generator_metrics(sample, 4, real, rows, ["x", "y"], extractor=Means())
+    assert first == again == fresh and set(first) == KEYS
+    cache["real"] = cache["real"] + 1  # the cache is what the numbers come from
+    moved = generator_metrics(sample, 4, real, rows, ["x", "y"], extractor=Means(), cache=cache)
+    assert moved != fresh

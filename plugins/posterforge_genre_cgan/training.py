@@ -177,6 +177,7 @@ class GenreCGANTask:
         self.augment = aug.to(self.device) if aug is not None else None
         self.label_bank = torch.zeros(0, n, device=self.device)  # on the device: no host sync
         self.steps_done = 0
+        self.metric_cache: dict[str, Any] = {}  # the extractor and the held-out features
 
     def _init_recipe(self, r: GenreCGANRecipe, init_from: Weights) -> GenreCGANRecipe:
         """Start the generator from a genre-cgan weight file: its shape (z_dim, ngf) wins over
@@ -268,7 +269,8 @@ class GenreCGANTask:
         def sample(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
             return net(z, y).add(1).mul(0.5)
 
-        return generator_metrics(sample, net.z_dim, held["image"], held["labels"], self.label_names)
+        names, z_dim, cache = self.label_names, net.z_dim, self.metric_cache
+        return generator_metrics(sample, z_dim, held["image"], held["labels"], names, cache=cache)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         net = self.sampler()

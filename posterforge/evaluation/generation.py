@@ -22,19 +22,29 @@ def generator_metrics(
     label_names: Sequence[str] | None,
     extractor: FeatureExtractor | None = None,
     batch_size: int = 32,
+    cache: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """``{"fid", "kid", "precision", "recall"}`` and, for a conditional generator (``rows``
     ``(N, L)`` multi-hot and ``label_names``), ``"label_consistency"``: as many generated images
     as ``real`` ``(N, 3, H, W)`` held-out images (``[0, 1]``), shared over the labels in
     proportion, from the same seeded noise on every call (seed 0), so that a curve compares the
-    nets and not the draws. ``extractor`` None: the context's default (the first registered)."""
+    nets and not the draws. ``extractor`` None: the context's default (the first registered).
+    ``cache`` (a dict the caller keeps from pass to pass, for the same ``real``): the extractor
+    and the real images' features, made on the first call and reused after it."""
     from posterforge.evaluation import features
-    from posterforge.evaluation.evaluator import evaluate
-    from posterforge.plugins import get_host
+    from posterforge.evaluation.evaluator import evaluate, extract_features
 
+    cache = {} if cache is None else cache
     device = real.device
-    extractor = extractor if extractor is not None else features.default_extractor(get_host())
+    if extractor is None:
+        extractor = cache.get("extractor")
+    if extractor is None:
+        from posterforge.plugins import get_host
+
+        extractor = cache["extractor"] = features.default_extractor(get_host())
     extractor = extractor.to(device)
+    if "real" not in cache:
+        cache["real"] = extract_features(real.float(), extractor, batch_size)
 
     def draw(row: torch.Tensor | None, m: int) -> torch.Tensor:
         z = torch.randn(m, z_dim).to(device)  # evaluate seeds the global generator
@@ -50,6 +60,7 @@ def generator_metrics(
         extractor,
         seed=0,
         batch_size=batch_size,
+        real_features=cache["real"],
     )
     values = {
         "fid": report.fid,
