@@ -22,6 +22,7 @@ _API = (
     "train",
     "evaluate",
     "evaluate_video",
+    "evaluate_translator",
     "list_styles",
     "list_generators",
     "import_weights",

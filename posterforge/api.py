@@ -20,7 +20,7 @@ from posterforge.latent_api import mix, morph, project  # noqa: F401  (part of t
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Unpack
+    from typing import Any, Unpack
 
     from posterforge.backends import Backend
     from posterforge.context import Context
@@ -261,6 +261,29 @@ def evaluate_video(
 
     job = EvalVideoJob(Path(original), Path(translated), scene_threshold=scene_threshold)
     return measure_clips(job, progress)
+def evaluate_translator(
+    model: str,
+    a: str | Path,
+    b: str | Path,
+    *,
+    reverse: str | None = None,
+    size: int = 256,
+    device: str = "auto",
+    batch_size: int = 64,
+    ctx: Context | None = None,
+) -> dict[str, Any]:
+    """FID of the translator ``model``'s images of ``a`` against ``b`` (``values["fid_a2b"]``)
+    and, with its B->A translator ``reverse``, ``fid_b2a`` and the cycle errors: the metrics
+    CycleGAN runs compute while training, for a finished model (``posterforge eval --a --b``).
+
+    >>> evaluate_translator("vintage", "photos/", "old/")["values"]["fid_a2b"]  # doctest: +SKIP
+    """
+    from posterforge.evaluation.translators import evaluate_translator as run
+    from posterforge.jobs.evaluate import EvalJob
+
+    job = EvalJob(model, a=Path(a), b=Path(b), reverse=reverse, size=size, device=device,
+                  batch_size=batch_size)  # type: ignore[arg-type]  # fmt: skip
+    return run(job, ctx or default_context())
 
 
 def warmup(

@@ -103,10 +103,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "LabelledRecipe": ("posterforge.training.labelled", "LabelledRecipe"),
     "labelled_stream": ("posterforge.training.labelled", "labelled_stream"),
     "distributed": ("posterforge.training.distributed", ""),  # wrap_ddp, world_size, rank, ...
-    # metrics while training: the held-out split and the translators' scores
+    # metrics while training: the held-out split and the translators' and generators' scores
     "split_held_out": ("posterforge.training.holdout", "split_held_out"),
     "load_held_out": ("posterforge.training.holdout", "load_held_out"),
     "translator_metrics": ("posterforge.evaluation.translation", "translator_metrics"),
+    "generator_metrics": ("posterforge.evaluation.generation", "generator_metrics"),
     # tools for scripts and tests
     "atomic_write": ("posterforge.atomic", "atomic_write"),
     "Store": ("posterforge.store", "Store"),
@@ -138,6 +139,7 @@ if TYPE_CHECKING:
     from posterforge.context import Context
     from posterforge.errors import PosterforgeError, WeightsError
     from posterforge.evaluation.features import FeatureExtractor
+    from posterforge.evaluation.generation import generator_metrics
     from posterforge.evaluation.translation import translator_metrics
     from posterforge.family import (
         Family,

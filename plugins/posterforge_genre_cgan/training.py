@@ -27,6 +27,7 @@ from posterforge.plugin import (
     autocast,
     check_precision,
     distributed,
+    generator_metrics,
     label_grid,
     make_diffaugment,
     make_header,
@@ -178,6 +179,7 @@ class GenreCGANTask:
         self.label_bank = torch.zeros(0, n, device=self.device)  # on the device: no host sync
         self.steps_done = 0
         self._sampler: GenreGenerator | None = None  # the recalibrated average, until a change
+        self.metric_cache: dict[str, Any] = {}  # the extractor and the held-out features
 
     def _init_recipe(self, r: GenreCGANRecipe, init_from: Weights) -> GenreCGANRecipe:
         """Start the generator from a genre-cgan weight file: its shape (z_dim, ngf) wins over
@@ -266,6 +268,17 @@ class GenreCGANTask:
         return label_grid(
             net, batch["image"], n, net.z_dim, self.device, columns, names=self.label_names
         )
+
+    def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
+        """FID, KID, precision, recall and label consistency (:func:`generator_metrics`, those
+        of ``posterforge eval``) of the sampled generator on the held-out posters."""
+        net = self.sampler()
+
+        def sample(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+            return net(z, y).add(1).mul(0.5)
+
+        names, z_dim, cache = self.label_names, net.z_dim, self.metric_cache
+        return generator_metrics(sample, z_dim, held["image"], held["labels"], names, cache=cache)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         net = self.sampler()

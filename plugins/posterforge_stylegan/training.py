@@ -33,6 +33,7 @@ from posterforge.plugin import (
     autocast,
     check_precision,
     distributed,
+    generator_metrics,
     label_grid,
     make_header,
     recipe_from_dict,
@@ -188,6 +189,7 @@ class StyleGANTask:
         self.augment = AdaptiveAugment(r.augment_config()).to(self.device)
         self.pl_mean = torch.zeros((), device=self.device)
         self.steps_done = 0
+        self.metric_cache: dict[str, Any] = {}  # the extractor and the held-out features
 
     def _check_init(self, init_from: Weights) -> StyleGeneratorConfig:
         if init_from.arch != ARCH or init_from.header.get("kind") != Kind.GENERATOR:
@@ -301,6 +303,16 @@ class StyleGANTask:
         n = len(self.label_names)
         z_dim, names = self.G.z_dim, self.label_names
         return label_grid(sample, batch["image"], n, z_dim, self.device, columns, names=names)
+
+    def metrics(self, held: dict[str, torch.Tensor]) -> dict[str, float]:
+        """FID, KID, precision, recall and label consistency (:func:`generator_metrics`, those
+        of ``posterforge eval``) of the averaged generator on the held-out posters."""
+
+        def sample(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+            return self.G_ema(z, y, noise_mode="const").add(1).mul(0.5)
+
+        names, z_dim, cache = self.label_names, self.G.z_dim, self.metric_cache
+        return generator_metrics(sample, z_dim, held["image"], held["labels"], names, cache=cache)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         dtype = torch.float16 if self.recipe.export_dtype == "fp16" else torch.float32

@@ -32,6 +32,10 @@ OPTIONS = {  # how the command line spells each field of the job (whose help it 
     "max_real": Opt(int | None, typer.Option()),
     "inception_weights": Opt(Path | None, typer.Option()),
     "data_report": Opt(Path, typer.Option()),
+    "a": Opt(Path | None, typer.Option("--a")),
+    "b": Opt(Path | None, typer.Option("--b")),
+    "reverse": Opt(str | None, typer.Option("--reverse")),
+    "size": Opt(int, typer.Option("--size")),
     "seed": Opt(int, typer.Option()),
     "device": Opt(str, typer.Option()),
     "batch_size": Opt(int, typer.Option("--batch-size", "-b", min=1)),
@@ -45,11 +49,17 @@ def run(job: EvalJob, *, as_json: bool) -> None:
     and per label, and how often a small classifier trained on the real images recognises the
     label asked for. [bold]posterforge eval --model posters-demo --data posters/ --labels
     labels.csv[/] (a MovieGenre.csv as it is: [bold]--labels MovieGenre.csv --encoding latin-1
-    --path-template '{imdbId}.jpg' --label-column Genre[/]). Every number names the feature
-    extractor it was measured with."""
+    --path-template '{imdbId}.jpg' --label-column Genre[/]). A translator:
+    [bold]posterforge eval --model vintage --a photos/ --b vintage/[/] (FID of its A->B
+    images against B; with [bold]--reverse[/] its B->A model: both ways and the cycle errors).
+    Every number names the feature extractor it was measured with."""
     from posterforge.cli.output import count_progress
     from posterforge.context import default_context
     from posterforge.evaluation.model import evaluate_model
+
+    if job.translator:
+        _translator(job, as_json=as_json)
+        return
 
     with count_progress("eval") as progress:
         report = evaluate_model(job, default_context(), progress)
@@ -64,6 +74,22 @@ def run(job: EvalJob, *, as_json: bool) -> None:
 
 evaluate = job_command(EvalJob, OPTIONS, run, extras=SHOWN)
 evaluate.__name__ = "evaluate"
+
+
+def _translator(job: EvalJob, *, as_json: bool) -> None:
+    from posterforge.context import default_context
+    from posterforge.evaluation.translators import evaluate_translator
+
+    record = evaluate_translator(job, default_context())
+    if as_json:
+        print(json.dumps(record), flush=True)
+        return
+    x, both = record["extractor"], job.reverse is not None
+    print(f"translator {job.model}{f' and {job.reverse}' if both else ''}: {record['n_a']} A "
+          f"and {record['n_b']} B images at {job.size}x{job.size}")  # fmt: skip
+    print(f"features: {x} (not comparable with published Inception FIDs unless it says inception)")
+    for key, value in record["values"].items():
+        print(f"{key} [{x}] {value:10.4f}")
 
 
 def _print_report(model: str, report: EvalReport) -> None:

@@ -79,13 +79,16 @@ class EvalReport:
 class Tuning(TypedDict, total=False):
     """:func:`evaluate`'s finer keywords: ``k`` (neighbours for precision/recall, 3),
     ``kid_subset_size`` (None: min(1000, the counts compared)), ``min_samples`` (per set and per
-    label, :data:`MIN_SAMPLES`), ``batch_size`` (64), ``progress(done, total)``."""
+    label, :data:`MIN_SAMPLES`), ``batch_size`` (64), ``progress(done, total)``,
+    ``real_features`` (``(N, D)`` float64 of ``real`` by this extractor, computed before: their
+    pass is skipped; a training run's held-out images stay the same from pass to pass)."""
 
     k: int
     kid_subset_size: int | None
     min_samples: int
     batch_size: int
     progress: Progress | None
+    real_features: torch.Tensor | None
 
 
 def evaluate(
@@ -127,9 +130,12 @@ def evaluate(
     rows = _check_labels(real_labels, label_names, n_real)
     needed = _needed(tuning.get("min_samples", MIN_SAMPLES), k, kid_size)
     plan = _plan(n_real, rows, label_names, n, needed)
-    extract = _Extract(extractor, n_real + sum(g[2] for g in plan), tuning.get("progress"))
+    real_f = tuning.get("real_features")
+    seen = n_real if real_f is None else 0
+    extract = _Extract(extractor, seen + sum(g[2] for g in plan), tuning.get("progress"))
     with torch.no_grad():
-        real_f = torch.cat([extract(b) for b in real.split(batch_size)])
+        if real_f is None:
+            real_f = torch.cat([extract(b) for b in real.split(batch_size)])
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             fakes = [_generate(sample, row, m, batch_size, extract) for _, row, m, _ in plan]
@@ -161,6 +167,15 @@ def evaluate(
         skipped_labels=_skipped(plan, rows),
         min_samples=needed[0],
     )
+
+
+def extract_features(
+    images: torch.Tensor, extractor: FeatureExtractor, batch_size: int = 64
+) -> torch.Tensor:
+    """``(N, D)`` float64 on the CPU, as :func:`evaluate` extracts them (its ``real_features``)."""
+    extract = _Extract(extractor, len(images), None)
+    with torch.no_grad():
+        return torch.cat([extract(b) for b in images.split(batch_size)])
 
 
 class _Extract:

@@ -35,12 +35,31 @@ class EvalJob(LabelsReading):
         "Where the full list of the data's problems goes (when more than 20: the rest).",
         DATA_REPORT,
     )
+    a: Path | None = about("A translator's A images (with --b): FID of G(A) against B.", None)
+    b: Path | None = about("A translator's B images (with --a).", None)
+    reverse: str | None = about(
+        "The B->A translator of --model (with --a/--b): FID both ways, cycle errors.", None
+    )
+    size: int = about("With --a/--b: images centre-cropped to SIZE x SIZE.", 256)
     seed: int = about("Seed of the generated images.", 0)
     device: str = device_field()
     batch_size: int = about("Images per batch through the generator and the features.", 64)
 
+    @property
+    def translator(self) -> bool:
+        """Whether this measures a translator (``--a``/``--b``) rather than a generator."""
+        return self.a is not None or self.b is not None
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("a", "b"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.translator:
+            self._check_translator()
+            return
+        if self.reverse is not None:
+            raise PosterforgeError("--reverse measures a translator: give --a DIR and --b DIR")
         if self.data is None:
             raise PosterforgeError("name the real images with --data DIR")
         for name in ("data", "labels", "inception_weights", "data_report"):
@@ -55,6 +74,23 @@ class EvalJob(LabelsReading):
         if self.n < 1:
             raise PosterforgeError("-n must be at least 1")
         at_least(self.max_real, 1, "--max-real")
+        at_least(self.batch_size, 1, "batch_size")
+        check_device(self.device)
+
+    def _check_translator(self) -> None:
+        for name in ("a", "b"):
+            value = getattr(self, name)
+            if value is None:
+                raise PosterforgeError("a translator is measured on two folders: give --a and --b")
+            if not value.is_dir():
+                raise PosterforgeError(f"--{name} {value}: folder not found")
+        if self.data is not None or self.labels is not None or self.only:
+            raise PosterforgeError(
+                "--data, --labels and --label measure a generator; a translator takes --a, --b"
+            )
+        if self.inception_weights is not None:
+            object.__setattr__(self, "inception_weights", Path(self.inception_weights))
+        at_least(self.size, 8, "--size")
         at_least(self.batch_size, 1, "batch_size")
         check_device(self.device)
 

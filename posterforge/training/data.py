@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,23 @@ class LabelledImageStream(ImageFolderStream):
         self._summary = dict(summary or {})
         self._recipe_updates = dict(recipe_updates or {})
         self._report = report
+        self.held: tuple[list[Path], np.ndarray] | None = None
+        self._load_held: Callable[[], torch.Tensor] | None = None
         super().__init__(list(files), batch_size, load_size, **kw)
+
+    def hold_out(
+        self, paths: Sequence[Path], rows: np.ndarray, load: Callable[[], torch.Tensor]
+    ) -> None:
+        """Keep ``paths`` (with their ``rows``) for the metrics; ``load()`` reads them."""
+        self.held = (list(paths), np.asarray(rows, dtype=np.float32))
+        self._load_held = load
+
+    def held_out(self) -> dict[str, torch.Tensor] | None:
+        """The images held out for the metrics, ``{"image": (N, 3, H, W), "labels": (N, L)}``
+        at the training size (None: none held out)."""
+        if self.held is None or self._load_held is None:
+            return None
+        return {"image": self._load_held(), "labels": torch.from_numpy(self.held[1].copy())}
 
     def summary(self) -> dict[str, Any]:
         return dict(self._summary)

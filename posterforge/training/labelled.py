@@ -24,6 +24,7 @@ label with an image, most common first (ties by name), spelled as the base vocab
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,7 +89,9 @@ class LabelledRecipe:
     - ``fit``, ``balance``, ``balance_cap``: see :func:`labelled_stream` and :func:`balance`;
     - ``min_usable``: the share of a labels file's rows that must be usable (0: any);
     - ``label_column``, ``path_column``, ``path_template``, ``encoding``: how the labels file is
-      read (:class:`~posterforge.training.labels_file.LabelsFormat`).
+      read (:class:`~posterforge.training.labels_file.LabelsFormat`);
+    - ``eval_images``: images of each label held out (seeded, never trained on) for the
+      metrics every ``train.eval_every`` steps (0: none; else at least 10).
     """
 
     labels: str = ""
@@ -102,6 +105,7 @@ class LabelledRecipe:
     path_column: str = ""  # default: path
     path_template: str = ""  # e.g. "{imdbId}.jpg"
     encoding: str = "utf-8"
+    eval_images: int = 0
 
     def __post_init__(self) -> None:
         from posterforge.training.data import FITS
@@ -126,6 +130,8 @@ class LabelledRecipe:
             or len(set(names)) != len(names)
         ):
             raise ValueError("label_names must be a list of distinct names")
+        if not isinstance(self.eval_images, int) or self.eval_images < 0:
+            raise ValueError(f"eval_images must be a whole number, 0 or more: {self.eval_images!r}")
         self.format()  # the encoding and the path template are checked now, before any work
 
     def format(self) -> LabelsFormat:
@@ -188,7 +194,8 @@ def labelled_stream(
         inputs["data"], labels, inputs.get("labels"), recipe.format(), from_data=from_data
     )
     labels = found.labels
-    items = balance(found.items, len(labels), recipe.balance, seed, recipe.balance_cap)
+    train, held = _held_out(found, recipe.eval_images, seed, inputs["data"])
+    items = balance(train, len(labels), recipe.balance, seed, recipe.balance_cap)
     if rank == 0:
         report(found, items)
     check_usable(found, recipe.min_usable)
@@ -202,7 +209,13 @@ def labelled_stream(
     if found.source is not None:
         summary |= {"rows_read": found.rows, "rows_dropped": len(found.dropped)}
     summary["label_counts"] = dict(zip(labels.names, used.counts(), strict=True))
-    return LabelledImageStream(
+    kept = LabelledData(held, labels)
+    if held:
+        summary["held_out"] = {
+            "images": [_relative(it.path, Path(inputs["data"])) for it in held],
+            "label_counts": dict(zip(labels.names, kept.counts(), strict=True)),
+        }
+    stream = LabelledImageStream(
         [it.path for it in items],
         used.multi_hot(),
         batch_size,
@@ -215,6 +228,31 @@ def labelled_stream(
         recipe_updates={"label_names": list(labels.names)} if from_data else None,
         report=report_text(found) if found.problems else None,
     )
+    if held:
+        from posterforge.training.holdout import load_held_out
+
+        paths, fit = [it.path for it in held], recipe.fit
+        stream.hold_out(paths, kept.multi_hot(), lambda: load_held_out(paths, image_size, fit))
+    return stream
+
+
+def _relative(path: Path, data: Path) -> str:
+    try:
+        return os.fspath(path.relative_to(data))
+    except ValueError:
+        return path.name
+
+
+def _held_out(
+    found: LabelledData, n: int, seed: int, data: Path
+) -> tuple[list[LabelledImage], list[LabelledImage]]:
+    """The images to train on and those held out for the metrics (``n`` of each label)."""
+    from posterforge.training.holdout import split_labelled_held_out
+
+    items = found.items
+    rows = [it.labels for it in items]
+    train, held = split_labelled_held_out(rows, found.labels.names, n, seed, f"--data {data}")
+    return [items[i] for i in train], [items[i] for i in held]
 
 
 def check_usable(found: LabelledData, min_usable: float) -> None:
