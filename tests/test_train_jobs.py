@@ -33,8 +33,17 @@ def test_the_api_keywords_are_the_jobs_keywords():
     assert train_keywords == _keywords(TrainJob.create)
     assert set(TrainOptions.__annotations__) == set(train_keywords)  # run.train's **options
     eval_keywords = {k: v for k, v in _keywords(api.evaluate).items() if k not in own}
-    job_fields = {f.name: f.default for f in fields(EvalJob) if f.name not in ("model", "data")}
+    translator = ("a", "b", "reverse", "size")  # posterforge.evaluate_translator's own
+    job_fields = {
+        f.name: f.default for f in fields(EvalJob) if f.name not in ("model", "data", *translator)
+    }
     assert eval_keywords == job_fields  # the labels file's fields (train's, too) included
+    shared = ("device", "batch_size")
+    translator_keywords = {k: v for k, v in _keywords(api.evaluate_translator).items()
+                           if k not in (*own, "model", "a", "b")}  # fmt: skip
+    assert translator_keywords == {
+        f.name: f.default for f in fields(EvalJob) if f.name in ("reverse", "size", *shared)
+    }
 
 
 def _folders(tmp_path):
