@@ -62,9 +62,12 @@ def fit_poster(rgb: np.ndarray, size: tuple[int, int], fit: str) -> torch.Tensor
     """(H, W, 3) uint8 -> (1, 3, h, w) float in [0, 1] at ``size`` = (w, h), the aspect kept:
     ``crop`` takes the largest centred window of the model's aspect, ``letterbox`` fits the
     whole poster and fills the bars with its mean colour. Never stretched."""
+    import numpy
     import torch
     import torch.nn.functional as F
 
+    # a copy: an array read from Pillow is read-only, and torch warns about it on stderr
+    rgb = numpy.array(rgb, dtype=numpy.uint8)
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255)
     (w, h), (W, H) = size, (rgb.shape[1], rgb.shape[0])
     scale = max(w / W, h / H) if fit == "crop" else min(w / W, h / H)

@@ -289,3 +289,19 @@ def test_bad_inputs_are_one_line(inproc, tiny_stylegan, small_genre_generator, t
     _one_line(inproc("generate", "--from-latent", str(tmp_path / "junk.npz"), "-m", sg, "-g",
                      "horror", "-o", r), "junk.npz")  # fmt: skip
     assert not Path(r).exists()
+
+
+def test_a_read_only_poster_array_fits_without_a_warning():
+    """Pillow's arrays are read-only: fitting one must not print torch's raw UserWarning."""
+    import warnings
+
+    from PIL import Image
+
+    from posterforge.projection import fit_poster
+
+    rgb = np.asarray(Image.new("RGB", (90, 120), (200, 10, 10)))
+    assert not rgb.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = fit_poster(rgb, (64, 128), "crop")
+    assert tuple(x.shape) == (1, 3, 128, 64) and abs(float(x[0, 0].mean()) - 200 / 255) < 1e-3
