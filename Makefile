@@ -34,7 +34,7 @@ test: install
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -m slow
 
-# The quick suite alone (a plain `pytest`): under 2 minutes on 2 cores.
+# The quick suite alone (a plain `pytest`): about 3 minutes on 2 cores (the target is 1: issue 20).
 test-quick: install
 	$(PY) -m pytest -q
 
