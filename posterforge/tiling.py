@@ -2,9 +2,10 @@
 run in overlapping tiles with blended seams, or refused in one line (issue 23).
 
 The memory budget is ``POSTERFORGE_MEMORY_BUDGET`` (bytes, or ``500M``, ``8G``) or else half of
-this machine's physical memory (half of the GPU's on CUDA): a fixed number per machine, so a
-re-run tiles the same way and writes the same bytes. What an image costs is estimated, not
-measured per image:
+this machine's physical memory (half of the GPU's on CUDA), and at most a third of the
+process's address-space limit where ``ulimit -v`` sets one: a fixed number per machine and
+limit, so a re-run tiles the same way and writes the same bytes. What an image costs is
+estimated, not measured per image:
 
 - the model's activations at this model and precision, in bytes per pixel of its input: the
   largest output of any layer on a small probe frame (:func:`activation_bytes`), times
@@ -66,7 +67,7 @@ def parse_bytes(text: str) -> int:
 
 def memory_budget(device: torch.device | None = None) -> int:
     """Bytes a frame may cost: :data:`BUDGET_ENV`, else half of the physical memory (of the GPU
-    on CUDA)."""
+    on CUDA), never more than a third of an address-space limit."""
     if text := os.environ.get(BUDGET_ENV, "").strip():
         return parse_bytes(text)
     if device is not None and device.type == "cuda":
@@ -74,9 +75,19 @@ def memory_budget(device: torch.device | None = None) -> int:
 
         return torch.cuda.get_device_properties(device).total_memory // 2
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+        budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
     except (AttributeError, OSError, ValueError):
-        return 4 * 2**30
+        budget = 4 * 2**30
+    return min(budget, _address_space_share())
+
+
+def _address_space_share() -> int:
+    """A third of the process's address-space limit (``ulimit -v``), if it has one: torch's
+    libraries map gigabytes of it before any frame, so half the RAM can be more than is left."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    return soft // 3 if soft != resource.RLIM_INFINITY and soft > 0 else 2**62
 
 
 def activation_bytes(engine: Engine) -> float:
