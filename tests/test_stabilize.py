@@ -222,7 +222,7 @@ def test_batch_4_writes_batch_1s_frames(tiny_style, tmp_path, monkeypatch):
 
 # seen on a 2-core Xeon with AVX-512 and AMX (session 9): the resumed file differed from the
 # straight run's at byte 43 (passed on the AVX2 machine before); the same class as the kill -9
-# flake of issue 23, open there, so it is not hidden elsewhere
+# flake of issue 23, which stays open for it
 _CPUINFO = Path("/proc/cpuinfo")
 _AVX512 = _CPUINFO.exists() and "avx512f" in _CPUINFO.read_text()
 
